@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the server and its tests need, only those missing. Needs root (or prints the command).
+set -euo pipefail
+declare -A need=(
+  [softhsm2-util]=softhsm2
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
+  [pkcs11-tool]=opensc
+  [openssl]=openssl
+)
+if [ "${1:-}" = "--test" ]; then
+  need[h2load]=nghttp2-client
+  need[node]=nodejs
+  need[npm]=npm
+fi
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ -f /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+if [ "${1:-}" = "--test" ]; then
+  # Debian's grpcio/protobuf are modules of /usr/bin/python3, not of a pyenv python first on PATH.
+  /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages. Run as root: apt-get update && $cmd" >&2
+  exit 1
+fi
+echo "Installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+$cmd >/dev/null
