@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make run`: prepares the local environment idempotently and runs the server in the foreground.
+#  - SoftHSM2 tokens (one per key domain + root) with their own PINs under $STATE/hsm
+#  - redis-server on 127.0.0.1 (AOF on, pid file under $STATE/redis), reused if already running
+#  - the server; Ctrl-C stops it and the Redis this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=$(realpath -m "${DTRUST_STATE_DIR:-.state}")
+redis_port=${DTRUST_REDIS_PORT:-6390}
+mkdir -p "$state/redis" "$state/keys" "$state/pki"
+chmod 700 "$state"
+
+conf=$(bash scripts/softhsm-tokens.sh "$state/hsm" simple advanced qualified tsa root)
+export SOFTHSM2_CONF="$conf"
+
+pidfile="$state/redis/redis.pid"
+started_redis=""
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  echo "redis: reusing pid $(cat "$pidfile") on 127.0.0.1:$redis_port"
+else
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$state/redis" --appendonly yes \
+    --pidfile "$pidfile" --daemonize yes --logfile "$state/redis/redis.log" --save ""
+  for _ in $(seq 50); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  started_redis=1
+  echo "redis: started on 127.0.0.1:$redis_port"
+fi
+
+server_pid=""
+cleanup() {
+  trap - EXIT INT TERM
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [ -n "$started_redis" ] && [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    echo "redis: stopped"
+  fi
+}
+trap cleanup EXIT INT TERM
+
+dotnet build src/SigningServer -c Release -v q -nologo
+export DTrust__StateDirectory="$state"
+export DTrust__Redis__Configuration="127.0.0.1:$redis_port"
+export DTrust__Development="${DTrust__Development:-true}"
+dotnet src/SigningServer/bin/Release/net10.0/DTrust.SigningServer.dll "$@" &
+server_pid=$!
+wait "$server_pid"

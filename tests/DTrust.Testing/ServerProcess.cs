@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace DTrust.Testing;
+
+/// <summary>
+/// The real server host as a child process: its own state directory with SoftHSM tokens made by the same script
+/// as <c>make run</c>, a real Redis on a free port, free loopback ports for gRPC and HTTP. Disposed, all stop.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log;
+
+    private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, RedisServer redis)
+    {
+        _process = process;
+        _log = log;
+        StateDir = stateDir;
+        GrpcPort = grpcPort;
+        HttpPort = httpPort;
+        Redis = redis;
+    }
+
+    public static readonly string[] TokenLabels = ["simple", "advanced", "qualified", "tsa", "root"];
+
+    public string StateDir { get; }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public RedisServer Redis { get; }
+
+    public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
+
+    public Uri HttpAddress => new($"http://127.0.0.1:{HttpPort}");
+
+    public string Pki(string name) => Path.Combine(StateDir, "pki", name);
+
+    public bool HasExited => _process.HasExited;
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null)
+    {
+        var state = Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
+        var conf = (await ProcessRunner.RunAsync("bash", [RepoPaths.Script("softhsm-tokens.sh"), Path.Combine(state, "hsm"), .. TokenLabels]))
+            .EnsureSuccess("softhsm-tokens.sh").StdOut.Trim();
+        var redis = await RedisServer.StartAsync();
+        var grpcPort = RedisServer.FreePort();
+        var httpPort = RedisServer.FreePort();
+
+        var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.ArgumentList.Add(ServerDll());
+        psi.Environment["SOFTHSM2_CONF"] = conf;
+        psi.Environment["DTrust__StateDirectory"] = state;
+        psi.Environment["DTrust__Development"] = "true";
+        psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
+        foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        var log = new StringBuilder();
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the server");
+        p.OutputDataReceived += (_, e) => Append(log, e.Data);
+        p.ErrorDataReceived += (_, e) => Append(log, e.Data);
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis);
+        await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+        return server;
+    }
+
+    private static void Append(StringBuilder log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            log.AppendLine(line);
+        }
+    }
+
+    private async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException("server exited during start-up:\n" + Log);
+            }
+
+            try
+            {
+                using var r = await http.GetAsync(new Uri(HttpAddress, "/healthz"));
+                if (r.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException("server not healthy in time:\n" + Log);
+    }
+
+    /// <summary>The host built in the same configuration as the tests (make test builds Release).</summary>
+    private static string ServerDll()
+    {
+        var config = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        var dll = Path.Combine(RepoPaths.Root, "src", "SigningServer", "bin", config, "net10.0", "DTrust.SigningServer.dll");
+        return File.Exists(dll) ? dll : throw new InvalidOperationException("server not built: " + dll);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        await Redis.DisposeAsync();
+        try
+        {
+            Directory.Delete(StateDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+}
