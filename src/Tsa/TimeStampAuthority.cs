@@ -1,0 +1,130 @@
+using System.Security.Cryptography;
+using DTrust.Tsa.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DTrust.Tsa;
+
+/// <summary>
+/// RFC 3161 time-stamp authority: DER TimeStampReq in, DER TimeStampResp out. Thread-safe; one instance serves
+/// all requests. Bad input never throws: it gets a rejection the client can read.
+/// </summary>
+public sealed class TimeStampAuthority
+{
+    /// <summary>Serial length: 16 bytes with the top bit clear and the next set, i.e. 126 random bits, always
+    /// positive and always 127 bits long — unique across nodes without coordination.</summary>
+    internal const int SerialLength = 16;
+
+    private readonly TsaOptions _options;
+    private readonly IClockStatus _clockStatus;
+    private readonly ILogger _logger;
+    private readonly HashSet<string> _acceptedPolicies;
+    private readonly TstInfoEncoder _tstInfo;
+    private readonly TokenSigner _tokenSigner;
+    private readonly MonotonicGenTime _genTime;
+
+    public TimeStampAuthority(
+        TsaOptions options,
+        TsaSigner signer,
+        TimeProvider timeProvider,
+        IClockStatus? clockStatus = null,
+        ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(signer);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        options.Validate();
+
+        _options = options;
+        _clockStatus = clockStatus ?? AlwaysSynchronizedClock.Instance;
+        _logger = logger ?? NullLogger.Instance;
+        _acceptedPolicies = new HashSet<string>(options.AcceptedPolicies.Append(options.PolicyOid), StringComparer.Ordinal);
+        _tstInfo = new TstInfoEncoder(options.Accuracy, options.TsaName, options.Qualified);
+        _tokenSigner = new TokenSigner(signer, options);
+        _genTime = new MonotonicGenTime(timeProvider, options.Accuracy);
+    }
+
+    /// <summary>Answers a DER TimeStampReq. Never throws for any input.</summary>
+    public TsaResult Respond(ReadOnlySpan<byte> derRequest)
+    {
+        TimeStampRequest request;
+        try
+        {
+            request = TimeStampRequestParser.Parse(derRequest, _acceptedPolicies);
+        }
+        catch (RequestRefusedException e)
+        {
+            return Refuse(e.Failure, e.Message);
+        }
+
+        return Issue(request);
+    }
+
+    /// <summary>
+    /// Stamps a digest without a DER request, for the in-process signing flow (no nonce, no reqPolicy).
+    /// An unsupported algorithm or a digest of the wrong length gives a rejection, as over the wire.
+    /// </summary>
+    public TsaResult Timestamp(HashAlgorithmName hashAlgorithm, ReadOnlySpan<byte> digest, bool includeCertificate = true)
+    {
+        byte[] imprint;
+        try
+        {
+            imprint = TimeStampRequestParser.EncodeMessageImprint(hashAlgorithm, digest);
+        }
+        catch (RequestRefusedException e)
+        {
+            return Refuse(e.Failure, e.Message);
+        }
+
+        return Issue(new TimeStampRequest(hashAlgorithm, imprint, Policy: null, Nonce: null, includeCertificate));
+    }
+
+    private TsaResult Issue(TimeStampRequest request)
+    {
+        if (!_clockStatus.IsSynchronized)
+        {
+            TsaLog.ClockUnsynchronized(_logger);
+            return Reject(PkiFailureInfo.TimeNotAvailable, "the TSA clock is not synchronised");
+        }
+
+        try
+        {
+            Span<byte> serial = stackalloc byte[SerialLength];
+            RandomNumberGenerator.Fill(serial);
+            serial[0] = (byte)((serial[0] & 0x3F) | 0x40);
+
+            var genTime = _genTime.Next(out var steppedBack);
+            if (steppedBack)
+            {
+                TsaLog.ClockSteppedBack(_logger);
+            }
+
+            var policy = request.Policy ?? _options.PolicyOid;
+            var tstInfo = _tstInfo.Encode(policy, request.MessageImprint.Span, serial, genTime,
+                request.Nonce is { } nonce ? nonce.Span : default);
+            var token = _tokenSigner.Sign(tstInfo, request.CertReq);
+            var (response, tokenOffset) = ResponseEncoder.Granted(token);
+
+            var serialHex = Convert.ToHexString(serial);
+            TsaLog.Issued(_logger, serialHex, genTime);
+            return new TsaResult(PkiStatus.Granted, PkiFailureInfo.None, null, response, tokenOffset, serialHex,
+                genTime, policy);
+        }
+#pragma warning disable CA1031 // The contract is a systemFailure answer for any internal error (HSM, encoder), never a throw.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            TsaLog.SystemFailure(_logger, e);
+            return Reject(PkiFailureInfo.SystemFailure, "the TSA could not issue a token");
+        }
+    }
+
+    private TsaResult Refuse(PkiFailureInfo failure, string reason)
+    {
+        TsaLog.Refused(_logger, failure, reason);
+        return Reject(failure, reason);
+    }
+
+    private static TsaResult Reject(PkiFailureInfo failure, string text) =>
+        new(PkiStatus.Rejection, failure, text, ResponseEncoder.Rejected(failure, text));
+}
