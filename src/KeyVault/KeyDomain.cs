@@ -1,0 +1,463 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using DTrust.KeyVault.Internal;
+using DTrust.KeyVault.Interop;
+using Microsoft.Extensions.Logging;
+
+namespace DTrust.KeyVault;
+
+/// <summary>
+/// One key domain: one token, its master key, its CA/TSA keys and the credential keys wrapped under it. A domain
+/// holds sessions on its own token only; nothing here takes a token or a level from the caller.
+/// </summary>
+public sealed class KeyDomain : IDisposable
+{
+    private const int SaltLength = 32;
+
+    private readonly IPkcs11 _p11;
+    private readonly SessionPool _pool;
+    private readonly ILogger _log;
+    private readonly Lock _setupLock = new();
+    private readonly ConcurrentDictionary<string, HsmSigningKey> _signingKeys = new(StringComparer.Ordinal);
+    private ulong _masterKey;
+
+    internal KeyDomain(string name, string tokenLabel, IPkcs11 p11, SessionPool pool, ILogger log)
+    {
+        Name = name;
+        TokenLabel = tokenLabel;
+        _p11 = p11;
+        _pool = pool;
+        _log = log;
+    }
+
+    public string Name { get; }
+
+    public string TokenLabel { get; }
+
+    internal ulong SlotId => _pool.SlotId;
+
+    internal SessionPool Pool => _pool;
+
+    internal IPkcs11 Pkcs11 => _p11;
+
+    /// <summary>
+    /// Creates the AES-256 master key if the token has none (derive-only, sensitive, non-extractable). Idempotent;
+    /// an existing key with any other usage switched on is refused rather than trusted.
+    /// </summary>
+    public void EnsureMasterKey() => Run("master key set-up", lease =>
+    {
+        lock (_setupLock)
+        {
+            var found = _p11.FindObjects(lease.Handle, Templates.FindMasterKey, 2);
+            if (found.Length == 0)
+            {
+                _masterKey = _p11.GenerateKey(lease.Handle, new Mechanism(CK.CKM_AES_KEY_GEN), Templates.MasterKey);
+                Log.MasterKeyCreated(_log, Name);
+            }
+            else
+            {
+                _masterKey = CheckedMasterKey(lease.Handle, found);
+            }
+
+            return true;
+        }
+    });
+
+    /// <summary>Finds the signing key pair labelled <paramref name="label"/>, or generates it as token objects.</summary>
+    public HsmSigningKey GetOrCreateSigningKey(string label, KeyAlgorithm alg)
+    {
+        CheckAlgorithm(alg);
+        var key = _signingKeys.TryGetValue(CheckLabel(label), out var cached) ? cached : Run("signing key set-up", lease =>
+        {
+            lock (_setupLock)
+            {
+                var existing = FindSigningKey(lease.Handle, label);
+                if (existing is not null)
+                {
+                    return existing;
+                }
+
+                var id = RandomNumberGenerator.GetBytes(16);
+                var (mechanism, _) = Algorithms.Generation(alg);
+                var (pub, priv) = _p11.GenerateKeyPair(
+                    lease.Handle,
+                    mechanism,
+                    Templates.PublicKey(alg, token: true, label, id),
+                    Templates.PrivateKey(token: true, extractable: false, label, id));
+                Log.SigningKeyCreated(_log, Name, label, alg);
+                var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, lease.Handle, pub, alg);
+                return new HsmSigningKey(this, label, priv, alg, spki);
+            }
+        });
+
+        if (key.Algorithm != alg)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"signing key '{label}' in domain '{Name}' is {key.Algorithm}, not {alg}");
+        }
+
+        return _signingKeys.GetOrAdd(label, key);
+    }
+
+    /// <summary>The existing signing key labelled <paramref name="label"/>; a missing key is KeyNotFound.</summary>
+    public HsmSigningKey GetSigningKey(string label)
+    {
+        if (_signingKeys.TryGetValue(CheckLabel(label), out var cached))
+        {
+            return cached;
+        }
+
+        var key = Run("signing key lookup", lease => FindSigningKey(lease.Handle, label))
+            ?? throw new KeyVaultException(
+                KeyVaultErrorKind.KeyNotFound,
+                $"token '{TokenLabel}' of domain '{Name}' has no signing key labelled '{label}'; run the set-up");
+        return _signingKeys.GetOrAdd(label, key);
+    }
+
+    /// <summary>
+    /// Generates a credential key pair in the HSM and returns it wrapped under the KEK of <paramref name="pin"/>.
+    /// The private key exists in the HSM only as a session object for the duration of this call.
+    /// </summary>
+    public Task<WrappedCredentialKey> CreateCredentialKeyAsync(KeyAlgorithm alg, ReadOnlyMemory<byte> pin, CancellationToken ct)
+    {
+        CheckAlgorithm(alg);
+        CheckPin(pin);
+        var salt = RandomNumberGenerator.GetBytes(SaltLength);
+        return RunAsync("credential key creation", lease =>
+        {
+            ulong pub = 0, priv = 0, kek = 0;
+            try
+            {
+                var (mechanism, _) = Algorithms.Generation(alg);
+                (pub, priv) = _p11.GenerateKeyPair(
+                    lease.Handle,
+                    mechanism,
+                    Templates.PublicKey(alg, token: false, label: null, id: null),
+                    Templates.PrivateKey(token: false, extractable: true, label: null, id: null));
+                kek = DeriveKek(lease.Handle, salt, pin.Span);
+                var blob = _p11.WrapKey(lease.Handle, Templates.KeyWrap, kek, priv);
+                var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, lease.Handle, pub, alg);
+                return Seal(alg, spki, salt, blob);
+            }
+            finally
+            {
+                DestroyAll(lease, priv, pub, kek);
+            }
+        }, ct);
+    }
+
+    /// <summary>Re-wraps a credential key under a new PIN (transport PIN to activation PIN) with a fresh salt.</summary>
+    public Task<WrappedCredentialKey> RewrapAsync(
+        WrappedCredentialKey key, ReadOnlyMemory<byte> oldPin, ReadOnlyMemory<byte> newPin, CancellationToken ct)
+    {
+        CheckWrapped(key);
+        CheckPin(oldPin);
+        CheckPin(newPin);
+        var salt = RandomNumberGenerator.GetBytes(SaltLength);
+        return RunAsync("credential key re-wrap", lease =>
+        {
+            ulong oldKek = 0, priv = 0, newKek = 0;
+            try
+            {
+                oldKek = DeriveKek(lease.Handle, key.Salt, oldPin.Span);
+                priv = Unwrap(lease, oldKek, key, forRewrap: true);
+                newKek = DeriveKek(lease.Handle, salt, newPin.Span);
+                var blob = _p11.WrapKey(lease.Handle, Templates.KeyWrap, newKek, priv);
+                return Seal(key.Algorithm, key.SubjectPublicKeyInfo, salt, blob);
+            }
+            finally
+            {
+                DestroyAll(lease, priv, oldKek, newKek);
+            }
+        }, ct);
+    }
+
+    /// <summary>
+    /// Unwraps the credential key once and signs every digest with it. Digests must have the scheme's hash length;
+    /// the result holds one signature per digest, in order.
+    /// </summary>
+    public Task<IReadOnlyList<byte[]>> SignBatchAsync(
+        WrappedCredentialKey key,
+        ReadOnlyMemory<byte> pin,
+        IReadOnlyList<ReadOnlyMemory<byte>> digests,
+        SignatureScheme scheme,
+        CancellationToken ct)
+    {
+        CheckWrapped(key);
+        CheckPin(pin);
+        ArgumentNullException.ThrowIfNull(digests);
+        if (digests.Count == 0)
+        {
+            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "no digests to sign");
+        }
+
+        Schemes.Validate(key.Algorithm, scheme, digests);
+        var mechanism = Schemes.Mechanism(scheme);
+        var pkcs1 = !Schemes.IsEcdsa(scheme) && !Schemes.IsPss(scheme);
+        var hash = Schemes.Hash(scheme);
+        var der = Schemes.IsDer(scheme);
+        return RunAsync<IReadOnlyList<byte[]>>("credential signing", lease =>
+        {
+            ulong kek = 0, priv = 0;
+            try
+            {
+                kek = DeriveKek(lease.Handle, key.Salt, pin.Span);
+                priv = Unwrap(lease, kek, key, forRewrap: false);
+                var signatures = new byte[digests.Count][];
+                for (var i = 0; i < digests.Count; i++)
+                {
+                    var input = pkcs1 ? Schemes.DigestInfo(hash, digests[i].Span) : digests[i].Span;
+                    var raw = SignOnce(lease.Handle, mechanism, priv, key.Algorithm, input);
+                    signatures[i] = der ? Schemes.P1363ToDer(raw) : raw;
+                }
+
+                return signatures;
+            }
+            finally
+            {
+                DestroyAll(lease, priv, kek);
+            }
+        }, ct);
+    }
+
+    public void Dispose() => _pool.Dispose();
+
+    internal byte[] SignWithTokenKey(ulong handle, KeyAlgorithm alg, in Mechanism mechanism, byte[] input)
+    {
+        var m = mechanism;
+        return Run("token key signing", lease => SignOnce(lease.Handle, m, handle, alg, input));
+    }
+
+    /// <summary>The cached master key handle, looked up on first use; a missing key is a set-up error.</summary>
+    internal ulong MasterKey(ulong session)
+    {
+        var cached = Volatile.Read(ref _masterKey);
+        if (cached != 0)
+        {
+            return cached;
+        }
+
+        var found = _p11.FindObjects(session, Templates.FindMasterKey, 2);
+        if (found.Length == 0)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.KeyNotFound,
+                $"token '{TokenLabel}' of domain '{Name}' has no master key; run the set-up (EnsureMasterKey)");
+        }
+
+        var handle = CheckedMasterKey(session, found);
+        Volatile.Write(ref _masterKey, handle);
+        return handle;
+    }
+
+    /// <summary>KEK = derive(master, AES-ECB-ENCRYPT-DATA, SHA-256(salt ‖ PIN)), a wrap/unwrap-only session object.</summary>
+    internal ulong DeriveKek(ulong session, ReadOnlySpan<byte> salt, ReadOnlySpan<byte> pin)
+    {
+        var material = new byte[32];
+        try
+        {
+            using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                sha.AppendData(salt);
+                sha.AppendData(pin);
+                sha.GetHashAndReset(material);
+            }
+
+            return _p11.DeriveKey(session, Mechanism.DeriveAesEcb(material), MasterKey(session), Templates.Kek);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(material);
+        }
+    }
+
+    internal T Run<T>(string what, Func<SessionLease, T> work)
+    {
+        using var lease = _pool.Rent();
+        return Execute(lease, what, work);
+    }
+
+    internal async Task<T> RunAsync<T>(string what, Func<SessionLease, T> work, CancellationToken ct)
+    {
+        await using var lease = await _pool.RentAsync(ct);
+        return Execute(lease, what, work);
+    }
+
+    private static void CheckAlgorithm(KeyAlgorithm alg)
+    {
+        if (!Algorithms.IsDefined(alg))
+        {
+            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, $"unknown key algorithm {alg}");
+        }
+    }
+
+    private static void CheckPin(ReadOnlyMemory<byte> pin)
+    {
+        if (pin.IsEmpty)
+        {
+            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "the PIN is empty");
+        }
+    }
+
+    private static string CheckLabel(string label) => string.IsNullOrWhiteSpace(label)
+        ? throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "a signing key needs a label")
+        : label;
+
+    private T Execute<T>(SessionLease lease, string what, Func<SessionLease, T> work)
+    {
+        try
+        {
+            return work(lease);
+        }
+        catch (Pkcs11Exception e)
+        {
+            lease.ReportFault(e);
+            throw Faults.Translate(e, Name, what);
+        }
+        catch (KeyVaultException e) when (e.InnerException is Pkcs11Exception inner)
+        {
+            lease.ReportFault(inner);
+            throw;
+        }
+    }
+
+    private void CheckWrapped(WrappedCredentialKey key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!string.Equals(key.Domain, Name, StringComparison.Ordinal))
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.WrongDomain,
+                $"the credential key belongs to domain '{key.Domain}', not '{Name}'");
+        }
+
+        CheckAlgorithm(key.Algorithm);
+
+        // Checked before the HSM is asked, so that storage damage is never mistaken for a wrong PIN.
+        if (key.Salt is not { Length: SaltLength } || key.Blob is null || key.SubjectPublicKeyInfo is null || !key.IsIntact())
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.CorruptKeyBlob,
+                "the wrapped credential key does not match its integrity digest");
+        }
+    }
+
+    /// <summary>
+    /// Unwraps a credential key and tells the three causes of failure apart. SoftHSM answers a wrong KEK, a damaged
+    /// blob and some device faults all with CKR_GENERAL_ERROR. The blob's integrity digest has already been checked
+    /// (damage is CorruptKeyBlob before we get here), so what remains is a wrong KEK or a failing device; a cheap
+    /// probe of the same session and the master key settles it: if the HSM still answers, the KEK was wrong, and the
+    /// only input to the KEK the caller controls is the PIN.
+    /// </summary>
+    private ulong Unwrap(SessionLease lease, ulong kek, WrappedCredentialKey key, bool forRewrap)
+    {
+        try
+        {
+            return _p11.UnwrapKey(lease.Handle, Templates.KeyWrap, kek, key.Blob, Templates.Unwrapped(key.Algorithm, forRewrap));
+        }
+        catch (Pkcs11Exception e) when (e.ReturnValue is CK.CKR_GENERAL_ERROR or CK.CKR_WRAPPED_KEY_INVALID
+            or CK.CKR_ENCRYPTED_DATA_INVALID or CK.CKR_WRAPPED_KEY_LEN_RANGE or CK.CKR_FUNCTION_FAILED)
+        {
+            try
+            {
+                _p11.GetSessionInfo(lease.Handle);
+                _p11.GetAttributeValue(lease.Handle, MasterKey(lease.Handle), CK.CKA_VALUE_LEN);
+            }
+            catch (Pkcs11Exception probe)
+            {
+                lease.MarkFaulty($"{e.Function} gave {e.ReturnValueName} and the health probe failed", deviceWide: true);
+                throw new KeyVaultException(
+                    KeyVaultErrorKind.HsmUnavailable,
+                    $"domain '{Name}': unwrap failed ({e.ReturnValueName}) and the HSM did not answer a health probe ({probe.Message})",
+                    probe);
+            }
+
+            throw new KeyVaultException(KeyVaultErrorKind.WrongPin, "the PIN does not open this credential key", e);
+        }
+    }
+
+    private byte[] SignOnce(ulong session, in Mechanism mechanism, ulong key, KeyAlgorithm alg, ReadOnlySpan<byte> input)
+    {
+        // One C_Sign with a buffer of the final size: a length query would leave the operation active on SoftHSM.
+        var signature = new byte[Algorithms.SignatureLength(alg)];
+        _p11.SignInit(session, mechanism, key);
+        var length = _p11.Sign(session, input, signature);
+        return length == signature.Length ? signature : signature[..length];
+    }
+
+    private WrappedCredentialKey Seal(KeyAlgorithm alg, byte[] spki, byte[] salt, byte[] blob) =>
+        new(Name, alg, spki, salt, blob, WrappedCredentialKey.ComputeDigest(Name, alg, spki, salt, blob));
+
+    private ulong CheckedMasterKey(ulong session, ulong[] found)
+    {
+        if (found.Length > 1)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"token '{TokenLabel}' of domain '{Name}' holds several master keys labelled '{Templates.MasterKeyLabel}'");
+        }
+
+        foreach (var (attribute, expected) in new[]
+        {
+            (CK.CKA_DERIVE, true), (CK.CKA_SENSITIVE, true), (CK.CKA_EXTRACTABLE, false), (CK.CKA_ENCRYPT, false),
+            (CK.CKA_DECRYPT, false), (CK.CKA_WRAP, false), (CK.CKA_UNWRAP, false), (CK.CKA_SIGN, false),
+        })
+        {
+            if (_p11.GetAttributeValue(session, found[0], attribute) is not [var value] || value != 0 != expected)
+            {
+                throw new KeyVaultException(
+                    KeyVaultErrorKind.Configuration,
+                    $"the master key of domain '{Name}' has attribute 0x{attribute:X} not {expected}; refusing to use it");
+            }
+        }
+
+        return found[0];
+    }
+
+    private HsmSigningKey? FindSigningKey(ulong session, string label)
+    {
+        var privates = _p11.FindObjects(session, Templates.FindByLabel(CK.CKO_PRIVATE_KEY, label), 2);
+        if (privates.Length == 0)
+        {
+            return null;
+        }
+
+        var publics = _p11.FindObjects(session, Templates.FindByLabel(CK.CKO_PUBLIC_KEY, label), 2);
+        if (privates.Length > 1 || publics.Length != 1)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"token '{TokenLabel}' of domain '{Name}' does not hold exactly one key pair labelled '{label}'");
+        }
+
+        var alg = Algorithms.Identify(_p11, session, publics[0]);
+        var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, session, publics[0], alg);
+        return new HsmSigningKey(this, label, privates[0], alg, spki);
+    }
+
+    /// <summary>
+    /// Destroys session objects without masking the error that brought us here. If a destroy fails, the session is
+    /// closed instead, which destroys its session objects too.
+    /// </summary>
+    private void DestroyAll(SessionLease lease, params ReadOnlySpan<ulong> handles)
+    {
+        foreach (var handle in handles)
+        {
+            if (handle == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                _p11.DestroyObject(lease.Handle, handle);
+            }
+            catch (Pkcs11Exception e)
+            {
+                Log.DestroyFailed(_log, Name, e.Message);
+                lease.MarkFaulty(e.Message, Faults.IsDeviceFault(e.ReturnValue));
+            }
+        }
+    }
+}
