@@ -354,9 +354,10 @@ internal sealed unsafe class Pkcs11Library : IPkcs11
             }
 
             *(ulong*)block = mechanism.Type;
-            var hasParameter = header + parameter.Length > 0;
-            *(byte**)(block + 8) = hasParameter ? param : null;
-            *(ulong*)(block + 16) = (ulong)(header + parameter.Length);
+            // For derivation the parameter is the 16-byte struct; the data it points to follows it in the block.
+            var parameterLength = mechanism.ParameterIsDerivationString ? header : parameter.Length;
+            *(byte**)(block + 8) = parameterLength > 0 ? param : null;
+            *(ulong*)(block + 16) = (ulong)parameterLength;
             Pointer = block;
         }
 
