@@ -16,6 +16,7 @@ public sealed class TimeStampAuthority
     internal const int SerialLength = 16;
 
     private readonly TsaOptions _options;
+    private readonly TsaSigner _signer;
     private readonly IClockStatus _clockStatus;
     private readonly ILogger _logger;
     private readonly HashSet<string> _acceptedPolicies;
@@ -36,6 +37,7 @@ public sealed class TimeStampAuthority
         options.Validate();
 
         _options = options;
+        _signer = signer;
         _clockStatus = clockStatus ?? AlwaysSynchronizedClock.Instance;
         _logger = logger ?? NullLogger.Instance;
         _acceptedPolicies = new HashSet<string>(options.AcceptedPolicies.Append(options.PolicyOid), StringComparer.Ordinal);
@@ -97,6 +99,14 @@ public sealed class TimeStampAuthority
             if (steppedBack)
             {
                 TsaLog.ClockSteppedBack(_logger);
+            }
+
+            // Verifiers reject a token whose genTime lies outside the TSA certificate; issuing it would only hide
+            // an expired certificate or a wild clock until someone relies on the token.
+            if (genTime < _signer.NotBefore || genTime > _signer.NotAfter)
+            {
+                TsaLog.CertificateNotValid(_logger, genTime, _signer.NotBefore, _signer.NotAfter);
+                return Reject(PkiFailureInfo.SystemFailure, "the TSA could not issue a token");
             }
 
             var policy = request.Policy ?? _options.PolicyOid;

@@ -25,6 +25,8 @@ public sealed class TsaSigner
         Key = key;
         Chain = chain ?? [];
         SigningCertificateV2 = SignedAttributes.SigningCertificateV2(certificate);
+        NotBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
+        NotAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
     }
 
     public X509Certificate2 Certificate { get; }
@@ -36,6 +38,10 @@ public sealed class TsaSigner
 
     /// <summary>DER of the SigningCertificateV2 attribute value, computed once: it only depends on the certificate.</summary>
     internal byte[] SigningCertificateV2 { get; }
+
+    internal DateTimeOffset NotBefore { get; }
+
+    internal DateTimeOffset NotAfter { get; }
 
     /// <summary>RFC 3161 §2.3: exactly one extended key usage, id-kp-timeStamping, and the extension critical.</summary>
     private static void CheckTimeStampingUsage(X509Certificate2 certificate)

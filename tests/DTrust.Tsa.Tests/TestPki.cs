@@ -58,7 +58,7 @@ internal sealed class TestPki : IDisposable
         rootReq.CertificateExtensions.Add(new X509KeyUsageExtension(
             X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         rootReq.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(rootReq.PublicKey, false));
-        var root = rootReq.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
+        var root = rootReq.CreateSelfSigned(now.AddDays(-3), now.AddYears(5));
 
         var subject = "CN=DTrust Test TSA, O=DTrust, C=DE";
         var tsaReq = tsaKey switch
@@ -73,7 +73,7 @@ internal sealed class TestPki : IDisposable
         serial[0] &= 0x7F;
         // The generator overload lets an ECDSA root sign an RSA subject key.
         var tsa = tsaReq.Create(root.SubjectName, X509SignatureGenerator.CreateForECDsa(rootKey),
-            now.AddHours(-1), now.AddYears(2), serial);
+            now.AddDays(-2), now.AddYears(2), serial);
 
         // Keep only the public root: the test key must not leak into "trusted" material by accident.
         using var rootWithKey = root;

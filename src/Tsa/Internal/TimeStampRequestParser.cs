@@ -119,11 +119,13 @@ internal static class TimeStampRequestParser
         if (algId.HasData)
         {
             // RFC 5754 allows absent or NULL parameters for the SHA-2 family; anything else is not SHA-2.
-            algId.ReadNull();
-            if (algId.HasData)
+            if (!algId.PeekTag().HasSameClassAndValue(Asn1Tag.Null))
             {
                 throw new RequestRefusedException(PkiFailureInfo.BadAlg, "unexpected hash algorithm parameters");
             }
+
+            algId.ReadNull();
+            algId.EnsureAtEnd();
         }
 
         var digest = seq.ReadOctetString();

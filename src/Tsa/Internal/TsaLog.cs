@@ -17,6 +17,11 @@ internal static partial class TsaLog
         Message = "The clock stepped back by more than the declared accuracy; genTime follows it, tokens are not monotonic across this step")]
     public static partial void ClockSteppedBack(ILogger logger);
 
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Error,
+        Message = "Time-stamp refused: genTime {GenTime:O} is outside the TSA certificate validity {NotBefore:O} to {NotAfter:O}")]
+    public static partial void CertificateNotValid(ILogger logger, DateTimeOffset genTime, DateTimeOffset notBefore,
+        DateTimeOffset notAfter);
+
     [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Time-stamp failed: system failure")]
     public static partial void SystemFailure(ILogger logger, Exception exception);
 }
