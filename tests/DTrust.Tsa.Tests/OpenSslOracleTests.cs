@@ -108,7 +108,7 @@ public sealed partial class OpenSslOracleTests(ITestOutputHelper output) : IDisp
         Assert.True(check.IsValid, check.Error);
         var signerInfo = Rfc3161TimestampToken.TryDecode(result.Token, out var token, out _)
             ? token.AsSignedCms().SignerInfos[0] : throw new InvalidOperationException("token does not decode");
-        Assert.Equal(pss ? "1.2.840.113549.1.1.10" : "1.2.840.113549.1.1.1", signerInfo.SignatureAlgorithm.Value);
+        Assert.Equal(pss ? "1.2.840.113549.1.1.10" : "1.2.840.113549.1.1.11", signerInfo.SignatureAlgorithm.Value);
     }
 
     private async Task<(TsaResult Result, string Text)> RoundTripAsync(

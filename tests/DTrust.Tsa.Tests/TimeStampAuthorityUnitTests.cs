@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Formats.Asn1;
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using Xunit;
 
@@ -144,8 +145,19 @@ public sealed class TimeStampAuthorityUnitTests : IDisposable
     [Fact]
     public void Signed_attributes_are_content_type_message_digest_and_signing_certificate_v2()
     {
-        var token = TokenInspector.Decode(Tsa().Respond(new RequestBuilder().Encode()));
+        var result = Tsa().Respond(new RequestBuilder { CertReq = true }.Encode());
+        var token = TokenInspector.Decode(result);
+
+        // The CMS is hand-encoded: SignedCms must read it, verify it and re-encode it to the same DER.
+        var cms = new SignedCms();
+        cms.Decode(result.Token.Span);
+        cms.CheckSignature(verifySignatureOnly: true);
+        Assert.Equal(3, cms.Version);
+        Assert.Equal(result.Token.ToArray(), cms.Encode());
+
         var signerInfo = token.AsSignedCms().SignerInfos[0];
+        Assert.Equal(1, signerInfo.Version);
+        Assert.Equal(SubjectIdentifierType.IssuerAndSerialNumber, signerInfo.SignerIdentifier.Type);
         var oids = signerInfo.SignedAttributes.Cast<CryptographicAttributeObject>().Select(a => a.Oid.Value).Order();
         Assert.Equal(["1.2.840.113549.1.9.16.2.47", "1.2.840.113549.1.9.3", "1.2.840.113549.1.9.4"], oids);
         Assert.Equal("1.2.840.10045.4.3.2", signerInfo.SignatureAlgorithm.Value); // ecdsa-with-SHA256
