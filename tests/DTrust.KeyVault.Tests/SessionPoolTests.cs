@@ -1,0 +1,229 @@
+using System.Security.Cryptography;
+using DTrust.KeyVault.Interop;
+using DTrust.Testing;
+using Xunit;
+
+namespace DTrust.KeyVault.Tests;
+
+/// <summary>The session pool under load and under injected faults, over real SoftHSM sessions.</summary>
+public sealed class SessionPoolTests
+{
+    [Fact]
+    public async Task Sixty_four_concurrent_batches_over_four_sessions_all_verify()
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("simple", "simple", 4)), null, p => spy = new FaultInjectingPkcs11(p));
+        var domain = vault.Domain("simple");
+        var keys = await Task.WhenAll(new[] { KeyAlgorithm.EcP256, KeyAlgorithm.EcP384, KeyAlgorithm.Rsa2048, KeyAlgorithm.EcP256 }
+            .Select(alg => domain.CreateCredentialKeyAsync(alg, TestVault.CredentialPin, CancellationToken.None)));
+
+        var jobs = Enumerable.Range(0, 64).Select(i =>
+        {
+            var key = keys[i % keys.Length];
+            var scheme = key.Algorithm switch
+            {
+                KeyAlgorithm.EcP256 => SignatureScheme.EcdsaSha256Der,
+                KeyAlgorithm.EcP384 => SignatureScheme.EcdsaSha384P1363,
+                _ => i % 2 == 0 ? SignatureScheme.RsaPssSha256 : SignatureScheme.RsaPkcs1Sha256,
+            };
+            var digests = TestVault.Digests(CredentialKeyTests.HashOf(scheme), 1 + (i % 7));
+            return Task.Run(async () => (key, scheme, digests,
+                signatures: await domain.SignBatchAsync(key, TestVault.CredentialPin, digests, scheme, CancellationToken.None)));
+        }).ToList();
+
+        foreach (var (key, scheme, digests, signatures) in await Task.WhenAll(jobs))
+        {
+            Assert.Equal(digests.Length, signatures.Count);
+            for (var i = 0; i < digests.Length; i++)
+            {
+                Assert.True(CredentialKeyTests.Verify(key, digests[i].ToArray(), signatures[i], scheme));
+            }
+        }
+
+        Assert.Equal(4, spy!.Calls("C_OpenSession"));
+        Assert.Equal(4, spy.PeakOpenSessions);
+        Assert.False(spy.SessionSharedBetweenThreads, "a session was used by two threads at once");
+    }
+
+    [Theory]
+    [InlineData(CK.CKR_DEVICE_REMOVED, "C_Sign")]
+    [InlineData(CK.CKR_SESSION_HANDLE_INVALID, "C_DeriveKey")]
+    [InlineData(CK.CKR_TOKEN_NOT_PRESENT, "C_UnwrapKey")]
+    [InlineData(CK.CKR_DEVICE_ERROR, "C_SignInit")]
+    public async Task An_injected_device_or_session_error_is_transient_and_the_session_is_replaced(ulong rv, string function)
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 2)), null, p => spy = new FaultInjectingPkcs11(p));
+        var domain = vault.Domain("tsa");
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 3);
+        var opened = spy!.Calls("C_OpenSession");
+
+        spy.Inject(function, rv);
+        var e = await Assert.ThrowsAsync<KeyVaultException>(
+            () => domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None));
+
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, e.Kind);
+        Assert.True(e.IsTransient);
+        var inner = Assert.IsType<Pkcs11Exception>(e.InnerException);
+        Assert.Equal(function, inner.Function);
+        Assert.Equal(rv, inner.ReturnValue);
+        Assert.Contains(CK.ReturnValueName(rv), e.Message, StringComparison.Ordinal);
+        Assert.True(spy.Calls("C_OpenSession") > opened, "the failed session was not replaced");
+
+        // Recovered: every later call works, and the pool still holds exactly its two sessions.
+        for (var i = 0; i < 4; i++)
+        {
+            var signatures = await domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+            Assert.True(CredentialKeyTests.Verify(key, digests[2].ToArray(), signatures[2], SignatureScheme.EcdsaSha256Der));
+        }
+
+        Assert.Equal(2, spy.OpenSessions.Count);
+    }
+
+    [Fact]
+    public async Task While_the_token_is_away_calls_fail_transiently_and_the_pool_recovers_when_it_returns()
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 2)), null, p => spy = new FaultInjectingPkcs11(p));
+        var domain = vault.Domain("tsa");
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
+        Task<IReadOnlyList<byte[]>> Sign() => domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+
+        spy!.Outage = CK.CKR_TOKEN_NOT_PRESENT;
+        for (var i = 0; i < 5; i++)
+        {
+            var e = await Assert.ThrowsAsync<KeyVaultException>(Sign);
+            Assert.Equal(KeyVaultErrorKind.HsmUnavailable, e.Kind);
+        }
+
+        spy.Outage = null;
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(Sign)));
+        Assert.All(results, r => Assert.True(CredentialKeyTests.Verify(key, digests[0].ToArray(), r[0], SignatureScheme.EcdsaSha256Der)));
+        Assert.True(spy.OpenSessions.Count <= 2);
+        Assert.Equal(2, spy.PeakOpenSessions);
+    }
+
+    [Fact]
+    public async Task Unwrap_failure_is_a_wrong_pin_only_when_the_hsm_still_answers()
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), null, p => spy = new FaultInjectingPkcs11(p));
+        var domain = vault.Domain("tsa");
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
+        Task<IReadOnlyList<byte[]>> Sign() => domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+
+        // CKR_GENERAL_ERROR from C_UnwrapKey and then a dead session: a device fault, not the user's PIN.
+        spy!.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
+        spy.Inject("C_GetSessionInfo", CK.CKR_DEVICE_ERROR);
+        var fault = await Assert.ThrowsAsync<KeyVaultException>(Sign);
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, fault.Kind);
+        Assert.True(fault.IsTransient);
+
+        // CKR_GENERAL_ERROR with a healthy HSM behind it: the KEK was wrong.
+        spy.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
+        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(Sign)).Kind);
+
+        Assert.Single(await Sign());
+    }
+
+    [Fact]
+    public void An_injected_pin_refusal_at_start_up_closes_every_session_and_is_tried_once()
+    {
+        FaultInjectingPkcs11? spy = null;
+        var options = TestVault.Options(TestVault.DomainOptions("root", "root", 4));
+        spy = null;
+        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, null, p =>
+        {
+            spy = new FaultInjectingPkcs11(p);
+            spy.Inject("C_Login", CK.CKR_PIN_INCORRECT);
+            return spy;
+        }));
+
+        Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
+        Assert.Contains("CKR_PIN_INCORRECT", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, spy!.Calls("C_Login"));
+        Assert.Empty(spy.OpenSessions);
+    }
+
+    [Fact]
+    public async Task A_pin_refused_when_reopening_a_session_is_latched_and_never_presented_again()
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), null, p => spy = new FaultInjectingPkcs11(p));
+        var key = vault.Domain("tsa").GetSigningKey(TestVault.SigningKeys["tsa"].Label);
+        var digest = SHA256.HashData("x"u8);
+
+        spy!.Inject("C_Sign", CK.CKR_DEVICE_REMOVED);
+        spy.Inject("C_Login", CK.CKR_PIN_INCORRECT);
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, Assert.Throws<KeyVaultException>(() => key.SignDigest(digest, SignatureScheme.RsaPkcs1Sha256)).Kind);
+        var logins = spy.Calls("C_Login");
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => key.SignDigest(digest, SignatureScheme.RsaPkcs1Sha256)).Kind);
+        }
+
+        Assert.Equal(logins, spy.Calls("C_Login"));
+    }
+
+    [Fact]
+    public void A_wrong_token_pin_at_start_up_is_tried_once_and_leaves_the_token_unlocked()
+    {
+        const string wrongPin = "WrongTokenPin-7731";
+        var log = new CapturingLoggerFactory();
+        var options = TestVault.Options(new KeyDomainOptions { Name = "spare", TokenLabel = "spare", Pin = wrongPin, Sessions = 4 });
+        FaultInjectingPkcs11? spy = null;
+
+        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, log, p => spy = new FaultInjectingPkcs11(p)));
+
+        Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
+        Assert.Equal(CK.CKR_PIN_INCORRECT, Assert.IsType<Pkcs11Exception>(e.InnerException).ReturnValue);
+        Assert.Equal(1, spy!.Calls("C_Login"));
+        Assert.Empty(spy.OpenSessions);
+        var flags = SpareFlags();
+        Assert.Equal(0UL, flags & (CK.CKF_USER_PIN_LOCKED | CK.CKF_USER_PIN_FINAL_TRY));
+        Assert.DoesNotContain(wrongPin, e.ToString(), StringComparison.Ordinal);
+        Assert.NotEmpty(log.Lines);
+        Assert.DoesNotContain(log.Lines, l => l.Contains(wrongPin, StringComparison.Ordinal));
+
+        // The right PIN still opens the token, which is neither locked nor on its last try.
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)));
+        Assert.Equal(0UL, SpareFlags() & (CK.CKF_USER_PIN_LOCKED | CK.CKF_USER_PIN_FINAL_TRY | CK.CKF_USER_PIN_COUNT_LOW));
+    }
+
+    [Fact]
+    public async Task Credential_pins_never_reach_logs_or_messages()
+    {
+        var log = new CapturingLoggerFactory();
+        FaultInjectingPkcs11? spy = null;
+        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), log, p => spy = new FaultInjectingPkcs11(p));
+        var domain = vault.Domain("tsa");
+        var right = "Right-Credential-Pin-1"u8.ToArray();
+        var wrong = "Wrong-Credential-Pin-2"u8.ToArray();
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, right, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
+        var messages = new List<string>
+        {
+            (await Assert.ThrowsAsync<KeyVaultException>(() => domain.SignBatchAsync(key, wrong, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None))).ToString(),
+            (await Assert.ThrowsAsync<KeyVaultException>(() => domain.RewrapAsync(key, wrong, right, CancellationToken.None))).ToString(),
+        };
+        spy!.Inject("C_Sign", CK.CKR_DEVICE_REMOVED);
+        messages.Add((await Assert.ThrowsAsync<KeyVaultException>(() => domain.SignBatchAsync(key, right, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None))).ToString());
+
+        Assert.NotEmpty(log.Lines);
+        foreach (var text in messages.Concat(log.Lines))
+        {
+            Assert.DoesNotContain("Credential-Pin", text, StringComparison.Ordinal);
+            Assert.DoesNotContain(TestVault.Hsm.Pin("tsa"), text, StringComparison.Ordinal);
+        }
+    }
+
+    private static ulong SpareFlags()
+    {
+        var p11 = Pkcs11Library.Load(SoftHsmEnvironment.ModulePath);
+        return p11.GetSlotList(true).Select(p11.GetTokenInfo).Single(t => t.Label == "spare").Flags;
+    }
+}
