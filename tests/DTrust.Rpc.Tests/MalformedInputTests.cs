@@ -135,6 +135,7 @@ public sealed class MalformedInputTests : IDisposable
     public async Task Grpc_timeout_header_is_enforced_by_the_server()
     {
         var probe = "server-deadline-" + Guid.NewGuid();
+        await AssertAliveAsync();
         var clock = Stopwatch.StartNew();
         var (_, _, status) = await PostAsync(
             TestMethods.Sleep.Path, Frame(new EchoRequest { Message = probe, SleepMs = 20_000 }), headers: [("grpc-timeout", "200m")]);

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 
 namespace DTrust.Rpc.Server;
@@ -8,18 +10,23 @@ namespace DTrust.Rpc.Server;
 /// </summary>
 public sealed class ServerCallContext
 {
+    private readonly IPAddress? _remoteAddress;
+    private readonly int _remotePort;
+
     internal ServerCallContext(
         string method,
         Metadata requestHeaders,
         DateTime deadline,
-        string peer,
+        IPAddress? remoteAddress,
+        int remotePort,
         X509Certificate2? clientCertificate,
         CancellationToken cancellationToken)
     {
         Method = method;
         RequestHeaders = requestHeaders;
         Deadline = deadline;
-        Peer = peer;
+        _remoteAddress = remoteAddress;
+        _remotePort = remotePort;
         ClientCertificate = clientCertificate;
         CancellationToken = cancellationToken;
     }
@@ -34,7 +41,12 @@ public sealed class ServerCallContext
     public DateTime Deadline { get; }
 
     /// <summary>The remote address as gRPC names it, e.g. <c>ipv4:127.0.0.1:50123</c>.</summary>
-    public string Peer { get; }
+    public string Peer => _remoteAddress switch
+    {
+        null => "unknown",
+        { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"ipv6:[{ip}]:{_remotePort}",
+        IPAddress ip => $"ipv4:{ip}:{_remotePort}",
+    };
 
     /// <summary>The certificate the client presented in the TLS handshake, if any.</summary>
     public X509Certificate2? ClientCertificate { get; }

@@ -17,7 +17,7 @@ internal sealed class GrpcCall(
     ServerCallContext context,
     GrpcTransportOptions options,
     ILogger logger,
-    Func<bool> deadlineExpired)
+    CancellationTokenSource? deadlineTimer)
 #pragma warning restore CA1001
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -29,7 +29,9 @@ internal sealed class GrpcCall(
     /// <summary>The handler task, if it was started and has not been awaited to completion.</summary>
     public Task? PendingHandler { get; private set; }
 
-    public bool DeadlineExpired => deadlineExpired();
+    /// <summary>The deadline timer fired (as opposed to the client resetting the stream).</summary>
+    public bool DeadlineExpired =>
+        deadlineTimer is { IsCancellationRequested: true } && !http.RequestAborted.IsCancellationRequested;
 
     public async Task<T> ReadSingleMessageAsync<T>(MessageParser<T> parser)
         where T : IMessage<T>

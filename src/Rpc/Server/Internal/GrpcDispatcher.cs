@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using DTrust.Rpc.Internal;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -85,31 +83,27 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
             }
         }
 
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        // Without a deadline the request's own abort token is enough; a token source is made only for a timer.
+        CancellationTokenSource? cts = null;
         var deadline = DateTime.MaxValue;
-        if (timeout is { } limit)
+
+        // Beyond what a timer can hold, treat the deadline as absent rather than fail the call.
+        if (timeout is { } limit && limit < TimeSpan.FromDays(30))
         {
-            // Beyond what a timer can hold, treat the deadline as absent rather than fail the call.
-            if (limit < TimeSpan.FromDays(30))
-            {
-                deadline = DateTime.UtcNow + limit;
-                cts.CancelAfter(limit);
-            }
+            deadline = DateTime.UtcNow + limit;
+            cts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+            cts.CancelAfter(limit);
         }
 
         var context = new ServerCallContext(
             method.Path,
             RequestMetadata(request.Headers),
             deadline,
-            Peer(http.Connection),
+            http.Connection.RemoteIpAddress,
+            http.Connection.RemotePort,
             http.Connection.ClientCertificate,
-            cts.Token);
-        var call = new GrpcCall(
-            http,
-            context,
-            _options,
-            _logger,
-            () => deadline != DateTime.MaxValue && cts.IsCancellationRequested && !http.RequestAborted.IsCancellationRequested);
+            cts?.Token ?? http.RequestAborted);
+        var call = new GrpcCall(http, context, _options, _logger, cts);
         try
         {
             await method.RunAsync(call);
@@ -134,7 +128,7 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
                             ServerLog.LateHandlerFailure(_logger, method.Path, e);
                         }
 
-                        cts.Dispose();
+                        cts?.Dispose();
                     },
                     CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously,
@@ -142,7 +136,7 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
             }
             else
             {
-                cts.Dispose();
+                cts?.Dispose();
             }
         }
     }
@@ -182,13 +176,6 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
 
         return metadata;
     }
-
-    private static string Peer(ConnectionInfo connection) => connection.RemoteIpAddress switch
-    {
-        null => "unknown",
-        { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"ipv6:[{ip}]:{connection.RemotePort}",
-        IPAddress ip => $"ipv4:{ip}:{connection.RemotePort}",
-    };
 
     private void Reject(HttpContext http, int httpStatus, StatusCode code, string detail)
     {

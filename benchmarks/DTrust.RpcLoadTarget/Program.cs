@@ -1,0 +1,50 @@
+using System.Net;
+using DTrust.Rpc.Health;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+
+// Serves grpc.health.v1.Health/Check through the DTrust transport and POST /plain as the bare Kestrel baseline,
+// on one cleartext HTTP/2 listener at 127.0.0.1, so h2load measures both through the same server and routing.
+var builder = WebApplication.CreateSlimBuilder(args);
+builder.Logging.ClearProviders();
+builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+builder.Services.AddGrpcTransport();
+var app = builder.Build();
+app.MapGrpcHealthService();
+
+// The baseline does what a gRPC call must at least do: read the request body and write a small response.
+var reply = new byte[] { 0, 0, 0, 0, 2, 8, 1 };
+app.MapPost("/plain", context => PlainAsync(context, trailers: false));
+
+// The same plus one trailer: how much of the gap is the trailing HEADERS frame every gRPC response must carry.
+app.MapPost("/plain-trailers", context => PlainAsync(context, trailers: true));
+
+await app.StartAsync();
+app.Services.GetRequiredService<HealthService>().SetStatus(HealthService.Server, ServingStatus.Serving);
+var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+// rpc-load.sh waits for this line to learn the port.
+Console.WriteLine("listening " + new Uri(address).Port);
+await app.WaitForShutdownAsync();
+
+async Task PlainAsync(HttpContext context, bool trailers)
+{
+    while (true)
+    {
+        var read = await context.Request.BodyReader.ReadAsync();
+        context.Request.BodyReader.AdvanceTo(read.Buffer.End);
+        if (read.IsCompleted)
+        {
+            break;
+        }
+    }
+
+    context.Response.ContentType = "application/octet-stream";
+    await context.Response.BodyWriter.WriteAsync(reply);
+    if (trailers)
+    {
+        context.Response.AppendTrailer("grpc-status", "0");
+    }
+}
