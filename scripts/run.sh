@@ -31,9 +31,18 @@ fi
 server_pid=""
 cleanup() {
   trap - EXIT INT TERM
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  set +e  # stop everything even if one step fails
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
   if [ -n "$started_redis" ] && [ -f "$pidfile" ]; then
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    kill "$(cat "$pidfile")" 2>/dev/null
+    # Redis flushes the AOF on SIGTERM; wait until it has really gone before saying so.
+    for _ in $(seq 100); do
+      redis-cli -p "$redis_port" ping >/dev/null 2>&1 || break
+      sleep 0.1
+    done
     echo "redis: stopped"
   fi
 }

@@ -1,0 +1,89 @@
+namespace DTrust.SigningServer.Hosting;
+
+/// <summary>
+/// Everything the host reads from configuration section <c>DTrust</c> (appsettings.json, or environment variables
+/// such as <c>DTrust__Listen__Grpc=0.0.0.0:5050</c>). Defaults are the development set-up of <c>make run</c>.
+/// </summary>
+public sealed class ServerOptions
+{
+    public const string Section = "DTrust";
+
+    /// <summary>Holds the SoftHSM configuration, Redis data, the store, PEMs for verifiers and dev keys.</summary>
+    public string StateDirectory { get; set; } = ".state";
+
+    /// <summary>Development mode makes the dev PKI at first start; production expects configured certificates.</summary>
+    public bool Development { get; set; }
+
+    public ListenOptions Listen { get; set; } = new();
+
+    public HsmOptions Hsm { get; set; } = new();
+
+    public RedisOptions Redis { get; set; } = new();
+
+    public TimestampOptions Tsa { get; set; } = new();
+}
+
+public sealed class ListenOptions
+{
+    /// <summary>gRPC endpoint: cleartext HTTP/2 unless a certificate is configured, then TLS with ALPN h2.</summary>
+    public string Grpc { get; set; } = "127.0.0.1:5050";
+
+    /// <summary>Plain HTTP (HTTP/1.1 and 2) for /healthz, /tsa and /crl.</summary>
+    public string Http { get; set; } = "127.0.0.1:5080";
+
+    /// <summary>PEM certificate (chain) for gRPC over TLS; empty means cleartext HTTP/2 (loopback development).</summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>PEM private key for <see cref="TlsCertificatePath"/>.</summary>
+    public string? TlsKeyPath { get; set; }
+}
+
+public sealed class HsmOptions
+{
+    public string ModulePath { get; set; } = "/usr/lib/softhsm/libsofthsm2.so";
+
+    /// <summary>Logged-in sessions per key domain.</summary>
+    public int Sessions { get; set; } = 4;
+
+    /// <summary>
+    /// Key domain name → token binding. Missing entries get the token of the same label and the PIN file
+    /// <c>{StateDirectory}/hsm/pins/{label}.pin</c>. Two domains on one token are refused at start-up.
+    /// </summary>
+    public Dictionary<string, DomainBinding> Domains { get; set; } = [];
+}
+
+public sealed class DomainBinding
+{
+    public string? TokenLabel { get; set; }
+
+    public string? TokenSerial { get; set; }
+
+    public string? PinFile { get; set; }
+}
+
+public sealed class RedisOptions
+{
+    /// <summary>A StackExchange.Redis configuration string (host:port, Sentinel, several endpoints).</summary>
+    public string Configuration { get; set; } = "127.0.0.1:6390";
+}
+
+public sealed class TimestampOptions
+{
+    /// <summary>The TSA policy OID written into every TSTInfo (a private dev arc by default).</summary>
+    public string? PolicyOid { get; set; }
+
+    /// <summary>Further policies a requester may ask for in reqPolicy.</summary>
+    public List<string> AcceptedPolicies { get; set; } = [];
+
+    /// <summary>Declared accuracy in milliseconds (at most 1000, always present in tokens).</summary>
+    public int AccuracyMilliseconds { get; set; } = 1000;
+
+    /// <summary>Adds the ETSI qcStatements extension (esi4-qtstStatement-1) to every TSTInfo.</summary>
+    public bool Qualified { get; set; }
+
+    /// <summary>PEM TSA certificate issued elsewhere for the exported CSR; empty in development (dev PKI issues one).</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM chain (issuing CA, root) to include when certReq is set.</summary>
+    public string? ChainPath { get; set; }
+}

@@ -1,0 +1,36 @@
+using DTrust.KeyVault;
+
+namespace DTrust.SigningServer.Hosting;
+
+/// <summary>Turns the host's configuration into the vault's: one token per key domain, PINs read from files.</summary>
+internal static class VaultFactory
+{
+    /// <summary>The key domains this host needs; each must map to a token of its own.</summary>
+    public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa", "root"];
+
+    public static KeyVault.KeyVault Open(ServerOptions options, ILoggerFactory loggers)
+    {
+        var vaultOptions = new KeyVaultOptions { ModulePath = options.Hsm.ModulePath };
+        foreach (var name in DomainNames)
+        {
+            var binding = options.Hsm.Domains.GetValueOrDefault(name) ?? new DomainBinding();
+            var label = binding.TokenLabel ?? name;
+            vaultOptions.Domains.Add(new KeyDomainOptions
+            {
+                Name = name,
+                TokenLabel = label,
+                TokenSerial = binding.TokenSerial,
+                PinFile = binding.PinFile ?? Path.Combine(options.StateDirectory, "hsm", "pins", label + ".pin"),
+                Sessions = options.Hsm.Sessions,
+            });
+        }
+
+        var vault = KeyVault.KeyVault.Open(vaultOptions, loggers);
+        foreach (var domain in vault.Domains)
+        {
+            domain.EnsureMasterKey();
+        }
+
+        return vault;
+    }
+}
