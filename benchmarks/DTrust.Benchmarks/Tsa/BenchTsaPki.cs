@@ -1,0 +1,59 @@
+using System.Formats.Asn1;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using DTrust.Tsa;
+
+namespace DTrust.Benchmarks.Tsa;
+
+/// <summary>A throw-away software root that certifies a TSA public key (software or HSM) for the benchmarks.</summary>
+internal static partial class BenchTsaPki
+{
+    public static X509Certificate2 IssueTsaCertificate(PublicKey tsaPublicKey)
+    {
+        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var root = new X500DistinguishedName("CN=DTrust Benchmark Root");
+        var req = new CertificateRequest(new X500DistinguishedName("CN=DTrust Benchmark TSA"), tsaPublicKey,
+            HashAlgorithmName.SHA256);
+        TsaCertificateProfile.AddExtensions(req);
+        var now = DateTimeOffset.UtcNow;
+        return req.Create(root, X509SignatureGenerator.CreateForECDsa(rootKey), now.AddDays(-1), now.AddYears(1),
+            RandomNumberGenerator.GetBytes(8));
+    }
+
+    /// <summary>An openssl-style request: SHA-256 imprint, 64-bit nonce, certReq true.</summary>
+    public static byte[] Request()
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER);
+        using (w.PushSequence())
+        {
+            w.WriteInteger(1);
+            using (w.PushSequence())
+            {
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier("2.16.840.1.101.3.4.2.1");
+                }
+
+                w.WriteOctetString(SHA256.HashData("benchmark document"u8));
+            }
+
+            w.WriteInteger(0x1122334455667788);
+            w.WriteBoolean(true);
+        }
+
+        return w.Encode();
+    }
+
+    /// <summary>SoftHSM reads SOFTHSM2_CONF with getenv at C_Initialize, which managed SetEnvironmentVariable misses.</summary>
+    public static void ExportNative(string name, string value)
+    {
+        if (SetEnv(name, value, 1) != 0)
+        {
+            throw new InvalidOperationException($"setenv({name}) failed");
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+}
