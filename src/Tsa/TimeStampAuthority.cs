@@ -7,15 +7,26 @@ namespace DTrust.Tsa;
 
 /// <summary>
 /// RFC 3161 time-stamp authority: DER TimeStampReq in, DER TimeStampResp out. Thread-safe; one instance serves
-/// all requests. Bad input never throws: it gets a rejection the client can read.
+/// all requests. Bad input never throws: it gets a rejection the client can read. Options are read once, here.
 /// </summary>
+/// <example>
+/// <code>
+/// var tsa = new TimeStampAuthority(new TsaOptions { TsaName = cert.SubjectName }, new TsaSigner(cert, hsmKey, chain),
+///     TimeProvider.System, clockMonitor, logger);
+/// var result = tsa.Respond(requestBody);   // result.Response is the application/timestamp-reply body
+/// audit.Record(result.Status, result.FailureInfo, result.SerialNumber, result.GenTime);
+/// </code>
+/// </example>
 public sealed class TimeStampAuthority
 {
     /// <summary>Serial length: 16 bytes with the top bit clear and the next set, i.e. 126 random bits, always
     /// positive and always 127 bits long — unique across nodes without coordination.</summary>
     internal const int SerialLength = 16;
 
-    private readonly TsaOptions _options;
+    /// <summary>Sent to clients on any internal failure: the details go to the log, not to the network.</summary>
+    private const string SystemFailureText = "the TSA could not issue a token";
+
+    private readonly string _defaultPolicy;
     private readonly TsaSigner _signer;
     private readonly IClockStatus _clockStatus;
     private readonly ILogger _logger;
@@ -36,12 +47,12 @@ public sealed class TimeStampAuthority
         ArgumentNullException.ThrowIfNull(timeProvider);
         options.Validate();
 
-        _options = options;
+        _defaultPolicy = options.PolicyOid;
         _signer = signer;
         _clockStatus = clockStatus ?? AlwaysSynchronizedClock.Instance;
         _logger = logger ?? NullLogger.Instance;
         _acceptedPolicies = new HashSet<string>(options.AcceptedPolicies.Append(options.PolicyOid), StringComparer.Ordinal);
-        _tstInfo = new TstInfoEncoder(options.Accuracy, options.TsaName, options.Qualified);
+        _tstInfo = new TstInfoEncoder(_acceptedPolicies, options.Accuracy, options.TsaName, options.Qualified);
         _tokenSigner = new TokenSigner(signer, options);
         _genTime = new MonotonicGenTime(timeProvider, options.Accuracy);
     }
@@ -57,6 +68,13 @@ public sealed class TimeStampAuthority
         catch (RequestRefusedException e)
         {
             return Refuse(e.Failure, e.Message);
+        }
+#pragma warning disable CA1031 // A parser defect must still end in an answer, not an exception in the host.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            TsaLog.SystemFailure(_logger, e);
+            return Reject(PkiFailureInfo.SystemFailure, SystemFailureText);
         }
 
         return Issue(request);
@@ -106,10 +124,10 @@ public sealed class TimeStampAuthority
             if (genTime < _signer.NotBefore || genTime > _signer.NotAfter)
             {
                 TsaLog.CertificateNotValid(_logger, genTime, _signer.NotBefore, _signer.NotAfter);
-                return Reject(PkiFailureInfo.SystemFailure, "the TSA could not issue a token");
+                return Reject(PkiFailureInfo.SystemFailure, SystemFailureText);
             }
 
-            var policy = request.Policy ?? _options.PolicyOid;
+            var policy = request.Policy ?? _defaultPolicy;
             var tstInfo = _tstInfo.Encode(policy, request.MessageImprint.Span, serial, genTime,
                 request.Nonce is { } nonce ? nonce.Span : default);
             var token = _tokenSigner.Sign(tstInfo, request.CertReq);
@@ -125,7 +143,7 @@ public sealed class TimeStampAuthority
 #pragma warning restore CA1031
         {
             TsaLog.SystemFailure(_logger, e);
-            return Reject(PkiFailureInfo.SystemFailure, "the TSA could not issue a token");
+            return Reject(PkiFailureInfo.SystemFailure, SystemFailureText);
         }
     }
 

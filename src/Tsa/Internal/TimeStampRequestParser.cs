@@ -179,15 +179,3 @@ internal static class TimeStampRequestParser
         : name == HashAlgorithmName.SHA512 ? (Oids.Sha512, 64)
         : null;
 }
-
-internal static class AsnReaderExtensions
-{
-    /// <summary>Trailing bytes make a request ambiguous; they are a format error, like any other bad DER.</summary>
-    public static void EnsureAtEnd(this AsnReader reader)
-    {
-        if (reader.HasData)
-        {
-            throw new AsnContentException("unexpected data after the end of a structure");
-        }
-    }
-}

@@ -18,14 +18,23 @@ internal sealed class TstInfoEncoder
     private readonly byte[] _accuracy;
     private readonly byte[]? _tsaName;
     private readonly byte[]? _extensions;
+    private readonly Dictionary<string, byte[]> _policies = new(StringComparer.Ordinal);
 
-    public TstInfoEncoder(TimeSpan accuracy, X500DistinguishedName? tsaName, bool qualified)
+    public TstInfoEncoder(IEnumerable<string> policies, TimeSpan accuracy, X500DistinguishedName? tsaName, bool qualified)
     {
+        foreach (var policy in policies)
+        {
+            var writer = new AsnWriter(AsnEncodingRules.DER);
+            writer.WriteObjectIdentifier(policy);
+            _policies[policy] = writer.Encode();
+        }
+
         _accuracy = EncodeAccuracy(accuracy);
         _tsaName = tsaName is null ? null : EncodeTsaName(tsaName);
         _extensions = qualified ? EncodeQualifiedExtensions() : null;
     }
 
+    /// <param name="policy">One of the policies given at construction (the request parser only lets those through).</param>
     public byte[] Encode(
         string policy,
         ReadOnlySpan<byte> messageImprint,
@@ -37,7 +46,7 @@ internal sealed class TstInfoEncoder
         using (writer.PushSequence())
         {
             writer.WriteInteger(1);
-            writer.WriteObjectIdentifier(policy);
+            writer.WriteEncodedValue(_policies[policy]);
             writer.WriteEncodedValue(messageImprint);
             writer.WriteIntegerUnsigned(serial);
 
