@@ -68,10 +68,11 @@ public sealed class SeparationTests
     public async Task Operations_of_a_domain_only_touch_sessions_on_its_token()
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(
-            TestVault.Options(TestVault.DomainOptions("advanced", "advanced", 2), TestVault.DomainOptions("qualified", "qualified", 2)),
+        using var vault = TestVault.Open(
+            p11 => spy = new FaultInjectingPkcs11(p11),
             null,
-            p11 => spy = new FaultInjectingPkcs11(p11));
+            TestVault.DomainOptions("advanced", "advanced", 2),
+            TestVault.DomainOptions("qualified", "qualified", 2));
         var advanced = vault.Domain("advanced");
         spy!.UsedSessions.Clear(); // opening logged every session in; count only what the operations touch
         var key = await advanced.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);

@@ -12,7 +12,7 @@ public sealed class SessionPoolTests
     public async Task Sixty_four_concurrent_batches_over_four_sessions_all_verify()
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("simple", "simple", 4)), null, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("simple", "simple", 4));
         var domain = vault.Domain("simple");
         var keys = await Task.WhenAll(new[] { KeyAlgorithm.EcP256, KeyAlgorithm.EcP384, KeyAlgorithm.Rsa2048, KeyAlgorithm.EcP256 }
             .Select(alg => domain.CreateCredentialKeyAsync(alg, TestVault.CredentialPin, CancellationToken.None)));
@@ -53,7 +53,7 @@ public sealed class SessionPoolTests
     public async Task An_injected_device_or_session_error_is_transient_and_the_session_is_replaced(ulong rv, string function)
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 2)), null, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 2));
         var domain = vault.Domain("tsa");
         var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
         var digests = TestVault.Digests(HashAlgorithmName.SHA256, 3);
@@ -85,7 +85,7 @@ public sealed class SessionPoolTests
     public async Task While_the_token_is_away_calls_fail_transiently_and_the_pool_recovers_when_it_returns()
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 2)), null, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 2));
         var domain = vault.Domain("tsa");
         var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
         var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
@@ -109,7 +109,7 @@ public sealed class SessionPoolTests
     public async Task Unwrap_failure_is_a_wrong_pin_only_when_the_hsm_still_answers()
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), null, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
         var domain = vault.Domain("tsa");
         var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
         var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
@@ -152,7 +152,7 @@ public sealed class SessionPoolTests
     public async Task A_pin_refused_when_reopening_a_session_is_latched_and_never_presented_again()
     {
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), null, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
         var key = vault.Domain("tsa").GetSigningKey(TestVault.SigningKeys["tsa"].Label);
         var digest = SHA256.HashData("x"u8);
 
@@ -199,7 +199,7 @@ public sealed class SessionPoolTests
     {
         var log = new CapturingLoggerFactory();
         FaultInjectingPkcs11? spy = null;
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("tsa", "tsa", 1)), log, p => spy = new FaultInjectingPkcs11(p));
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), log, TestVault.DomainOptions("tsa", "tsa", 1));
         var domain = vault.Domain("tsa");
         var right = "Right-Credential-Pin-1"u8.ToArray();
         var wrong = "Wrong-Credential-Pin-2"u8.ToArray();

@@ -55,6 +55,17 @@ internal static class TestVault
         Domains = domains,
     };
 
+    /// <summary>
+    /// Opens another vault (own pools, optionally a fault-injecting binding) after the shared set-up has run, so
+    /// that master and CA keys exist whatever order the tests run in.
+    /// </summary>
+    public static KeyVault Open(
+        Func<IPkcs11, IPkcs11>? decorate, Microsoft.Extensions.Logging.ILoggerFactory? log, params KeyDomainOptions[] domains)
+    {
+        _ = Shared;
+        return KeyVault.Open(Options(domains), log, decorate);
+    }
+
     /// <summary>A credential key per domain and algorithm, made once with <see cref="CredentialPin"/> (RSA-4096 is slow).</summary>
     public static Task<WrappedCredentialKey> Credential(string domain, KeyAlgorithm alg) =>
         Credentials.GetOrAdd((domain, alg), _ => new Lazy<Task<WrappedCredentialKey>>(
