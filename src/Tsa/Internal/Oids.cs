@@ -8,6 +8,13 @@ internal static class Oids
     public const string Sha384 = "2.16.840.1.101.3.4.2.2";
     public const string Sha512 = "2.16.840.1.101.3.4.2.3";
 
+    /// <summary>id-signedData (RFC 5652 §5.1).</summary>
+    public const string SignedData = "1.2.840.113549.1.7.2";
+
+    /// <summary>id-contentType and id-messageDigest signed attributes (RFC 5652 §11).</summary>
+    public const string ContentType = "1.2.840.113549.1.9.3";
+    public const string MessageDigest = "1.2.840.113549.1.9.4";
+
     /// <summary>id-ct-TSTInfo (RFC 3161 §2.4.2).</summary>
     public const string TstInfo = "1.2.840.113549.1.9.16.1.4";
 

@@ -42,7 +42,7 @@ internal sealed class TokenSigner
             ? AlgorithmIds.Rsa(_hash, _rsaPadding!)
             : AlgorithmIds.Ecdsa(_hash);
         _signerIdentifier = IssuerAndSerialNumber(signer.Certificate);
-        _contentTypeAttribute = Attribute("1.2.840.113549.1.9.3", w => w.WriteObjectIdentifier(Oids.TstInfo));
+        _contentTypeAttribute = Attribute(Oids.ContentType, w => w.WriteObjectIdentifier(Oids.TstInfo));
         _signingCertificateAttribute = Attribute(Oids.SigningCertificateV2, w => w.WriteEncodedValue(signer.SigningCertificateV2));
         _endCertOnly = Certificates([signer.Certificate]);
         _withChain = Certificates([signer.Certificate, .. signer.Chain]);
@@ -57,7 +57,7 @@ internal sealed class TokenSigner
         var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: tstInfo.Length + 1024);
         using (writer.PushSequence())
         {
-            writer.WriteObjectIdentifier("1.2.840.113549.1.7.2"); // id-signedData
+            writer.WriteObjectIdentifier(Oids.SignedData);
             using (writer.PushSequence(Context0))
             using (writer.PushSequence())
             {
@@ -110,7 +110,7 @@ internal sealed class TokenSigner
             writer.WriteEncodedValue(_contentTypeAttribute);
             using (writer.PushSequence())
             {
-                writer.WriteObjectIdentifier("1.2.840.113549.1.9.4");
+                writer.WriteObjectIdentifier(Oids.MessageDigest);
                 using (writer.PushSetOf())
                 {
                     writer.WriteOctetString(messageDigest);
