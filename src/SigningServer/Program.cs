@@ -21,7 +21,9 @@ builder.Services.AddGrpcTransport(o => o.ExceptionMapper = ErrorMapping.ToStatus
 builder.Services.AddSingleton(sp => VaultFactory.Open(options, sp.GetRequiredService<ILoggerFactory>()));
 builder.Services.AddSingleton<DevPki>();
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());
-builder.Services.AddSingleton<IClockStatus>(AlwaysSynchronizedClock.Instance);
+builder.Services.AddSingleton<IClockStatus>(sp => options.Tsa.RequireSynchronizedClock
+    ? new KernelClockStatus(sp.GetRequiredService<TimeProvider>())
+    : AlwaysSynchronizedClock.Instance);
 builder.Services.AddSingleton(sp =>
 {
     var identity = sp.GetRequiredService<TsaIdentity>();
@@ -68,6 +70,7 @@ app.MapGet("/healthz", () => Results.Json(new
 {
     status = "ok",
     redis = redisConnection.IsConnected ? "up" : "down",
+    clock = app.Services.GetRequiredService<IClockStatus>().IsSynchronized ? "synchronized" : "unsynchronized",
 })).RequireHost(httpHost);
 
 app.Lifetime.ApplicationStarted.Register(() =>

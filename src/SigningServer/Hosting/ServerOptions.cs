@@ -81,6 +81,12 @@ public sealed class TimestampOptions
     /// <summary>Adds the ETSI qcStatements extension (esi4-qtstStatement-1) to every TSTInfo.</summary>
     public bool Qualified { get; set; }
 
+    /// <summary>
+    /// Refuse tokens (timeNotAvailable) while the kernel reports the clock unsynchronised. Turn on in production,
+    /// where NTP/PTP disciplines the clock; development machines and containers usually have no such daemon.
+    /// </summary>
+    public bool RequireSynchronizedClock { get; set; }
+
     /// <summary>PEM TSA certificate issued elsewhere for the exported CSR; empty in development (dev PKI issues one).</summary>
     public string? CertificatePath { get; set; }
 
