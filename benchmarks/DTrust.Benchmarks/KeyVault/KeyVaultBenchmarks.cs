@@ -1,0 +1,158 @@
+using System.Security.Cryptography;
+using BenchmarkDotNet.Attributes;
+using DTrust.KeyVault;
+using DTrust.KeyVault.Internal;
+using DTrust.KeyVault.Interop;
+using DTrust.Testing;
+
+// Not DTrust.Benchmarks.KeyVault: that namespace would shadow DTrust.KeyVault for sibling suites that write KeyVault.KeyVault.
+namespace DTrust.Benchmarks.Vault;
+
+/// <summary>
+/// The vault's signing paths beside the two physical limits of the HSM, measured in the same process:
+/// raw C_Sign on a token key, and the raw per-transaction work (derive + unwrap + one sign + two destroys) with
+/// bare PKCS#11 calls. Every benchmark reports time per signature (raw transaction: per transaction), and spreads a
+/// fixed amount of work over <see cref="Sessions"/> threads, each with its own session, so ops/s compare directly.
+/// Default matrix: P-256 and RSA-2048 with 1 and 4 sessions. Set DTRUST_BENCH_MATRIX=full for P-256, P-384,
+/// RSA-2048 and RSA-3072 with 1, 2 and 4 sessions (about three times as long).
+/// </summary>
+[Config(typeof(BenchConfig))]
+public class KeyVaultBenchmarks
+{
+    private const int Transactions = 16;
+    private const int Batches = 4;
+
+    private static readonly bool Full = Environment.GetEnvironmentVariable("DTRUST_BENCH_MATRIX") == "full";
+    private static readonly byte[] Pin = "bench-pin-1"u8.ToArray();
+    private static readonly int[] BatchSizes = [1, 10, 100];
+
+    private DTrust.KeyVault.KeyVault _vault = null!;
+    private KeyDomain _domain = null!;
+    private Pkcs11Library _p11 = null!;
+    private ulong[] _sessions = [];
+    private ulong _master;
+    private ulong _tokenKey;
+    private WrappedCredentialKey _credential = null!;
+    private byte[] _kekMaterial = [];
+    private Mechanism _signMechanism;
+    private SignatureScheme _scheme;
+    private byte[] _rawInput = [];
+    private ReadOnlyMemory<byte>[][] _batches = [];
+
+    public static IEnumerable<KeyAlgorithm> AlgorithmValues => Full
+        ? [KeyAlgorithm.EcP256, KeyAlgorithm.EcP384, KeyAlgorithm.Rsa2048, KeyAlgorithm.Rsa3072]
+        : [KeyAlgorithm.EcP256, KeyAlgorithm.Rsa2048];
+
+    public static IEnumerable<int> SessionValues => Full ? [1, 2, 4] : [1, 4];
+
+    [ParamsSource(nameof(AlgorithmValues))]
+    public KeyAlgorithm Algorithm { get; set; }
+
+    [ParamsSource(nameof(SessionValues))]
+    public int Sessions { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var hsm = SoftHsmEnvironment.Shared;
+        NativeEnvironment.Export("SOFTHSM2_CONF", hsm.ConfPath);
+        _vault = DTrust.KeyVault.KeyVault.Open(new KeyVaultOptions
+        {
+            ModulePath = SoftHsmEnvironment.ModulePath,
+            Domains = [new KeyDomainOptions { Name = "simple", TokenLabel = "simple", PinFile = hsm.PinFile("simple"), Sessions = Sessions }],
+        });
+        _domain = _vault.Domain("simple");
+        _domain.EnsureMasterKey();
+        _tokenKey = _domain.GetOrCreateSigningKey("bench-" + Algorithm, Algorithm).Handle;
+        _credential = _domain.CreateCredentialKeyAsync(Algorithm, Pin, CancellationToken.None).GetAwaiter().GetResult();
+
+        // Raw sessions of their own; the vault has already logged the token in (C_Login is per application).
+        _p11 = Pkcs11Library.Load(SoftHsmEnvironment.ModulePath);
+        _sessions = [.. Enumerable.Range(0, Sessions).Select(_ => _p11.OpenSession(_domain.SlotId))];
+        _master = _domain.MasterKey(_sessions[0]);
+        _kekMaterial = SHA256.HashData([.. _credential.Salt, .. Pin]);
+
+        var ec = Algorithm is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384;
+        _scheme = ec ? SignatureScheme.EcdsaSha256P1363 : SignatureScheme.RsaPkcs1Sha256;
+        _signMechanism = new Mechanism(ec ? CK.CKM_ECDSA : CK.CKM_RSA_PKCS);
+        var digest = SHA256.HashData("benchmark"u8);
+        _rawInput = ec ? digest : Schemes.DigestInfo(HashAlgorithmName.SHA256, digest);
+        _batches = [.. BatchSizes.Select(n => Enumerable.Repeat((ReadOnlyMemory<byte>)digest, n).ToArray())];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var s in _sessions)
+        {
+            _p11.CloseSession(s);
+        }
+
+        _vault.Dispose();
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Transactions, Description = "raw C_Sign (token key)")]
+    public void RawSign() => Spread(Transactions, s =>
+    {
+        Span<byte> signature = stackalloc byte[512];
+        _p11.SignInit(s, _signMechanism, _tokenKey);
+        _p11.Sign(s, _rawInput, signature[..Algorithms.SignatureLength(Algorithm)]);
+    });
+
+    [Benchmark(OperationsPerInvoke = Transactions, Description = "raw transaction (derive+unwrap+sign+2 destroys)")]
+    public void RawTransaction() => Spread(Transactions, s =>
+    {
+        var kek = _p11.DeriveKey(s, Mechanism.DeriveAesEcb(_kekMaterial), _master, Templates.Kek);
+        var key = _p11.UnwrapKey(s, Templates.KeyWrap, kek, _credential.Blob, Templates.Unwrapped(Algorithm, forRewrap: false));
+        Span<byte> signature = stackalloc byte[512];
+        _p11.SignInit(s, _signMechanism, key);
+        _p11.Sign(s, _rawInput, signature[..Algorithms.SignatureLength(Algorithm)]);
+        _p11.DestroyObject(s, key);
+        _p11.DestroyObject(s, kek);
+    });
+
+    [Benchmark(OperationsPerInvoke = Transactions, Description = "vault batch 1 (per signature)")]
+    public void VaultBatch1() => VaultSpread(Transactions, _batches[0]);
+
+    [Benchmark(OperationsPerInvoke = Batches * 10, Description = "vault batch 10 (per signature)")]
+    public void VaultBatch10() => VaultSpread(Batches, _batches[1]);
+
+    [Benchmark(OperationsPerInvoke = Batches * 100, Description = "vault batch 100 (per signature)")]
+    public void VaultBatch100() => VaultSpread(Batches, _batches[2]);
+
+    /// <summary>Runs <paramref name="total"/> operations split evenly over one thread per session.</summary>
+    private void Spread(int total, Action<ulong> operation)
+    {
+        var perWorker = total / Sessions;
+        if (Sessions == 1)
+        {
+            for (var i = 0; i < perWorker; i++)
+            {
+                operation(_sessions[0]);
+            }
+
+            return;
+        }
+
+        Parallel.For(0, Sessions, new ParallelOptions { MaxDegreeOfParallelism = Sessions }, w =>
+        {
+            for (var i = 0; i < perWorker; i++)
+            {
+                operation(_sessions[w]);
+            }
+        });
+    }
+
+    private void VaultSpread(int batches, ReadOnlyMemory<byte>[] digests)
+    {
+        var perWorker = batches / Sessions;
+        var workers = Enumerable.Range(0, Sessions).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < perWorker; i++)
+            {
+                await _domain.SignBatchAsync(_credential, Pin, digests, _scheme, CancellationToken.None);
+            }
+        }));
+        Task.WaitAll([.. workers]);
+    }
+}
