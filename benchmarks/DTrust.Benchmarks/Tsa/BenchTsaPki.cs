@@ -21,6 +21,18 @@ internal static partial class BenchTsaPki
             RandomNumberGenerator.GetBytes(8));
     }
 
+    /// <summary>A benchmark of failing calls would measure refusals: check one token verifies before timing.</summary>
+    public static void EnsureValidToken(TimeStampAuthority tsa, byte[] request, X509Certificate2 cert)
+    {
+        var result = tsa.Respond(request);
+        var check = TimeStampVerifier.Verify(result.Token, SHA256.HashData("benchmark document"u8),
+            HashAlgorithmName.SHA256, [cert]);
+        if (!check.IsValid)
+        {
+            throw new InvalidOperationException($"setup issued no valid token: {result.StatusText ?? check.Error}");
+        }
+    }
+
     /// <summary>An openssl-style request: SHA-256 imprint, 64-bit nonce, certReq true.</summary>
     public static byte[] Request()
     {

@@ -41,6 +41,7 @@ public class TsaHsmBenchmarks
         _tsa = new TimeStampAuthority(new TsaOptions(), new TsaSigner(cert, _algorithm), TimeProvider.System);
         _request = BenchTsaPki.Request();
         _digest = SHA256.HashData("signed attributes"u8);
+        BenchTsaPki.EnsureValidToken(_tsa, _request, cert);
     }
 
     [GlobalCleanup]

@@ -24,6 +24,7 @@ public class TsaSoftwareBenchmarks
         _tsa = new TimeStampAuthority(new TsaOptions(), new TsaSigner(cert, _key), TimeProvider.System);
         _request = BenchTsaPki.Request();
         _digest = SHA256.HashData("signed attributes"u8);
+        BenchTsaPki.EnsureValidToken(_tsa, _request, cert);
     }
 
     [GlobalCleanup]
