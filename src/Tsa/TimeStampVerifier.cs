@@ -15,6 +15,7 @@ public sealed record TimeStampVerification(
 /// <summary>
 /// Checks a token the way a relying party would, on .NET's own RFC 3161 code (independent of our encoder):
 /// decode, imprint, CMS signature with the signing-certificate attribute, and optionally the chain at genTime.
+/// Revocation is not checked: long-term validation (CRLs/OCSP at genTime) belongs to the caller's policy.
 /// </summary>
 public static class TimeStampVerifier
 {
@@ -55,7 +56,7 @@ public static class TimeStampVerifier
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.VerificationTime = token.TokenInfo.Timestamp.UtcDateTime;
-        chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.8", null));
+        chain.ChainPolicy.ApplicationPolicy.Add(new Oid(Internal.Oids.TimeStampingEku, null));
         chain.ChainPolicy.ExtraStore.AddRange(token.AsSignedCms().Certificates);
         if (extra is not null)
         {
