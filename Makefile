@@ -2,7 +2,7 @@
 STATE ?= .state
 export DTRUST_STATE_DIR := $(abspath $(STATE))
 
-.PHONY: run test deps build format bench bench-rpc clean-state
+.PHONY: run test deps build format bench bench-rpc bench-tsa clean-state
 
 deps:
 	@bash scripts/deps.sh
@@ -28,3 +28,6 @@ bench-rpc: deps
 
 clean-state:
 	rm -rf $(STATE)
+
+bench-tsa: deps
+	bash benchmarks/tsa-load.sh
