@@ -10,15 +10,17 @@ if [ "$build" -ne 0 ]; then
   echo "0 passed, 1 failed"
   exit 1
 fi
+# Style is part of the build contract (warnings are errors; formatting too).
+format_failed=0
+if ! dotnet format DTrust.sln --verify-no-changes --no-restore -v q; then
+  echo "dotnet format --verify-no-changes: the tree is not formatted (run 'make format')"
+  format_failed=1
+fi
 dotnet test DTrust.sln -c Release --no-build -nologo 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 # vstest prints one summary a project: "Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12, ..."
-read -r passed failed skipped < <(grep -E '^(Passed|Failed)!' "$log" | awk -F'[:,]' '
-  { for (i = 1; i <= NF; i++) {
-      if ($i ~ /Failed$/ && $i !~ /!/) f += $(i+1)
-      if ($i ~ /Passed$/ && $i !~ /!/) p += $(i+1)
-      if ($i ~ /Skipped$/) s += $(i+1) } }
-  END { printf "%d %d %d\n", p, f, s }')
+sum() { grep -E '^(Passed|Failed)!' "$log" | grep -oE "$1: +[0-9]+" | awk '{ n += $2 } END { print n + 0 }'; }
+passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
 projects=$(find tests -name '*.Tests.csproj' | wc -l)
 summaries=$(grep -c -E '^(Passed|Failed)!' "$log" || true)
 rm -f "$log"
@@ -29,5 +31,6 @@ if [ "$summaries" -lt "$projects" ]; then
   echo "only $summaries of $projects test projects reported a result"
   [ "$failed" -eq 0 ] && failed=1
 fi
+failed=$((failed + format_failed))
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
