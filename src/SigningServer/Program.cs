@@ -47,6 +47,7 @@ builder.Services.AddSingleton(sp =>
         sp.GetRequiredService<IClockStatus>(),
         sp.GetRequiredService<ILoggerFactory>().CreateLogger<TimeStampAuthority>());
 });
+builder.Services.AddSingleton(sp => new TimestampService(sp.GetRequiredService<TimeStampAuthority>(), options.Hsm.Sessions));
 builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
 {
     // Redis being down must not stop the host from starting: what needs it fails closed and recovers on reconnect.
@@ -64,7 +65,7 @@ var redisConnection = app.Services.GetRequiredService<IConnectionMultiplexer>();
 var grpcHost = "*:" + Listeners.Port(options.Listen.Grpc);
 var httpHost = "*:" + Listeners.Port(options.Listen.Http);
 app.MapGrpcHealthService().RequireHost(grpcHost);
-app.MapGrpcService(TimestampEndpoints.GrpcService(app.Services.GetRequiredService<TimeStampAuthority>())).RequireHost(grpcHost);
+app.MapGrpcService(TimestampEndpoints.GrpcService(app.Services.GetRequiredService<TimestampService>())).RequireHost(grpcHost);
 app.MapHttpTsa(httpHost);
 app.MapGet("/healthz", () => Results.Json(new
 {

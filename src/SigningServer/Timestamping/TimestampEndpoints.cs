@@ -1,6 +1,5 @@
 using DTrust.Rpc;
 using DTrust.Rpc.Server;
-using DTrust.Tsa;
 using DTrust.Tsa.V1;
 
 namespace DTrust.SigningServer.Timestamping;
@@ -17,23 +16,23 @@ internal static class TimestampEndpoints
     public static readonly RpcMethod<TimestampRequest, TimestampResponse> TimestampMethod =
         new(MethodType.Unary, "dtrust.tsa.v1.TimestampService", "Timestamp", TimestampRequest.Parser, TimestampResponse.Parser);
 
-    public static GrpcServiceDefinition GrpcService(TimeStampAuthority tsa) =>
+    public static GrpcServiceDefinition GrpcService(TimestampService tsa) =>
         GrpcServiceDefinition.CreateBuilder()
-            .AddUnary(TimestampMethod, (request, _) =>
+            .AddUnary(TimestampMethod, async (request, context) =>
             {
                 if (request.DerRequest.IsEmpty)
                 {
                     throw new RpcException(StatusCode.InvalidArgument, "der_request is empty: send a DER TimeStampReq");
                 }
 
-                var result = tsa.Respond(request.DerRequest.Span);
-                return Task.FromResult(new TimestampResponse { DerResponse = Google.Protobuf.ByteString.CopyFrom(result.Response) });
+                var result = await tsa.RespondAsync(request.DerRequest.Memory, context.CancellationToken);
+                return new TimestampResponse { DerResponse = Google.Protobuf.ByteString.CopyFrom(result.Response) };
             })
             .Build();
 
     public static void MapHttpTsa(this IEndpointRouteBuilder app, string requireHost)
     {
-        app.MapPost("/tsa", async (HttpContext http, TimeStampAuthority tsa) =>
+        app.MapPost("/tsa", async (HttpContext http, TimestampService tsa) =>
         {
             if (!string.Equals(http.Request.ContentType?.Split(';')[0].Trim(), QueryMediaType, StringComparison.OrdinalIgnoreCase))
             {
@@ -45,22 +44,25 @@ internal static class TimestampEndpoints
                 return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
             }
 
-            var query = await ReadBoundedAsync(http.Request.Body, http.RequestAborted);
+            var query = await ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, http.RequestAborted);
             if (query is null)
             {
                 return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
             }
 
             // Refusals are TimeStampResp structures too (status rejection), so the HTTP status stays 200.
-            var result = tsa.Respond(query);
+            var result = await tsa.RespondAsync(query, http.RequestAborted);
             return Results.Bytes(result.Response, ReplyMediaType);
         }).RequireHost(requireHost);
     }
 
-    /// <summary>Reads at most <see cref="MaxQueryBytes"/>; null when the body is larger (chunked bodies carry no length).</summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, CancellationToken ct)
+    /// <summary>
+    /// Reads at most <see cref="MaxQueryBytes"/>; null when the body is larger. A declared length sizes the buffer
+    /// exactly (the usual case: queries are a few hundred bytes); a chunked body grows it.
+    /// </summary>
+    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long? declaredLength, CancellationToken ct)
     {
-        var buffer = new byte[MaxQueryBytes + 1];
+        var buffer = new byte[declaredLength is { } n ? n + 1 : 1024];
         var total = 0;
         int read;
         while ((read = await body.ReadAsync(buffer.AsMemory(total), ct)) > 0)
@@ -70,8 +72,13 @@ internal static class TimestampEndpoints
             {
                 return null;
             }
+
+            if (total == buffer.Length)
+            {
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxQueryBytes + 1));
+            }
         }
 
-        return buffer[..total];
+        return total == buffer.Length ? buffer : buffer[..total];
     }
 }
