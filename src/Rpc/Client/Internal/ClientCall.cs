@@ -19,7 +19,6 @@ internal sealed class ClientCall : IDisposable
     private readonly CallOptions _options;
     private readonly CancellationTokenSource _cts;
     private HttpResponseMessage? _response;
-    private bool _deadlinePassed;
 
     public ClientCall(GrpcChannel channel, HttpMessageInvoker invoker, string path, CallOptions options)
     {
@@ -33,12 +32,10 @@ internal sealed class ClientCall : IDisposable
             var remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {
-                _deadlinePassed = true;
                 _cts.Cancel();
             }
             else if (remaining < TimeSpan.FromDays(30))
             {
-                _cts.Token.Register(() => _deadlinePassed = options.Deadline <= DateTime.UtcNow.AddMilliseconds(1));
                 _cts.CancelAfter(remaining);
             }
         }
@@ -46,9 +43,15 @@ internal sealed class ClientCall : IDisposable
 
     private CancellationToken Token => _cts.Token;
 
+    /// <summary>
+    /// The call's token fired while the caller's did not: only the deadline timer does that. Asking the clock
+    /// instead misjudges a timer that fires a fraction of a millisecond early (CancelAfter rounds down).
+    /// </summary>
+    private bool DeadlinePassed => _cts.IsCancellationRequested && !_options.CancellationToken.IsCancellationRequested;
+
     public async Task SendAsync(IMessage request)
     {
-        if (_deadlinePassed)
+        if (DeadlinePassed)
         {
             throw new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded");
         }
@@ -181,7 +184,7 @@ internal sealed class ClientCall : IDisposable
             return null;
         }
 
-        if (_deadlinePassed && exception is OperationCanceledException or HttpRequestException or IOException and not InvalidProtocolBufferException)
+        if (DeadlinePassed && exception is OperationCanceledException or HttpRequestException or IOException and not InvalidProtocolBufferException)
         {
             return new RpcException(StatusCode.DeadlineExceeded, "Deadline Exceeded", new Metadata(), exception);
         }
