@@ -60,6 +60,9 @@ public sealed class RedisServer : IAsyncDisposable
         }
 
         p.Kill();
+        await p.WaitForExitAsync();
+        p.Dispose();
+        System.IO.Directory.Delete(dir, recursive: true);
         throw new InvalidOperationException("redis-server did not start on port " + port);
     }
 

@@ -55,39 +55,63 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null)
     {
         var state = Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
-        var conf = (await ProcessRunner.RunAsync("bash", [RepoPaths.Script("softhsm-tokens.sh"), Path.Combine(state, "hsm"), .. TokenLabels]))
-            .EnsureSuccess("softhsm-tokens.sh").StdOut.Trim();
-        var redis = await RedisServer.StartAsync();
-        var grpcPort = RedisServer.FreePort();
-        var httpPort = RedisServer.FreePort();
+        RedisServer? redis = null;
+        Process? p = null;
+        try
+        {
+            var conf = (await ProcessRunner.RunAsync("bash", [RepoPaths.Script("softhsm-tokens.sh"), Path.Combine(state, "hsm"), .. TokenLabels]))
+                .EnsureSuccess("softhsm-tokens.sh").StdOut.Trim();
+            redis = await RedisServer.StartAsync();
+            var grpcPort = RedisServer.FreePort();
+            var httpPort = RedisServer.FreePort();
 
-        var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.ArgumentList.Add(ServerDll());
-        psi.Environment["SOFTHSM2_CONF"] = conf;
-        psi.Environment["DTrust__StateDirectory"] = state;
-        psi.Environment["DTrust__Development"] = "true";
-        psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
-        psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
-        psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
-        foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
-        {
-            psi.Environment[k] = v;
+            var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            psi.ArgumentList.Add(ServerDll());
+            psi.Environment["SOFTHSM2_CONF"] = conf;
+            psi.Environment["DTrust__StateDirectory"] = state;
+            psi.Environment["DTrust__Development"] = "true";
+            psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
+            foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
+            {
+                psi.Environment[k] = v;
+            }
+
+            var log = new StringBuilder();
+            p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the server");
+            p.OutputDataReceived += (_, e) => Append(log, e.Data);
+            p.ErrorDataReceived += (_, e) => Append(log, e.Data);
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis);
+            await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
+            return server;
         }
+        catch
+        {
+            // Nobody gets a handle to dispose: stop what was started, or a failed start leaves a server and a
+            // redis-server running and the tokens on disk.
+            if (p is { HasExited: false })
+            {
+                p.Kill(entireProcessTree: true);
+                await p.WaitForExitAsync();
+            }
 
-        var log = new StringBuilder();
-        var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the server");
-        p.OutputDataReceived += (_, e) => Append(log, e.Data);
-        p.ErrorDataReceived += (_, e) => Append(log, e.Data);
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis);
-        await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
-        return server;
+            p?.Dispose();
+            if (redis is not null)
+            {
+                await redis.DisposeAsync();
+            }
+
+            DeleteState(state);
+            throw;
+        }
     }
 
     private static void Append(StringBuilder log, string? line)
@@ -153,9 +177,14 @@ public sealed class ServerProcess : IAsyncDisposable
 
         _process.Dispose();
         await Redis.DisposeAsync();
+        DeleteState(StateDir);
+    }
+
+    private static void DeleteState(string dir)
+    {
         try
         {
-            Directory.Delete(StateDir, recursive: true);
+            Directory.Delete(dir, recursive: true);
         }
         catch (IOException)
         {
