@@ -96,6 +96,33 @@ public sealed class MakeRunTests : IDisposable
         Assert.Fail("server from run.sh not healthy:\n" + output);
     }
 
+    /// <summary>
+    /// run.sh daemonises Redis, so killing the script's process tree after a failure misses it; Redis removes its
+    /// pid file when it stops cleanly, so a pid file whose process still runs is one the trap did not stop.
+    /// </summary>
+    private void StopLeftoverRedis()
+    {
+        var pidFile = Path.Combine(_state, "redis", "redis.pid");
+        if (!File.Exists(pidFile) || !int.TryParse(File.ReadAllText(pidFile).Trim(), out var pid))
+        {
+            return;
+        }
+
+        try
+        {
+            using var redis = Process.GetProcessById(pid);
+            if (redis.ProcessName == "redis-server")
+            {
+                redis.Kill();
+                redis.WaitForExit(TimeSpan.FromSeconds(10));
+            }
+        }
+        catch (ArgumentException)
+        {
+            // Already gone.
+        }
+    }
+
     private static bool IsListening(int port)
     {
         try
@@ -112,6 +139,7 @@ public sealed class MakeRunTests : IDisposable
 
     public void Dispose()
     {
+        StopLeftoverRedis();
         try
         {
             Directory.Delete(_state, recursive: true);
