@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using DTrust.Client;
@@ -40,6 +41,18 @@ public sealed class TimestampGrpcTests(ServerFixture fixture)
         var request = Rfc3161TimestampRequest.CreateFromData(new byte[] { 1, 2, 3 }, HashAlgorithmName.SHA1);
         var response = await client.TimestampAsync(request.Encode());
         Assert.Throws<CryptographicException>(() => request.ProcessResponse(response, out _));
+
+        // PKIStatusInfo: status rejection (2), then failInfo with only bit 0 (badAlg) set.
+        var statusInfo = new AsnReader(response, AsnEncodingRules.DER).ReadSequence().ReadSequence();
+        Assert.Equal(2, (int)statusInfo.ReadInteger());
+        if (statusInfo.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
+        {
+            statusInfo.ReadSequence(); // statusString
+        }
+
+        var failInfo = statusInfo.ReadNamedBitList();
+        Assert.True(failInfo[0], "badAlg");
+        Assert.Equal(1, failInfo.Cast<bool>().Count(bit => bit));
     }
 
     [Fact]
