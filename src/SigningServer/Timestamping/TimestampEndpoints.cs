@@ -26,7 +26,9 @@ internal static class TimestampEndpoints
                 }
 
                 var result = await tsa.RespondAsync(request.DerRequest.Memory, context.CancellationToken);
-                return new TimestampResponse { DerResponse = Google.Protobuf.ByteString.CopyFrom(result.Response) };
+
+                // The response array is new for each call and never changed afterwards: wrap it, do not copy it.
+                return new TimestampResponse { DerResponse = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(result.Response) };
             })
             .Build();
 
@@ -44,8 +46,7 @@ internal static class TimestampEndpoints
                 return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
             }
 
-            var query = await ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, http.RequestAborted);
-            if (query is null)
+            if (await ReadBoundedAsync(http.Request.Body, http.Request.ContentLength, http.RequestAborted) is not { } query)
             {
                 return Results.StatusCode(StatusCodes.Status413PayloadTooLarge);
             }
@@ -58,9 +59,10 @@ internal static class TimestampEndpoints
 
     /// <summary>
     /// Reads at most <see cref="MaxQueryBytes"/>; null when the body is larger. A declared length sizes the buffer
-    /// exactly (the usual case: queries are a few hundred bytes); a chunked body grows it.
+    /// (the usual case: queries are a few hundred bytes); a chunked body grows it. The bytes read are returned as a
+    /// slice of the buffer, never copied.
     /// </summary>
-    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long? declaredLength, CancellationToken ct)
+    private static async Task<ReadOnlyMemory<byte>?> ReadBoundedAsync(Stream body, long? declaredLength, CancellationToken ct)
     {
         var buffer = new byte[declaredLength is { } n ? n + 1 : 1024];
         var total = 0;
@@ -79,6 +81,6 @@ internal static class TimestampEndpoints
             }
         }
 
-        return total == buffer.Length ? buffer : buffer[..total];
+        return buffer.AsMemory(0, total);
     }
 }
