@@ -77,6 +77,9 @@ internal static class TimestampCommand
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+
+        // A TSA certified by an issuing CA under the root: the intermediate comes with the token (certReq).
+        chain.ChainPolicy.ExtraStore.AddRange(token.AsSignedCms().Certificates);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.8"));
         chain.ChainPolicy.VerificationTime = token.TokenInfo.Timestamp.UtcDateTime;
