@@ -26,12 +26,8 @@ internal static class TestVault
     private static readonly Lazy<KeyVault> SharedVault = new(CreateShared);
     private static readonly ConcurrentDictionary<(string, KeyAlgorithm), Lazy<Task<WrappedCredentialKey>>> Credentials = new();
 
-    private static readonly Lazy<SoftHsmEnvironment> Environment = new(() =>
-    {
-        var hsm = SoftHsmEnvironment.Shared;
-        NativeEnvironment.Export("SOFTHSM2_CONF", hsm.ConfPath);
-        return hsm;
-    });
+    // SoftHsmEnvironment exports SOFTHSM2_CONF to the C runtime before the module loads.
+    private static readonly Lazy<SoftHsmEnvironment> Environment = new(() => SoftHsmEnvironment.Shared);
 
     /// <summary>The shared SoftHSM environment, exported to the native environment before the module loads.</summary>
     public static SoftHsmEnvironment Hsm => Environment.Value;

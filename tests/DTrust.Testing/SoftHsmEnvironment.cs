@@ -45,7 +45,7 @@ public sealed class SoftHsmEnvironment
             [RepoPaths.Script("softhsm-tokens.sh"), dir, .. labels]).GetAwaiter().GetResult()
             .EnsureSuccess("softhsm-tokens.sh");
         var conf = result.StdOut.Trim();
-        Environment.SetEnvironmentVariable("SOFTHSM2_CONF", conf);
+        NativeEnvironment.Export("SOFTHSM2_CONF", conf);
         return new SoftHsmEnvironment(dir, conf);
     }
 }

@@ -55,7 +55,6 @@ public class KeyVaultBenchmarks
     public void Setup()
     {
         var hsm = SoftHsmEnvironment.Shared;
-        NativeEnvironment.Export("SOFTHSM2_CONF", hsm.ConfPath);
         _vault = DTrust.KeyVault.KeyVault.Open(new KeyVaultOptions
         {
             ModulePath = SoftHsmEnvironment.ModulePath,

@@ -1,5 +1,4 @@
 using System.Formats.Asn1;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.Tsa;
@@ -7,7 +6,7 @@ using DTrust.Tsa;
 namespace DTrust.Benchmarks.Tsa;
 
 /// <summary>A throw-away software root that certifies a TSA public key (software or HSM) for the benchmarks.</summary>
-internal static partial class BenchTsaPki
+internal static class BenchTsaPki
 {
     public static X509Certificate2 IssueTsaCertificate(PublicKey tsaPublicKey)
     {
@@ -56,16 +55,4 @@ internal static partial class BenchTsaPki
 
         return w.Encode();
     }
-
-    /// <summary>SoftHSM reads SOFTHSM2_CONF with getenv at C_Initialize, which managed SetEnvironmentVariable misses.</summary>
-    public static void ExportNative(string name, string value)
-    {
-        if (SetEnv(name, value, 1) != 0)
-        {
-            throw new InvalidOperationException($"setenv({name}) failed");
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
 }

@@ -28,7 +28,6 @@ public class TsaHsmBenchmarks
     public void Setup()
     {
         var hsm = SoftHsmEnvironment.Shared;
-        BenchTsaPki.ExportNative("SOFTHSM2_CONF", hsm.ConfPath);
         _vault = DTrust.KeyVault.KeyVault.Open(new KeyVaultOptions
         {
             ModulePath = SoftHsmEnvironment.ModulePath,

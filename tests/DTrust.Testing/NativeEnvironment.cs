@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace DTrust.KeyVault.Tests;
+namespace DTrust.Testing;
 
 /// <summary>
 /// Environment.SetEnvironmentVariable changes only .NET's copy of the environment on Linux; SoftHSM reads
@@ -10,6 +10,7 @@ internal static partial class NativeEnvironment
 {
     public static void Export(string name, string value)
     {
+        Environment.SetEnvironmentVariable(name, value);
         if (SetEnv(name, value, 1) != 0)
         {
             throw new InvalidOperationException($"setenv({name}) failed");
