@@ -14,7 +14,6 @@ namespace DTrust.Rpc.Tests;
 public sealed class PeerConformanceTests(RpcServerFixture server, ITestOutputHelper output)
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<JsonElement>>> Runs = new();
-    private static readonly SemaphoreSlim NpmLock = new(1, 1);
 
     public static TheoryData<string, string, string> Cases
     {
@@ -102,7 +101,7 @@ public sealed class PeerConformanceTests(RpcServerFixture server, ITestOutputHel
         }
         else
         {
-            await EnsureNodeModulesAsync(Path.Combine(peers, "node"));
+            await NodePeers.EnsureInstalledAsync();
             tool = "node";
             args = [Path.Combine(peers, "node", "peer.js"), target, Path.Combine(RepoPaths.Root, "tests", "DTrust.Rpc.Tests", "Protos"), Path.Combine(RepoPaths.Root, "proto")];
         }
@@ -115,28 +114,5 @@ public sealed class PeerConformanceTests(RpcServerFixture server, ITestOutputHel
         var result = await ProcessRunner.RunAsync(tool, args, env, timeout: TimeSpan.FromSeconds(120));
         result.EnsureSuccess($"{peer} peer over {transport}");
         return JsonDocument.Parse(result.StdOut).RootElement.Clone();
-    }
-
-    /// <summary>Installs the pinned npm packages once; a missing npm or registry fails the test, it never skips.</summary>
-    private static async Task EnsureNodeModulesAsync(string dir)
-    {
-        await NpmLock.WaitAsync();
-        try
-        {
-            if (File.Exists(Path.Combine(dir, "node_modules", "@grpc", "grpc-js", "package.json"))
-                && File.Exists(Path.Combine(dir, "node_modules", "@grpc", "proto-loader", "package.json")))
-            {
-                return;
-            }
-
-            var npm = ProcessRunner.RequireTool("npm");
-            var result = await ProcessRunner.RunAsync(
-                npm, ["ci", "--no-audit", "--no-fund", "--prefix", dir], timeout: TimeSpan.FromMinutes(5));
-            result.EnsureSuccess("npm ci for the node gRPC peer");
-        }
-        finally
-        {
-            NpmLock.Release();
-        }
     }
 }

@@ -46,6 +46,18 @@ public sealed class SoftHsmEnvironment
             .EnsureSuccess("softhsm-tokens.sh");
         var conf = result.StdOut.Trim();
         NativeEnvironment.Export("SOFTHSM2_CONF", conf);
+
+        // Tokens and PINs are throw-away; the module stays loaded until the process ends, so clean up then.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
         return new SoftHsmEnvironment(dir, conf);
     }
 }
