@@ -14,7 +14,7 @@ command -v h2load >/dev/null || bash "$root/scripts/deps.sh" --test
 work="$(mktemp -d)"
 run_pid=""
 cleanup() {
-  if [ -n "$run_pid" ]; then kill -INT "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; fi
+  if [ -n "$run_pid" ]; then kill -TERM "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -25,7 +25,7 @@ grpc_port=$(free_port); http_port=$(free_port); redis_port=$(free_port)
 if [ -z "${SKIP_BDN:-}" ]; then
   echo "== in-process baseline (BenchmarkDotNet): raw HSM sign vs library token, SoftHSM P-256"
   dotnet run -c Release --project "$root/benchmarks/DTrust.Benchmarks" -- \
-    --filter '*TsaHsmBenchmarks*' --anyCategories '*' --join 2>&1 | grep -E '^\|' || true
+    --filter '*TsaHsmBenchmarks*' 2>&1 | grep -E '^\|' || true
 fi
 
 echo "== server (scripts/run.sh, fresh state, 127.0.0.1:$http_port and :$grpc_port)"
