@@ -12,6 +12,7 @@ public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _log;
+    private bool _ownsState = true;
 
     private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, RedisServer redis)
     {
@@ -52,9 +53,14 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null)
+    /// <summary>
+    /// Starts a server. With <paramref name="stateDir"/> it reuses (and leaves behind) that state directory, as a
+    /// second <c>make run</c> would; otherwise it makes a fresh one and deletes it when disposed.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null, string? stateDir = null)
     {
-        var state = Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
+        var ownsState = stateDir is null;
+        var state = stateDir ?? Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
         RedisServer? redis = null;
         Process? p = null;
         try
@@ -89,7 +95,7 @@ public sealed class ServerProcess : IAsyncDisposable
             p.ErrorDataReceived += (_, e) => Append(log, e.Data);
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
-            var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis);
+            var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis) { _ownsState = ownsState };
             await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
             return server;
         }
@@ -109,7 +115,10 @@ public sealed class ServerProcess : IAsyncDisposable
                 await redis.DisposeAsync();
             }
 
-            DeleteState(state);
+            if (ownsState)
+            {
+                DeleteState(state);
+            }
             throw;
         }
     }
@@ -177,7 +186,10 @@ public sealed class ServerProcess : IAsyncDisposable
 
         _process.Dispose();
         await Redis.DisposeAsync();
-        DeleteState(StateDir);
+        if (_ownsState)
+        {
+            DeleteState(StateDir);
+        }
     }
 
     private static void DeleteState(string dir)

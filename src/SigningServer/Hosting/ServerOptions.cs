@@ -1,3 +1,5 @@
+using DTrust.KeyVault;
+
 namespace DTrust.SigningServer.Hosting;
 
 /// <summary>
@@ -86,6 +88,9 @@ public sealed class TimestampOptions
     /// where NTP/PTP disciplines the clock; development machines and containers usually have no such daemon.
     /// </summary>
     public bool RequireSynchronizedClock { get; set; }
+
+    /// <summary>The TSA key in the tsa token: EcP256 (default, ECDSA with SHA-256) or an RSA size (RSA-PSS).</summary>
+    public KeyAlgorithm KeyAlgorithm { get; set; } = KeyAlgorithm.EcP256;
 
     /// <summary>PEM TSA certificate issued elsewhere for the exported CSR; empty in development (dev PKI issues one).</summary>
     public string? CertificatePath { get; set; }

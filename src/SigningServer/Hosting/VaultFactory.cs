@@ -5,13 +5,16 @@ namespace DTrust.SigningServer.Hosting;
 /// <summary>Turns the host's configuration into the vault's: one token per key domain, PINs read from files.</summary>
 internal static class VaultFactory
 {
-    /// <summary>The key domains this host needs; each must map to a token of its own.</summary>
-    public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa", "root"];
+    /// <summary>The key domains this host signs in; each must map to a token of its own.</summary>
+    public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa"];
+
+    /// <summary>The dev root CA's domain: only development opens it, in production the root is offline.</summary>
+    public const string RootDomain = "root";
 
     public static KeyVault.KeyVault Open(ServerOptions options, ILoggerFactory loggers)
     {
         var vaultOptions = new KeyVaultOptions { ModulePath = options.Hsm.ModulePath };
-        foreach (var name in DomainNames)
+        foreach (var name in options.Development ? [.. DomainNames, RootDomain] : DomainNames)
         {
             var binding = options.Hsm.Domains.GetValueOrDefault(name) ?? new DomainBinding();
             var label = binding.TokenLabel ?? name;

@@ -25,7 +25,12 @@ public sealed class DevPki(KeyVault.KeyVault vault, ServerOptions options, TimeP
     public TsaIdentity EnsureTsa()
     {
         Directory.CreateDirectory(PkiDir);
-        var tsaKey = vault.Domain("tsa").GetOrCreateSigningKey(TsaKeyLabel, KeyAlgorithm.EcP256);
+        var algorithm = options.Tsa.KeyAlgorithm;
+
+        // One label per algorithm: switching the configured algorithm makes a new key (and certificate), never
+        // reinterprets an old one.
+        var label = algorithm == KeyAlgorithm.EcP256 ? TsaKeyLabel : TsaKeyLabel + "-" + algorithm.ToString().ToLowerInvariant();
+        var tsaKey = vault.Domain("tsa").GetOrCreateSigningKey(label, algorithm);
         var tsaAlg = tsaKey.CreateAlgorithm();
         var tsaRequest = NewTsaRequest(tsaAlg);
         File.WriteAllText(Path.Combine(PkiDir, "tsa.csr.pem"), tsaRequest.CreateSigningRequestPem());
@@ -73,7 +78,7 @@ public sealed class DevPki(KeyVault.KeyVault vault, ServerOptions options, TimeP
 
     private X509Certificate2 EnsureRoot(out HsmSigningKey rootKey)
     {
-        rootKey = vault.Domain("root").GetOrCreateSigningKey(RootKeyLabel, KeyAlgorithm.EcP384);
+        rootKey = vault.Domain(VaultFactory.RootDomain).GetOrCreateSigningKey(RootKeyLabel, KeyAlgorithm.EcP384);
         var path = Path.Combine(PkiDir, "root.pem");
         var root = TryLoad(path);
         if (root is not null && Matches(root, rootKey))
