@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.InteropServices;
 
 namespace DTrust.Rpc;
 
@@ -69,6 +70,9 @@ public sealed class Metadata : IEnumerable<Metadata.Entry>
     }
 
     public IEnumerator<Entry> GetEnumerator() => _entries.GetEnumerator();
+
+    /// <summary>The entries in order, for the transport to walk without an enumerator allocation per call.</summary>
+    internal ReadOnlySpan<Entry> Entries => CollectionsMarshal.AsSpan(_entries);
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 

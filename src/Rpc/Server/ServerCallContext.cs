@@ -55,8 +55,13 @@ public sealed class ServerCallContext
     public CancellationToken CancellationToken { get; }
 
     /// <summary>Sent with the first message, or with the status when the call fails before any message.</summary>
-    public Metadata ResponseHeaders { get; } = new();
+    // Made on first use: most handlers send no metadata, and the transport reads the fields without creating them.
+    public Metadata ResponseHeaders => ResponseHeadersIfAny ??= new();
 
     /// <summary>Sent with the status at the end of the call.</summary>
-    public Metadata ResponseTrailers { get; } = new();
+    public Metadata ResponseTrailers => ResponseTrailersIfAny ??= new();
+
+    internal Metadata? ResponseHeadersIfAny { get; private set; }
+
+    internal Metadata? ResponseTrailersIfAny { get; private set; }
 }

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace DTrust.Rpc.Server.Internal;
 
 /// <summary>
-/// The state of one server call. Every response write goes through one gate so that a handler still running after
-/// its deadline cannot write into a response that was already completed.
+/// The state of one server call. Once a handler holds a stream writer, every response write goes through one gate so
+/// that a handler still running after its deadline cannot write into a response that was already completed.
 /// </summary>
 // The gate's wait handle is never requested, so an undisposed SemaphoreSlim holds no OS resource.
 #pragma warning disable CA1001
@@ -20,7 +20,9 @@ internal sealed class GrpcCall(
     CancellationTokenSource? deadlineTimer)
 #pragma warning restore CA1001
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    // Null while only the transport writes, one step after another (unary): the gate is made per call only when a
+    // handler can write concurrently with the end of the call.
+    private SemaphoreSlim? _gate;
     private bool _messageWritten;
     private bool _finished;
 
@@ -91,15 +93,18 @@ internal sealed class GrpcCall(
     }
 
     /// <summary>
+    /// Must be called before a handler gets a stream writer: from then on its writes may race the end of the call.
+    /// </summary>
+    public void AllowHandlerWrites() => _gate ??= new SemaphoreSlim(1, 1);
+
+    /// <summary>
     /// Awaits the handler, but no longer than the call lives: on deadline or reset the call ends at once and the
     /// handler, if it ignores its token, finishes alone.
     /// </summary>
-    public async Task<T> RunHandlerAsync<T>(Task<T> handler)
+    public Task<T> RunHandlerAsync<T>(Task<T> handler)
     {
-        PendingHandler = handler;
-        var result = await handler.WaitAsync(Context.CancellationToken);
-        PendingHandler = null;
-        return result;
+        // A handler that already finished (most unary ones) needs neither a wait nor another task for its result.
+        return handler.IsCompleted ? handler : AwaitHandlerAsync(handler);
     }
 
     public async Task RunHandlerAsync(Task handler)
@@ -107,6 +112,14 @@ internal sealed class GrpcCall(
         PendingHandler = handler;
         await handler.WaitAsync(Context.CancellationToken);
         PendingHandler = null;
+    }
+
+    private async Task<T> AwaitHandlerAsync<T>(Task<T> handler)
+    {
+        PendingHandler = handler;
+        var result = await handler.WaitAsync(Context.CancellationToken);
+        PendingHandler = null;
+        return result;
     }
 
     public async Task WriteMessageAsync(IMessage message, bool flush, CancellationToken cancellationToken = default)
@@ -119,7 +132,12 @@ internal sealed class GrpcCall(
                 string.Create(CultureInfo.InvariantCulture, $"Sending message larger than max ({size} vs. {options.MaxSendMessageSize})"));
         }
 
-        await _gate.WaitAsync(cancellationToken);
+        var gate = _gate;
+        if (gate is not null)
+        {
+            await gate.WaitAsync(cancellationToken);
+        }
+
         try
         {
             if (_finished)
@@ -131,27 +149,39 @@ internal sealed class GrpcCall(
             if (!_messageWritten)
             {
                 response.ContentType = GrpcProtocol.ContentType;
-                AddHeaders(response.Headers, Context.ResponseHeaders);
+                AddHeaders(response.Headers, Context.ResponseHeadersIfAny);
                 _messageWritten = true;
             }
 
             GrpcFraming.Write(response.BodyWriter, message, size);
             if (flush)
             {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(Context.CancellationToken, cancellationToken);
-                await response.BodyWriter.FlushAsync(linked.Token);
+                if (!cancellationToken.CanBeCanceled || cancellationToken == Context.CancellationToken)
+                {
+                    await response.BodyWriter.FlushAsync(Context.CancellationToken);
+                }
+                else
+                {
+                    using var linked = CancellationTokenSource.CreateLinkedTokenSource(Context.CancellationToken, cancellationToken);
+                    await response.BodyWriter.FlushAsync(linked.Token);
+                }
             }
         }
         finally
         {
-            _gate.Release();
+            gate?.Release();
         }
     }
 
     /// <summary>Ends the call with a status: in the headers (Trailers-Only) if no message went out, else in trailers.</summary>
     public async Task FinishAsync(RpcStatus status, Metadata? extraTrailers = null)
     {
-        await _gate.WaitAsync();
+        var gate = _gate;
+        if (gate is not null)
+        {
+            await gate.WaitAsync();
+        }
+
         try
         {
             if (_finished)
@@ -165,9 +195,9 @@ internal sealed class GrpcCall(
             {
                 response.StatusCode = StatusCodes.Status200OK;
                 response.ContentType = GrpcProtocol.ContentType;
-                AddHeaders(response.Headers, Context.ResponseHeaders);
+                AddHeaders(response.Headers, Context.ResponseHeadersIfAny);
                 GrpcProtocol.SetStatus(response.Headers, status);
-                AddHeaders(response.Headers, Context.ResponseTrailers);
+                AddHeaders(response.Headers, Context.ResponseTrailersIfAny);
                 AddHeaders(response.Headers, extraTrailers);
                 return;
             }
@@ -185,17 +215,12 @@ internal sealed class GrpcCall(
                 response.AppendTrailer(GrpcProtocol.MessageHeader, PercentEncoding.Encode(status.Detail));
             }
 
-            foreach (var trailers in new[] { Context.ResponseTrailers, extraTrailers })
-            {
-                foreach (var entry in trailers ?? [])
-                {
-                    response.AppendTrailer(entry.Key, entry.WireValue);
-                }
-            }
+            AppendTrailers(response, Context.ResponseTrailersIfAny);
+            AppendTrailers(response, extraTrailers);
         }
         finally
         {
-            _gate.Release();
+            gate?.Release();
         }
     }
 
@@ -254,9 +279,27 @@ internal sealed class GrpcCall(
 
     private static void AddHeaders(IHeaderDictionary headers, Metadata? metadata)
     {
-        foreach (var entry in metadata ?? [])
+        if (metadata is null)
+        {
+            return;
+        }
+
+        foreach (var entry in metadata.Entries)
         {
             headers.Append(entry.Key, entry.WireValue);
+        }
+    }
+
+    private static void AppendTrailers(HttpResponse response, Metadata? metadata)
+    {
+        if (metadata is null)
+        {
+            return;
+        }
+
+        foreach (var entry in metadata.Entries)
+        {
+            response.AppendTrailer(entry.Key, entry.WireValue);
         }
     }
 

@@ -32,6 +32,7 @@ internal sealed class ServerStreamingServerMethod<TRequest, TResponse>(
     public override async Task RunAsync(GrpcCall call)
     {
         var request = await call.ReadSingleMessageAsync(method.RequestParser);
+        call.AllowHandlerWrites();
         await call.RunHandlerAsync(handler(request, new StreamWriter(call), call.Context));
     }
 
