@@ -35,7 +35,8 @@ internal sealed class GrpcCall(
     public bool DeadlineExpired =>
         deadlineTimer is { IsCancellationRequested: true } && !http.RequestAborted.IsCancellationRequested;
 
-    public async Task<T> ReadSingleMessageAsync<T>(MessageParser<T> parser)
+    // A ValueTask: the request has usually arrived whole by the time the call starts, and then no task is made.
+    public async ValueTask<T> ReadSingleMessageAsync<T>(MessageParser<T> parser)
         where T : IMessage<T>
     {
         var reader = http.Request.BodyReader;

@@ -101,7 +101,8 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
             deadline,
             http.Connection.RemoteIpAddress,
             http.Connection.RemotePort,
-            http.Connection.ClientCertificate,
+            // Not http.Connection.ClientCertificate: on a connection without TLS that creates an empty feature per call.
+            http.Features.Get<ITlsConnectionFeature>()?.ClientCertificate,
             cts?.Token ?? http.RequestAborted);
         var call = new GrpcCall(http, context, _options, _logger, cts);
         try
@@ -119,26 +120,32 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
         {
             if (call.PendingHandler is { IsCompleted: false } orphan)
             {
-                // The call ended without the handler (deadline or reset); its token source must outlive it.
-                _ = orphan.ContinueWith(
-                    t =>
-                    {
-                        if (t.Exception is { } e)
-                        {
-                            ServerLog.LateHandlerFailure(_logger, method.Path, e);
-                        }
-
-                        cts?.Dispose();
-                    },
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
+                WatchOrphan(orphan, method.Path, cts);
             }
             else
             {
                 cts?.Dispose();
             }
         }
+    }
+
+    // Apart from HandleAsync so that its closure is made only for an orphan, not at the start of every call.
+    private void WatchOrphan(Task orphan, string path, CancellationTokenSource? cts)
+    {
+        // The call ended without the handler (deadline or reset); its token source must outlive it.
+        _ = orphan.ContinueWith(
+            t =>
+            {
+                if (t.Exception is { } e)
+                {
+                    ServerLog.LateHandlerFailure(_logger, path, e);
+                }
+
+                cts?.Dispose();
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private static void LiftBodyLimits(HttpContext http)
