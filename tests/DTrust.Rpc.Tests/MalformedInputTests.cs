@@ -214,6 +214,36 @@ public sealed class MalformedInputTests : IDisposable
         return [0, (byte)(payload.Length >> 24), (byte)(payload.Length >> 16), (byte)(payload.Length >> 8), (byte)payload.Length, .. payload];
     }
 
+    public static TheoryData<string, string, string> RoutedPaths => new()
+    {
+        { "registered method", EchoPath, "0" },
+        { "registered method, other case (routing ignores case)", EchoPath.ToUpperInvariant(), "0" },
+        { "unregistered method of a registered service", "/" + TestMethods.Echo.ServiceName + "/Nope", "12" },
+        { "unregistered method, service in other case", "/" + TestMethods.Echo.ServiceName.ToUpperInvariant() + "/Nope", "12" },
+        { "registered method name under an unknown service", "/dtrust.test.v1.Nope/" + TestMethods.Echo.Name, "12" },
+        { "registered service name as a method name", "/dtrust.test.v1.Nope/" + TestMethods.Echo.ServiceName, "12" },
+    };
+
+    /// <summary>The UNIMPLEMENTED fallbacks are kept off registered paths at route-building time; each path still lands right.</summary>
+    [Theory]
+    [MemberData(nameof(RoutedPaths))]
+    public async Task Every_path_reaches_its_method_or_an_unimplemented_fallback(string what, string path, string expected)
+    {
+        var (response, _, status) = await PostAsync(path, Frame(new EchoRequest()));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, what);
+        Assert.True(status == expected, $"{what}: grpc-status {status}");
+    }
+
+    [Fact]
+    public async Task Unregistered_method_without_grpc_content_type_is_plain_404()
+    {
+        var (response, _, status) = await PostAsync("/" + TestMethods.Echo.ServiceName + "/Nope", [], "text/plain");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Null(status);
+    }
+
     private static ByteArrayContent GrpcContent(byte[] body, string contentType = "application/grpc")
     {
         var content = new ByteArrayContent(body);

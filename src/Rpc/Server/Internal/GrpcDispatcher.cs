@@ -16,8 +16,14 @@ internal sealed class GrpcDispatcher(IOptions<GrpcTransportOptions> options, ILo
     private readonly GrpcTransportOptions _options = options.Value;
     private readonly ILogger _logger = loggerFactory.CreateLogger("DTrust.Rpc.Server");
 
-    /// <summary>Set once the catch-all route for unknown methods is mapped.</summary>
+    /// <summary>Set once the catch-all route for unknown services is mapped.</summary>
     public bool FallbackMapped { get; set; }
+
+    /// <summary>Services with mapped methods; the catch-all fallback leaves them to their own fallback.</summary>
+    public HashSet<string> Services { get; } = UnregisteredNameConstraint.CreateSet();
+
+    /// <summary>The mapped methods of each service, which that service's fallback leaves alone.</summary>
+    public Dictionary<string, HashSet<string>> MethodsByService { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>A path no service registered: UNIMPLEMENTED for gRPC, a plain 404 for anything else.</summary>
     public Task HandleUnknownAsync(HttpContext http)
