@@ -67,6 +67,7 @@ public sealed class TimestampGrpcTests(ServerFixture fixture)
             [cli, "timestamp", doc, "--server", fixture.Server.GrpcAddress.ToString(), "--ca", fixture.Server.Pki("root.pem")]);
         Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
         Assert.Contains("chain    OK", run.StdOut, StringComparison.Ordinal);
+        Assert.Contains("tsa      CN=DTrust Time-Stamping Unit 1, O=DTrust, C=DE", run.StdOut, StringComparison.Ordinal);
 
         // openssl agrees on the serial the CLI printed and verifies the file the CLI wrote.
         var reply = (await ProcessRunner.RunAsync("openssl", ["ts", "-reply", "-in", doc + ".tsr", "-text"])).EnsureSuccess("openssl");

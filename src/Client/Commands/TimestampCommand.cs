@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Formats.Asn1;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
@@ -40,7 +41,7 @@ internal static class TimestampCommand
                 Console.WriteLine($"serial   {Convert.ToHexString(info.GetSerialNumber().Span)}");
                 Console.WriteLine($"genTime  {info.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)}");
                 Console.WriteLine($"policy   {info.PolicyId.Value}");
-                Console.WriteLine($"tsa      {token.TokenInfo.GetTimestampAuthorityName()?.ToString() ?? "-"}");
+                Console.WriteLine($"tsa      {DescribeName(info.GetTimestampAuthorityName())}");
                 Console.WriteLine($"written  {target}");
                 if (parse.GetValue(caFile) is { } ca)
                 {
@@ -61,6 +62,21 @@ internal static class TimestampCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The TSTInfo tsa field is a GeneralName; a TSA names itself with directoryName ([4] Name).</summary>
+    private static string DescribeName(ReadOnlyMemory<byte>? generalName)
+    {
+        if (generalName is not { } name)
+        {
+            return "-";
+        }
+
+        var reader = new AsnReader(name, AsnEncodingRules.DER);
+        var directoryName = new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true);
+        return reader.PeekTag() == directoryName
+            ? new X500DistinguishedName(reader.ReadSequence(directoryName).ReadEncodedValue().Span).Name
+            : Convert.ToHexString(name.Span);
     }
 
     private static bool VerifyChain(Rfc3161TimestampToken token, FileInfo caFile)
