@@ -173,7 +173,7 @@ public sealed class SessionPoolTests
     public void A_wrong_token_pin_at_start_up_is_tried_once_and_leaves_the_token_unlocked()
     {
         const string wrongPin = "WrongTokenPin-7731";
-        var log = new CapturingLoggerFactory();
+        var log = new LogCapture();
         var options = TestVault.Options(new KeyDomainOptions { Name = "spare", TokenLabel = "spare", Pin = wrongPin, Sessions = 4 });
         FaultInjectingPkcs11? spy = null;
 
@@ -197,7 +197,7 @@ public sealed class SessionPoolTests
     [Fact]
     public async Task Credential_pins_never_reach_logs_or_messages()
     {
-        var log = new CapturingLoggerFactory();
+        var log = new LogCapture();
         FaultInjectingPkcs11? spy = null;
         using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), log, TestVault.DomainOptions("tsa", "tsa", 1));
         var domain = vault.Domain("tsa");

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -26,7 +25,7 @@ public sealed class RpcServerFixture : IAsyncLifetime
 
     public TestServiceHandlers Service { get; } = new();
 
-    public LogSink Log { get; } = new();
+    public LogCapture Log { get; } = new();
 
     public X509Certificate2 ServerCertificate { get; } = MakeCertificate("CN=localhost", server: true);
 
@@ -118,29 +117,6 @@ public sealed class RpcServerFixture : IAsyncLifetime
 
         // A PKCS#12 round trip gives a certificate whose key SslStream can use on every platform.
         return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
-    }
-}
-
-/// <summary>Keeps what the server logs, so tests can check that failure details stay in the log.</summary>
-public sealed class LogSink : ILoggerProvider
-{
-    public ConcurrentQueue<string> Lines { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new SinkLogger(this);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class SinkLogger(LogSink sink) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            sink.Lines.Enqueue($"{logLevel} {formatter(state, exception)} {exception}");
     }
 }
 

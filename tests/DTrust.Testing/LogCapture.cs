@@ -1,10 +1,13 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace DTrust.KeyVault.Tests;
+namespace DTrust.Testing;
 
-/// <summary>Keeps every formatted log line so tests can check what the vault says (and never says).</summary>
-internal sealed class CapturingLoggerFactory : ILoggerFactory
+/// <summary>
+/// Keeps every formatted log line, so tests can check what a component logs and, as much, what it never logs
+/// (PINs, failure details meant only for the log). Usable as a logger factory or as a provider for a host.
+/// </summary>
+public sealed class LogCapture : ILoggerFactory, ILoggerProvider
 {
     public ConcurrentQueue<string> Lines { get; } = new();
 
@@ -18,7 +21,7 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory
     {
     }
 
-    private sealed class Logger(CapturingLoggerFactory owner) : ILogger
+    private sealed class Logger(LogCapture owner) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
