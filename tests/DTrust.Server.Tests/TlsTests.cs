@@ -23,6 +23,27 @@ public sealed class TlsTests(TlsServerFixture fixture) : IClassFixture<TlsServer
     }
 
     [Fact]
+    public async Task Http_listener_with_tls_offers_http2_and_http1()
+    {
+        using var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert is not null && cert.RawData.AsSpan().SequenceEqual(fixture.Certificate.RawData),
+        };
+        using var http = new HttpClient(handler);
+        foreach (var version in new[] { System.Net.HttpVersion.Version20, System.Net.HttpVersion.Version11 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(fixture.Server.HttpAddress, "/healthz"))
+            {
+                Version = version,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            using var response = await http.SendAsync(request);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(version, response.Version);
+        }
+    }
+
+    [Fact]
     public async Task Cleartext_h2c_is_not_served_on_the_tls_port()
     {
         using var client = DTrustClient.Connect(new Uri($"http://127.0.0.1:{fixture.Server.GrpcPort}"));
@@ -56,6 +77,7 @@ public sealed class TlsServerFixture : IAsyncLifetime
         {
             ["DTrust__Listen__TlsCertificatePath"] = certPath,
             ["DTrust__Listen__TlsKeyPath"] = keyPath,
+            ["DTrust__Listen__HttpTls"] = "true",
         });
     }
 

@@ -38,6 +38,9 @@ public sealed class ListenOptions
 
     /// <summary>PEM private key for <see cref="TlsCertificatePath"/>.</summary>
     public string? TlsKeyPath { get; set; }
+
+    /// <summary>Serve the HTTP listener over TLS too (HTTP/1.1 and HTTP/2 by ALPN) with the same certificate.</summary>
+    public bool HttpTls { get; set; }
 }
 
 public sealed class HsmOptions
