@@ -343,7 +343,8 @@ internal sealed unsafe class Pkcs11Library : IPkcs11
         {
             var parameter = mechanism.Parameter ?? [];
             var header = mechanism.ParameterIsDerivationString ? 16 : 0;
-            var block = (byte*)NativeMemory.AllocZeroed((nuint)(24 + header + parameter.Length));
+            var size = (nuint)(24 + header + parameter.Length);
+            var block = (byte*)NativeMemory.AllocZeroed(size);
             var param = block + 24;
             var data = param + header;
             parameter.CopyTo(new Span<byte>(data, parameter.Length));
@@ -359,10 +360,21 @@ internal sealed unsafe class Pkcs11Library : IPkcs11
             *(byte**)(block + 8) = parameterLength > 0 ? param : null;
             *(ulong*)(block + 16) = (ulong)parameterLength;
             Pointer = block;
+            Size = size;
         }
 
         public void* Pointer { get; }
 
-        public void Dispose() => NativeMemory.Free(Pointer);
+        private nuint Size { get; }
+
+        /// <summary>
+        /// Clears the block before freeing it: a derivation parameter is SHA-256(salt ‖ PIN), which must not stay
+        /// behind in freed native memory after the managed copy has been zeroed.
+        /// </summary>
+        public void Dispose()
+        {
+            NativeMemory.Clear(Pointer, Size);
+            NativeMemory.Free(Pointer);
+        }
     }
 }
