@@ -341,6 +341,15 @@ public sealed class KeyDomain : IDisposable
                 KeyVaultErrorKind.CorruptKeyBlob,
                 "the wrapped credential key does not match its integrity digest");
         }
+
+        // CKM_AES_KEY_WRAP_PAD output is a whole number of 8-byte blocks, at least two. Any other length fails in
+        // the HSM whatever the PIN (CKR_WRAPPED_KEY_LEN_RANGE), so it is damage, not a wrong PIN to be counted.
+        if (key.Blob.Length < 16 || key.Blob.Length % 8 != 0)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.CorruptKeyBlob,
+                $"the wrapped credential key has {key.Blob.Length} bytes, not a whole number of AES key-wrap blocks");
+        }
     }
 
     /// <summary>
@@ -356,8 +365,13 @@ public sealed class KeyDomain : IDisposable
         {
             return _p11.UnwrapKey(lease.Handle, Templates.KeyWrap, kek, key.Blob, Templates.Unwrapped(key.Algorithm, forRewrap));
         }
+        catch (Pkcs11Exception e) when (e.ReturnValue == CK.CKR_WRAPPED_KEY_LEN_RANGE)
+        {
+            // The blob's length alone is refused: no PIN could open it.
+            throw new KeyVaultException(KeyVaultErrorKind.CorruptKeyBlob, "the HSM refused the length of the wrapped credential key", e);
+        }
         catch (Pkcs11Exception e) when (e.ReturnValue is CK.CKR_GENERAL_ERROR or CK.CKR_WRAPPED_KEY_INVALID
-            or CK.CKR_ENCRYPTED_DATA_INVALID or CK.CKR_WRAPPED_KEY_LEN_RANGE or CK.CKR_FUNCTION_FAILED)
+            or CK.CKR_ENCRYPTED_DATA_INVALID or CK.CKR_FUNCTION_FAILED)
         {
             try
             {

@@ -148,6 +148,10 @@ public sealed class CredentialKeyTests
         Assert.Equal(KeyVaultErrorKind.WrongPin, (await Fails(Resealed(key with { Blob = tampered }), "pin-a"u8.ToArray())).Kind);
         Assert.Equal(KeyVaultErrorKind.WrongPin, (await Fails(Resealed(key with { Salt = other.Salt }), "pin-a"u8.ToArray())).Kind);
 
+        // A length no AES key-wrap output can have fails whatever the PIN: damage, not a wrong PIN.
+        Assert.Equal(KeyVaultErrorKind.CorruptKeyBlob, (await Fails(Resealed(key with { Blob = key.Blob[..^1] }), "pin-a"u8.ToArray())).Kind);
+        Assert.Equal(KeyVaultErrorKind.CorruptKeyBlob, (await Fails(Resealed(key with { Blob = key.Blob[..8] }), "pin-a"u8.ToArray())).Kind);
+
         // The untouched blob still works.
         Assert.Single(await domain.SignBatchAsync(key, "pin-a"u8.ToArray(), digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None));
     }
