@@ -26,6 +26,29 @@ public sealed class HsmSigningKeyTests
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(cert);
         Assert.True(chain.Build(cert), string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation)));
+
+        // Chain building does not check a trust anchor's own signature (it accepts a corrupted one), so verify the
+        // HSM's signature over the TBSCertificate directly, and show that the check can fail.
+        var outer = new AsnReader(cert.RawData, AsnEncodingRules.DER).ReadSequence();
+        var tbs = outer.ReadEncodedValue().ToArray();
+        outer.ReadEncodedValue();
+        var signature = outer.ReadBitString(out _);
+        var hashName = new HashAlgorithmName(hash);
+        bool Verifies(byte[] data)
+        {
+            using var ec = cert.GetECDsaPublicKey();
+            if (ec is not null)
+            {
+                return ec.VerifyData(data, signature, hashName, DSASignatureFormat.Rfc3279DerSequence);
+            }
+
+            using var rsa = cert.GetRSAPublicKey()!;
+            return rsa.VerifyData(data, signature, hashName, pss ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1);
+        }
+
+        Assert.True(Verifies(tbs));
+        tbs[^1] ^= 1;
+        Assert.False(Verifies(tbs));
     }
 
     [Theory]
