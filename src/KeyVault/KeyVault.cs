@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using DTrust.KeyVault.Internal;
 using DTrust.KeyVault.Interop;
@@ -181,8 +182,24 @@ public sealed class KeyVault : IDisposable
 
         try
         {
-            // Pin files written by hand often end in a newline that is not part of the PIN.
-            return Encoding.UTF8.GetBytes(File.ReadAllText(d.PinFile!).TrimEnd('\r', '\n'));
+            // Read as bytes, not as a string: a string cannot be cleared and would keep the PIN until collected.
+            // Pin files written by hand often end in a newline (and may start with a UTF-8 BOM) not part of the PIN.
+            var raw = File.ReadAllBytes(d.PinFile!);
+            try
+            {
+                var start = raw.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+                var end = raw.Length;
+                while (end > start && raw[end - 1] is 0x0D or 0x0A)
+                {
+                    end--;
+                }
+
+                return raw[start..end];
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(raw);
+            }
         }
         catch (IOException e)
         {
