@@ -43,9 +43,9 @@ public sealed class HsmSigningKey
     /// <summary>Signs one digest with a scheme, for callers that build their own structures (e.g. the TSA).</summary>
     public byte[] SignDigest(ReadOnlySpan<byte> digest, SignatureScheme scheme)
     {
-        Schemes.Validate(Algorithm, scheme, [digest.ToArray()]);
-        var hash = Schemes.Hash(scheme);
-        var input = Schemes.IsEcdsa(scheme) || Schemes.IsPss(scheme) ? digest.ToArray() : Schemes.DigestInfo(hash, digest);
+        var copy = digest.ToArray();
+        Schemes.Validate(Algorithm, scheme, [copy]);
+        var input = Schemes.IsEcdsa(scheme) || Schemes.IsPss(scheme) ? copy : Schemes.DigestInfo(Schemes.Hash(scheme), copy);
         var signature = SignRaw(Schemes.Mechanism(scheme), input);
         return Schemes.IsDer(scheme) ? Schemes.P1363ToDer(signature) : signature;
     }
