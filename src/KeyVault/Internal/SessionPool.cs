@@ -86,11 +86,8 @@ internal sealed class SessionPool : IDisposable
     public void Dispose()
     {
         _disposed = true;
-        while (_idle.TryDequeue(out var entry))
-        {
-            CloseQuietly(entry.Handle);
-        }
-
+        Interlocked.MemoryBarrier(); // pairs with the barrier in Return: one of the two sees the other's write
+        CloseIdle();
         CryptographicOperations.ZeroMemory(_pin);
     }
 
@@ -129,6 +126,12 @@ internal sealed class SessionPool : IDisposable
         else
         {
             _idle.Enqueue(entry);
+            Interlocked.MemoryBarrier();
+            if (_disposed)
+            {
+                // Dispose ran between the check above and the enqueue; its drain missed this session.
+                CloseIdle();
+            }
         }
 
         _available.Release();
@@ -208,6 +211,14 @@ internal sealed class SessionPool : IDisposable
         KeyVaultErrorKind.Configuration,
         $"key domain '{_domain}': the token refused the configured user PIN ({e.ReturnValueName}); not retried, to keep the token from locking",
         e);
+
+    private void CloseIdle()
+    {
+        while (_idle.TryDequeue(out var entry))
+        {
+            CloseQuietly(entry.Handle);
+        }
+    }
 
     private void CloseQuietly(ulong handle)
     {
