@@ -145,23 +145,22 @@ internal sealed unsafe class Pkcs11Library : IPkcs11
             Check(init(session, t.Pointer, t.Count), "C_FindObjectsInit");
         }
 
-        try
+        // Always end the search, or the session refuses the next one with CKR_OPERATION_ACTIVE. If C_FindObjects
+        // failed, its error is the one reported: a failing C_FindObjectsFinal must not replace it.
+        var final = (delegate* unmanaged<ulong, ulong>)_functions[FnFindObjectsFinal];
+        var found = new ulong[maxCount];
+        ulong count;
+        ulong rv;
+        fixed (ulong* p = found)
         {
-            var found = new ulong[maxCount];
-            ulong count;
-            fixed (ulong* p = found)
-            {
-                var find = (delegate* unmanaged<ulong, ulong*, ulong, ulong*, ulong>)_functions[FnFindObjects];
-                Check(find(session, p, (ulong)maxCount, &count), "C_FindObjects");
-            }
+            var find = (delegate* unmanaged<ulong, ulong*, ulong, ulong*, ulong>)_functions[FnFindObjects];
+            rv = find(session, p, (ulong)maxCount, &count);
+        }
 
-            return found.AsSpan(0, (int)count).ToArray();
-        }
-        finally
-        {
-            // Always end the search, or the session refuses the next one with CKR_OPERATION_ACTIVE.
-            Check(((delegate* unmanaged<ulong, ulong>)_functions[FnFindObjectsFinal])(session), "C_FindObjectsFinal");
-        }
+        var finalRv = final(session);
+        Check(rv, "C_FindObjects");
+        Check(finalRv, "C_FindObjectsFinal");
+        return found.AsSpan(0, (int)count).ToArray();
     }
 
     public byte[] GetAttributeValue(ulong session, ulong handle, ulong type)
