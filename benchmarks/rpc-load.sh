@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Loads the gRPC health check (through src/Rpc) and a bare Kestrel HTTP/2 POST on the same server with h2load, for a
+# Loads the gRPC health check (through Grpc.AspNetCore) and a bare Kestrel HTTP/2 POST on the same server with h2load, for a
 # bounded time on 127.0.0.1 only, and prints requests/s of each and their ratio: the transport's overhead.
 # The host is shared and figures move run to run, so every endpoint is warmed up first (JIT tiering), then the three
 # are measured in turn ROUNDS times and the median of each is reported.

@@ -2,20 +2,22 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 using System.Net;
-using DTrust.Rpc.Health;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-// Serves grpc.health.v1.Health/Check through the DTrust transport and POST /plain as the bare Kestrel baseline,
+// Serves grpc.health.v1.Health/Check through Grpc.AspNetCore (configured as the server configures it: answers
+// from the cached result of a background probe) and POST /plain as the bare Kestrel baseline,
 // on one cleartext HTTP/2 listener at 127.0.0.1, so h2load measures both through the same server and routing.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.ClearProviders();
 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
-builder.Services.AddGrpcTransport();
+builder.Services.AddGrpc();
+builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = true).AddCheck("up", () => HealthCheckResult.Healthy());
+builder.Services.Configure<HealthCheckPublisherOptions>(o => o.Delay = TimeSpan.Zero);
 var app = builder.Build();
-app.MapGrpcHealthService();
+app.MapGrpcHealthChecksService();
 
 // The baseline does what a gRPC call must at least do: read the request body and write a small response.
 var reply = new byte[] { 0, 0, 0, 0, 2, 8, 1 };
@@ -34,7 +36,6 @@ var allocationTypes = Environment.GetEnvironmentVariable("RPC_LOAD_ALLOC_TYPES")
 app.MapGet("/allocated-types", () => allocationTypes?.Report() ?? "set RPC_LOAD_ALLOC_TYPES=1\n");
 
 await app.StartAsync();
-app.Services.GetRequiredService<HealthService>().SetStatus(HealthService.Server, ServingStatus.Serving);
 var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
 // rpc-load.sh waits for this line to learn the port.

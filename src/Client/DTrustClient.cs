@@ -1,37 +1,44 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
-using DTrust.Rpc;
-using DTrust.Rpc.Client;
-using DTrust.Rpc.Health;
 using DTrust.Tsa.V1;
 using Google.Protobuf;
 using Grpc.Health.V1;
+using Grpc.Net.Client;
 
 namespace DTrust.Client;
 
-/// <summary>A typed client for the DTrust services over one gRPC channel.</summary>
+/// <summary>A typed client for the DTrust services over one gRPC channel (the stubs generated in DTrust.Contracts).</summary>
 public sealed class DTrustClient(GrpcChannel channel) : IDisposable
 {
-    public static readonly RpcMethod<TimestampRequest, TimestampResponse> TimestampMethod =
-        new(MethodType.Unary, "dtrust.tsa.v1.TimestampService", "Timestamp", TimestampRequest.Parser, TimestampResponse.Parser);
+    private readonly TimestampService.TimestampServiceClient _tsa = new(channel);
+    private readonly Health.HealthClient _health = new(channel);
 
-    public static DTrustClient Connect(Uri address, GrpcChannelOptions? options = null) =>
-        new(GrpcChannel.ForAddress(address, options));
+    /// <summary>
+    /// A channel to <paramref name="address"/>: <c>http://</c> is cleartext HTTP/2 (prior knowledge), <c>https://</c>
+    /// TLS. Several HTTP/2 connections are allowed so that many concurrent calls are not capped at one
+    /// connection's stream limit.
+    /// </summary>
+    public static DTrustClient Connect(Uri address, GrpcChannelOptions? options = null)
+    {
+        options ??= new GrpcChannelOptions();
+        options.HttpHandler ??= new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        return new DTrustClient(GrpcChannel.ForAddress(address, options));
+    }
 
     public async Task<HealthCheckResponse.Types.ServingStatus> CheckHealthAsync(string service = "", CancellationToken ct = default)
     {
-        var response = await channel.UnaryAsync(
-            HealthService.CheckMethod, new HealthCheckRequest { Service = service }, CallOptions.WithTimeout(TimeSpan.FromSeconds(10), ct));
+        var response = await _health.CheckAsync(
+            new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: ct);
         return response.Status;
     }
 
     /// <summary>Sends a DER TimeStampReq and returns the DER TimeStampResp as the TSA answered it.</summary>
     public async Task<byte[]> TimestampAsync(ReadOnlyMemory<byte> derRequest, CancellationToken ct = default)
     {
-        var response = await channel.UnaryAsync(
-            TimestampMethod,
+        var response = await _tsa.TimestampAsync(
             new TimestampRequest { DerRequest = ByteString.CopyFrom(derRequest.Span) },
-            CallOptions.WithTimeout(TimeSpan.FromSeconds(30), ct));
+            deadline: DateTime.UtcNow.AddSeconds(30),
+            cancellationToken: ct);
         return response.DerResponse.ToByteArray();
     }
 

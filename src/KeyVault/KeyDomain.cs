@@ -221,6 +221,16 @@ public sealed class KeyDomain : IDisposable
         }, ct);
     }
 
+    /// <summary>
+    /// A cheap round trip on a pooled session of this domain's token, for health checks: the session's state and
+    /// the master key's handle. A failure reports the session to the pool like any other operation.
+    /// </summary>
+    public Task ProbeAsync(CancellationToken ct) => RunAsync("health probe", lease =>
+    {
+        _p11.GetSessionInfo(lease.Handle);
+        return MasterKey(lease.Handle);
+    }, ct);
+
     public void Dispose() => _pool.Dispose();
 
     internal byte[] SignWithTokenKey(ulong handle, KeyAlgorithm alg, in Mechanism mechanism, byte[] input)

@@ -1,13 +1,13 @@
-using System.Security.Cryptography;
-using DTrust.Rpc;
-using DTrust.Rpc.Health;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Health;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Timestamping;
 using DTrust.Tsa;
+using Grpc.AspNetCore.HealthChecks;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
-using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 // appsettings.json sits beside the binary; make run starts it from the repository root.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -17,7 +17,27 @@ options.StateDirectory = Path.GetFullPath(options.StateDirectory);
 builder.WebHost.ConfigureKestrel(k => Listeners.Configure(k, options.Listen));
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddGrpcTransport(o => o.ExceptionMapper = ErrorMapping.ToStatus);
+builder.Services.AddGrpc(o =>
+{
+    // Interceptors run in this order: errors are mapped outermost, so every inner failure reaches it.
+    o.Interceptors.Add<ErrorInterceptor>();
+    o.EnableDetailedErrors = false;
+    o.MaxReceiveMessageSize = options.Grpc.MaxReceiveBytes;
+}).AddServiceOptions<TimestampGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxTsaReceiveBytes);
+builder.Services.AddGrpcReflection();
+builder.Services.AddGrpcHealthChecks(o =>
+{
+    // Checks answer from the last background probe: an unauthenticated health call never drives HSM or Redis work.
+    o.UseHealthChecksCache = true;
+    o.Services.Map("", _ => true);
+    o.Services.Map("dtrust.tsa.v1.TimestampService", c => c.Tags.Contains(DependencyHealthChecks.TsaTag));
+}).AddDependencyChecks(VaultFactory.DomainNames);
+builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+{
+    o.Delay = TimeSpan.Zero;
+    o.Period = TimeSpan.FromSeconds(Math.Max(1, options.HealthProbeSeconds));
+});
+
 builder.Services.AddSingleton(sp => VaultFactory.Open(options, sp.GetRequiredService<ILoggerFactory>()));
 builder.Services.AddSingleton<DevPki>();
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());
@@ -47,37 +67,25 @@ builder.Services.AddSingleton(sp =>
         sp.GetRequiredService<IClockStatus>(),
         sp.GetRequiredService<ILoggerFactory>().CreateLogger<TimeStampAuthority>());
 });
-builder.Services.AddSingleton(sp => new TimestampService(sp.GetRequiredService<TimeStampAuthority>(), options.Hsm.Sessions));
-builder.Services.AddSingleton<IConnectionMultiplexer>(_ =>
-{
-    // Redis being down must not stop the host from starting: what needs it fails closed and recovers on reconnect.
-    var redis = ConfigurationOptions.Parse(options.Redis.Configuration);
-    redis.AbortOnConnectFail = false;
-    return ConnectionMultiplexer.Connect(redis);
-});
+builder.Services.AddSingleton(sp => new TsaResponder(sp.GetRequiredService<TimeStampAuthority>(), options.Hsm.Sessions));
+builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnection.Connect(options));
 
 var app = builder.Build();
 
 // Fail fast at start-up on a wrong PIN, a missing token or a certificate that does not match its HSM key.
 app.Services.GetRequiredService<TimeStampAuthority>();
-var redisConnection = app.Services.GetRequiredService<IConnectionMultiplexer>();
+app.Services.GetRequiredService<IConnectionMultiplexer>();
 
-var grpcHost = "*:" + Listeners.Port(options.Listen.Grpc);
-var httpHost = "*:" + Listeners.Port(options.Listen.Http);
-app.MapGrpcHealthService().RequireHost(grpcHost);
-app.MapGrpcService(TimestampEndpoints.GrpcService(app.Services.GetRequiredService<TimestampService>())).RequireHost(grpcHost);
-app.MapHttpTsa(httpHost);
-app.MapGet("/healthz", () => Results.Json(new
-{
-    status = "ok",
-    redis = redisConnection.IsConnected ? "up" : "down",
-    clock = !options.Tsa.RequireSynchronizedClock ? "not checked"
-        : app.Services.GetRequiredService<IClockStatus>().IsSynchronized ? "synchronized" : "unsynchronized",
-})).RequireHost(httpHost);
+var grpc = new ListenerPort("grpc", Listeners.Port(options.Listen.Grpc));
+var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
+app.UseRouting();
+app.UseListenerSeparation(grpc.Port);
+app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds));
 
-app.Lifetime.ApplicationStarted.Register(() =>
-    app.Services.GetRequiredService<HealthService>().SetStatus(HealthService.Server, ServingStatus.Serving));
-app.Lifetime.ApplicationStopping.Register(() =>
-    app.Services.GetRequiredService<HealthService>().SetStatus(HealthService.Server, ServingStatus.NotServing));
+app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);
+app.MapGrpcHealthChecksService().OnListener(grpc);
+app.MapGrpcReflectionService().OnListener(grpc);
+app.MapHttpTsa(http);
+app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http);
 
 await app.RunAsync();

@@ -2,7 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using DTrust.Client;
-using DTrust.Rpc;
+using Grpc.Core;
 using DTrust.Testing;
 
 namespace DTrust.Server.Tests;

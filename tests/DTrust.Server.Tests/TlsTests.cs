@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.Client;
-using DTrust.Rpc;
-using DTrust.Rpc.Client;
 using DTrust.Testing;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace DTrust.Server.Tests;
 
@@ -15,7 +15,13 @@ public sealed class TlsTests(TlsServerFixture fixture) : IClassFixture<TlsServer
     {
         using var client = DTrustClient.Connect(
             new Uri($"https://127.0.0.1:{fixture.Server.GrpcPort}"),
-            new GrpcChannelOptions { ServerCertificateValidation = (_, cert, _, _) => cert is not null && cert.GetRawCertData().AsSpan().SequenceEqual(fixture.Certificate.RawData) });
+            new GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler
+                {
+                    SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetRawCertData().AsSpan().SequenceEqual(fixture.Certificate.RawData) },
+                },
+            });
 
         Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, await client.CheckHealthAsync());
         var (token, _) = await client.TimestampDataAsync("over tls"u8.ToArray(), HashAlgorithmName.SHA256);

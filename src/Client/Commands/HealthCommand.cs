@@ -1,5 +1,5 @@
 using System.CommandLine;
-using DTrust.Rpc;
+using Grpc.Core;
 
 namespace DTrust.Client.Commands;
 
@@ -20,7 +20,7 @@ internal static class HealthCommand
             }
             catch (RpcException e)
             {
-                await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Detail}");
+                await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Status.Detail}");
                 return 2;
             }
         });

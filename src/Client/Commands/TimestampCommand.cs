@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
-using DTrust.Rpc;
+using Grpc.Core;
 
 namespace DTrust.Client.Commands;
 
@@ -52,7 +52,7 @@ internal static class TimestampCommand
             }
             catch (RpcException e)
             {
-                await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Detail}");
+                await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Status.Detail}");
                 return 2;
             }
             catch (CryptographicException e)

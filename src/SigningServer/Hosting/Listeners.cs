@@ -1,25 +1,35 @@
 using System.Net;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace DTrust.SigningServer.Hosting;
 
-/// <summary>The two listeners: gRPC (HTTP/2 only) and plain HTTP for /healthz, /tsa and /crl.</summary>
+/// <summary>The two listeners: gRPC (HTTP/2 only) and plain HTTP for /healthz, /tsa, /crl and /ocsp.</summary>
 internal static class Listeners
 {
-    public static void Configure(KestrelServerOptions kestrel, ListenOptions listen)
+    public static void Configure(KestrelServerOptions kestrel, ListenerOptions listen)
     {
         kestrel.AddServerHeader = false;
+        kestrel.Limits.MaxConcurrentConnections = listen.MaxConnections;
+        kestrel.Limits.Http2.MaxStreamsPerConnection = listen.MaxStreamsPerConnection;
         var certificate = string.IsNullOrEmpty(listen.TlsCertificatePath)
             ? null
             : X509Certificate2.CreateFromPemFile(listen.TlsCertificatePath, listen.TlsKeyPath);
-        kestrel.Listen(ParseEndpoint(listen.Grpc), o =>
+        var grpc = ParseEndpoint(listen.Grpc);
+        RefuseCleartextOffLoopback(grpc, certificate is not null, listen.AllowInsecure);
+        kestrel.Listen(grpc, o =>
         {
             // Cleartext HTTP/2 needs Http2 alone: with Http1AndHttp2 and no TLS, Kestrel speaks only HTTP/1.1.
             o.Protocols = HttpProtocols.Http2;
             if (certificate is not null)
             {
-                o.UseHttps(certificate);
+                o.UseHttps(https =>
+                {
+                    https.ServerCertificate = certificate;
+                    https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                    https.ClientCertificateMode = listen.ClientCertificateMode;
+                });
             }
         });
         kestrel.Listen(ParseEndpoint(listen.Http), o =>
@@ -29,9 +39,27 @@ internal static class Listeners
             o.Protocols = HttpProtocols.Http1AndHttp2;
             if (certificate is not null && listen.HttpTls)
             {
-                o.UseHttps(certificate);
+                o.UseHttps(https =>
+                {
+                    https.ServerCertificate = certificate;
+                    https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                });
             }
         });
+    }
+
+    /// <summary>
+    /// API keys, PINs and OTPs travel in gRPC calls: a listener reachable from other machines must speak TLS, unless
+    /// the operator says in so many words that a TLS-terminating proxy sits in front.
+    /// </summary>
+    internal static void RefuseCleartextOffLoopback(IPEndPoint endpoint, bool tls, bool allowInsecure)
+    {
+        if (!tls && !allowInsecure && !IPAddress.IsLoopback(endpoint.Address))
+        {
+            throw new InvalidOperationException(
+                $"refusing to serve gRPC in clear on the non-loopback address {endpoint}: configure " +
+                "DTrust:Listen:TlsCertificatePath and TlsKeyPath, or set DTrust:Listen:AllowInsecure=true behind a TLS proxy");
+        }
     }
 
     public static IPEndPoint ParseEndpoint(string value)

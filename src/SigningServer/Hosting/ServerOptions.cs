@@ -1,4 +1,5 @@
 using DTrust.KeyVault;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace DTrust.SigningServer.Hosting;
 
@@ -16,21 +17,30 @@ public sealed class ServerOptions
     /// <summary>Development mode makes the dev PKI at first start; production expects configured certificates.</summary>
     public bool Development { get; set; }
 
-    public ListenOptions Listen { get; set; } = new();
+    public ListenerOptions Listen { get; set; } = new();
+
+    public GrpcLimits Grpc { get; set; } = new();
 
     public HsmOptions Hsm { get; set; } = new();
 
     public RedisOptions Redis { get; set; } = new();
 
     public TimestampOptions Tsa { get; set; } = new();
+
+    /// <summary>
+    /// Interval of the background probes (every HSM domain, Redis, the TSA) whose results grpc.health.v1 reports:
+    /// a health check from outside never triggers HSM calls itself.
+    /// </summary>
+    public int HealthProbeSeconds { get; set; } = 2;
 }
 
-public sealed class ListenOptions
+/// <summary>Where the server listens. Named so that it does not hide Kestrel's own <c>ListenOptions</c>.</summary>
+public sealed class ListenerOptions
 {
     /// <summary>gRPC endpoint: cleartext HTTP/2 unless a certificate is configured, then TLS with ALPN h2.</summary>
     public string Grpc { get; set; } = "127.0.0.1:5050";
 
-    /// <summary>Plain HTTP (HTTP/1.1 and 2) for /healthz, /tsa and /crl.</summary>
+    /// <summary>Plain HTTP for /healthz, /tsa and /crl: HTTP/1.1 in clear, HTTP/1.1 and 2 with <see cref="HttpTls"/>.</summary>
     public string Http { get; set; } = "127.0.0.1:5080";
 
     /// <summary>PEM certificate (chain) for gRPC over TLS; empty means cleartext HTTP/2 (loopback development).</summary>
@@ -41,6 +51,36 @@ public sealed class ListenOptions
 
     /// <summary>Serve the HTTP listener over TLS too (HTTP/1.1 and HTTP/2 by ALPN) with the same certificate.</summary>
     public bool HttpTls { get; set; }
+
+    /// <summary>
+    /// Allow a gRPC listener on a non-loopback address without TLS (behind a TLS-terminating proxy on a private
+    /// network). Off by default: partner API keys, PINs and OTPs must never cross a network in clear.
+    /// </summary>
+    public bool AllowInsecure { get; set; }
+
+    /// <summary>TLS client certificates on the gRPC listener: NoCertificate, AllowCertificate or RequireCertificate.</summary>
+    public ClientCertificateMode ClientCertificateMode { get; set; } = ClientCertificateMode.NoCertificate;
+
+    /// <summary>Open connections per listener process; null leaves Kestrel's default (unlimited).</summary>
+    public long? MaxConnections { get; set; } = 10_000;
+
+    /// <summary>Concurrent HTTP/2 streams per connection (Kestrel's default is 100).</summary>
+    public int MaxStreamsPerConnection { get; set; } = 100;
+}
+
+public sealed class GrpcLimits
+{
+    /// <summary>
+    /// Longest a unary call may run when the client sent no deadline: a client that never sets one must not hold
+    /// an HSM session or a Redis challenge forever.
+    /// </summary>
+    public int DefaultDeadlineSeconds { get; set; } = 30;
+
+    /// <summary>Largest request message outside the TSA (a batch of hashes fits easily).</summary>
+    public int MaxReceiveBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest TimestampService request: a TimeStampReq is a few hundred bytes.</summary>
+    public int MaxTsaReceiveBytes { get; set; } = 64 * 1024;
 }
 
 public sealed class HsmOptions
@@ -70,6 +110,12 @@ public sealed class RedisOptions
 {
     /// <summary>A StackExchange.Redis configuration string (host:port, Sentinel, several endpoints).</summary>
     public string Configuration { get; set; } = "127.0.0.1:6390";
+
+    /// <summary>
+    /// File holding the Redis password (requirepass), read at start so that it is never on a command line or in
+    /// the configuration. Default: <c>{StateDirectory}/redis/password</c> when that file exists.
+    /// </summary>
+    public string? PasswordFile { get; set; }
 }
 
 public sealed class TimestampOptions

@@ -11,7 +11,7 @@ internal static class VaultFactory
     /// <summary>The dev root CA's domain: only development opens it, in production the root is offline.</summary>
     public const string RootDomain = "root";
 
-    public static KeyVault.KeyVault Open(ServerOptions options, ILoggerFactory loggers)
+    public static HsmVault Open(ServerOptions options, ILoggerFactory loggers)
     {
         var vaultOptions = new KeyVaultOptions { ModulePath = options.Hsm.ModulePath };
         foreach (var name in options.Development ? [.. DomainNames, RootDomain] : DomainNames)
@@ -28,7 +28,7 @@ internal static class VaultFactory
             });
         }
 
-        var vault = KeyVault.KeyVault.Open(vaultOptions, loggers);
+        var vault = HsmVault.Open(vaultOptions, loggers);
         foreach (var domain in vault.Domains)
         {
             domain.EnsureMasterKey();

@@ -15,7 +15,7 @@ public sealed record TsaIdentity(X509Certificate2 Certificate, AsymmetricAlgorit
 /// <c>root</c> token certifies the TSA key of the <c>tsa</c> token; both are kept as PEM under <c>pki/</c> and
 /// reused while they still match the keys in the HSM.
 /// </summary>
-public sealed class DevPki(KeyVault.KeyVault vault, ServerOptions options, TimeProvider time, ILogger<DevPki> log)
+public sealed class DevPki(HsmVault vault, ServerOptions options, TimeProvider time, ILogger<DevPki> log)
 {
     internal const string RootKeyLabel = "dtrust-root";
     internal const string TsaKeyLabel = "dtrust-tsa";

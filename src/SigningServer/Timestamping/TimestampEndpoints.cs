@@ -1,10 +1,8 @@
-using DTrust.Rpc;
-using DTrust.Rpc.Server;
-using DTrust.Tsa.V1;
+using DTrust.SigningServer.Hosting;
 
 namespace DTrust.SigningServer.Timestamping;
 
-/// <summary>The TSA as a service: gRPC <c>dtrust.tsa.v1.TimestampService</c> and RFC 3161 §3.4 HTTP <c>POST /tsa</c>.</summary>
+/// <summary>The TSA over RFC 3161 §3.4 HTTP: <c>POST /tsa</c> on the HTTP listener.</summary>
 internal static class TimestampEndpoints
 {
     public const string QueryMediaType = "application/timestamp-query";
@@ -13,28 +11,9 @@ internal static class TimestampEndpoints
     /// <summary>A TimeStampReq is a few hundred bytes; anything far larger is not one.</summary>
     public const int MaxQueryBytes = 64 * 1024;
 
-    public static readonly RpcMethod<TimestampRequest, TimestampResponse> TimestampMethod =
-        new(MethodType.Unary, "dtrust.tsa.v1.TimestampService", "Timestamp", TimestampRequest.Parser, TimestampResponse.Parser);
-
-    public static GrpcServiceDefinition GrpcService(TimestampService tsa) =>
-        GrpcServiceDefinition.CreateBuilder()
-            .AddUnary(TimestampMethod, async (request, context) =>
-            {
-                if (request.DerRequest.IsEmpty)
-                {
-                    throw new RpcException(StatusCode.InvalidArgument, "der_request is empty: send a DER TimeStampReq");
-                }
-
-                var result = await tsa.RespondAsync(request.DerRequest.Memory, context.CancellationToken);
-
-                // The response array is new for each call and never changed afterwards: wrap it, do not copy it.
-                return new TimestampResponse { DerResponse = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(result.Response) };
-            })
-            .Build();
-
-    public static void MapHttpTsa(this IEndpointRouteBuilder app, string requireHost)
+    public static void MapHttpTsa(this IEndpointRouteBuilder app, ListenerPort listener)
     {
-        app.MapPost("/tsa", async (HttpContext http, TimestampService tsa) =>
+        app.MapPost("/tsa", async (HttpContext http, TsaResponder tsa) =>
         {
             if (!string.Equals(http.Request.ContentType?.Split(';')[0].Trim(), QueryMediaType, StringComparison.OrdinalIgnoreCase))
             {
@@ -54,7 +33,7 @@ internal static class TimestampEndpoints
             // Refusals are TimeStampResp structures too (status rejection), so the HTTP status stays 200.
             var result = await tsa.RespondAsync(query, http.RequestAborted);
             return Results.Bytes(result.Response, ReplyMediaType);
-        }).RequireHost(requireHost);
+        }).OnListener(listener);
     }
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace DTrust.SigningServer.Timestamping;
 /// that finds every HSM session busy would block a thread-pool thread; under load that starves Kestrel. So callers
 /// wait here asynchronously for one of as many slots as the tsa domain has sessions, and the sync call never blocks.
 /// </summary>
-public sealed class TimestampService(TimeStampAuthority tsa, int sessions) : IDisposable
+public sealed class TsaResponder(TimeStampAuthority tsa, int sessions) : IDisposable
 {
     private readonly SemaphoreSlim _slots = new(sessions, sessions);
 
