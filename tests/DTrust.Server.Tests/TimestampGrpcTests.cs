@@ -2,8 +2,8 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using DTrust.Client;
-using Grpc.Core;
 using DTrust.Testing;
+using Grpc.Core;
 
 namespace DTrust.Server.Tests;
 
