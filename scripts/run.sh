@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: prepares the local environment idempotently and runs the server in the foreground.
 #  - SoftHSM2 tokens (one per key domain + root) with their own PINs under $STATE/hsm
-#  - redis-server on 127.0.0.1 (AOF on, pid file under $STATE/redis), reused if already running
+#  - redis-server on 127.0.0.1 (AOF on, pid file under $STATE/redis), reused if already running; it requires a
+#    generated password kept in $STATE/redis/password (0600), given to redis through a 0600 config file and to
+#    redis-cli through REDISCLI_AUTH, never on a command line
+#  - dev caller keys under $STATE/keys (made by the server at first start)
 #  - the server; Ctrl-C stops it and the Redis this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,13 +16,29 @@ chmod 700 "$state"
 conf=$(bash scripts/softhsm-tokens.sh "$state/hsm" simple advanced qualified tsa root)
 export SOFTHSM2_CONF="$conf"
 
+umask 077
+if [ ! -s "$state/redis/password" ]; then
+  head -c 32 /dev/urandom | base64 | tr -d '/+=' > "$state/redis/password"
+fi
+export REDISCLI_AUTH; REDISCLI_AUTH=$(cat "$state/redis/password")
+cat > "$state/redis/redis.conf" <<CONF
+bind 127.0.0.1
+port $redis_port
+dir $state/redis
+appendonly yes
+save ""
+pidfile $state/redis/redis.pid
+logfile $state/redis/redis.log
+daemonize yes
+requirepass $REDISCLI_AUTH
+CONF
+
 pidfile="$state/redis/redis.pid"
 started_redis=""
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "redis: reusing pid $(cat "$pidfile") on 127.0.0.1:$redis_port"
 else
-  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$state/redis" --appendonly yes \
-    --pidfile "$pidfile" --daemonize yes --logfile "$state/redis/redis.log" --save ""
+  redis-server "$state/redis/redis.conf"
   for _ in $(seq 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
     sleep 0.1
@@ -51,6 +70,7 @@ trap cleanup EXIT INT TERM
 dotnet build src/SigningServer -c Release -v q -nologo
 export DTrust__StateDirectory="$state"
 export DTrust__Redis__Configuration="127.0.0.1:$redis_port"
+export DTrust__Redis__PasswordFile="$state/redis/password"
 export DTrust__Development="${DTrust__Development:-true}"
 dotnet src/SigningServer/bin/Release/net10.0/DTrust.SigningServer.dll "$@" &
 server_pid=$!

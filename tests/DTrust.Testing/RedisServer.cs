@@ -4,40 +4,56 @@ using System.Net.Sockets;
 
 namespace DTrust.Testing;
 
-/// <summary>A real redis-server on a free loopback port with its own temporary directory; disposed, it is stopped.</summary>
+/// <summary>
+/// A real redis-server on a free loopback port with its own temporary directory and a generated password
+/// (requirepass, as <c>make run</c> sets it up); disposed, it is stopped.
+/// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private RedisServer(Process process, int port, string dir)
+    private RedisServer(Process process, int port, string dir, string password)
     {
         _process = process;
         Port = port;
         Directory = dir;
+        Password = password;
     }
 
     public int Port { get; }
 
     public string Directory { get; }
 
+    public string Password { get; }
+
+    /// <summary>The password in a 0600 file, as the server reads it (DTrust:Redis:PasswordFile).</summary>
+    public string PasswordFile => Path.Combine(Directory, "password");
+
     public string Configuration => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>A StackExchange.Redis configuration string that authenticates.</summary>
+    public string AuthenticatedConfiguration => $"127.0.0.1:{Port},password={Password}";
+
+    /// <summary>Starts a Redis; with <paramref name="reuse"/> it restarts on that one's port, directory and password.</summary>
+    public static async Task<RedisServer> StartAsync(RedisServer? reuse = null)
     {
         var exe = ProcessRunner.RequireTool("redis-server");
-        var dir = Path.Combine(Path.GetTempPath(), "dtrust-redis-" + Guid.NewGuid().ToString("N")[..12]);
+        var dir = reuse?.Directory ?? Path.Combine(Path.GetTempPath(), "dtrust-redis-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(dir);
-        var port = FreePort();
+        var port = reuse?.Port ?? FreePort();
+        var password = reuse?.Password ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+
+        // The password goes into 0600 files, never onto a command line another local user could read.
+        var config = Path.Combine(dir, "redis.conf");
+        WritePrivate(config, $"port {port}\nbind 127.0.0.1\ndir {dir}\nappendonly yes\nsave \"\"\nrequirepass {password}\n");
+        WritePrivate(Path.Combine(dir, "password"), password);
         var psi = new ProcessStartInfo(exe)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var a in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "" })
-        {
-            psi.ArgumentList.Add(a);
-        }
+        psi.ArgumentList.Add(config);
 
         var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start redis-server");
         p.OutputDataReceived += (_, _) => { };
@@ -51,7 +67,7 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 using var c = new TcpClient();
                 await c.ConnectAsync(IPAddress.Loopback, port);
-                return new RedisServer(p, port, dir);
+                return new RedisServer(p, port, dir, password);
             }
             catch (SocketException)
             {
@@ -64,6 +80,32 @@ public sealed class RedisServer : IAsyncDisposable
         p.Dispose();
         System.IO.Directory.Delete(dir, recursive: true);
         throw new InvalidOperationException("redis-server did not start on port " + port);
+    }
+
+    private static void WritePrivate(string path, string content)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("the fixtures drive Debian's redis-server");
+        }
+
+        using var f = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        f.Write(System.Text.Encoding.UTF8.GetBytes(content));
+    }
+
+    /// <summary>Stops the process but keeps its directory, so <see cref="StartAsync(RedisServer?)"/> can bring it back.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
     }
 
     public static int FreePort()

@@ -87,6 +87,7 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
+            psi.Environment["DTrust__Redis__PasswordFile"] = redis.PasswordFile;
             foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
             {
                 psi.Environment[k] = v;

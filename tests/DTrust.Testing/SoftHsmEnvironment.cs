@@ -32,8 +32,6 @@ public sealed class SoftHsmEnvironment
 
     public string Pin(string label) => File.ReadAllText(PinFile(label));
 
-    public string SoPin(string label) => File.ReadAllText(Path.Combine(StateDir, "pins", label + ".so-pin"));
-
     public Dictionary<string, string> Env => new() { ["SOFTHSM2_CONF"] = ConfPath };
 
     public static SoftHsmEnvironment Create(IEnumerable<string> labels)
