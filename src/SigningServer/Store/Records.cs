@@ -103,6 +103,9 @@ public sealed record CredentialRecord
 
     public int FailedPinCount { get; init; }
 
+    /// <summary>When the holder first set an activation PIN; null while the key is still under the transport PIN.</summary>
+    public DateTimeOffset? ActivatedAt { get; init; }
+
     /// <summary>ADVANCED only: the holder agreed to sign with the PIN alone (recorded with its time).</summary>
     public DateTimeOffset? OneFactorConsentAt { get; init; }
 

@@ -1,0 +1,66 @@
+using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Store;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+
+namespace DTrust.SigningServer.Callers;
+
+/// <summary>
+/// Every RPC except health, reflection and the TSA needs a caller: an API key (<c>authorization: Bearer …</c>) or a
+/// TLS client certificate registered to a caller. No or an unknown or revoked credential → UNAUTHENTICATED; a role
+/// the method does not allow → PERMISSION_DENIED. Runs inside the error interceptor, so its refusals are mapped there.
+/// </summary>
+internal sealed class CallerAuthInterceptor(CallerDirectory callers) : Interceptor
+{
+    /// <summary>Services anyone may call; everything else needs a caller (fail closed for services added later).</summary>
+    private static readonly HashSet<string> AnonymousServices = new(StringComparer.Ordinal)
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+        "dtrust.tsa.v1.TimestampService",
+    };
+
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        await AuthenticateAsync(context);
+        return await continuation(request, context);
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        await AuthenticateAsync(context);
+        await continuation(request, responseStream, context);
+    }
+
+    private async Task AuthenticateAsync(ServerCallContext context)
+    {
+        if (AnonymousServices.Contains(ServiceName(context.Method)))
+        {
+            return;
+        }
+
+        var http = context.GetHttpContext();
+        var caller = await callers.AuthenticateAsync(
+            context.RequestHeaders.GetValue("authorization"), http.Connection.ClientCertificate, context.CancellationToken)
+            ?? throw new DTrustException(ErrorKind.Unauthenticated, "a valid API key or client certificate is required");
+
+        var allowed = http.GetEndpoint()?.Metadata.GetMetadata<AllowRolesAttribute>()?.Roles ?? [CallerRole.Operator];
+        if (!allowed.Contains(caller.Role))
+        {
+            throw new DTrustException(ErrorKind.PermissionDenied, $"the {caller.Role.ToString().ToLowerInvariant()} role may not call this method");
+        }
+
+        context.SetCaller(caller);
+    }
+
+    /// <summary>"/pkg.Service/Method" → "pkg.Service".</summary>
+    private static string ServiceName(string method)
+    {
+        var slash = method.IndexOf('/', 1);
+        return slash > 1 ? method[1..slash] : method;
+    }
+}

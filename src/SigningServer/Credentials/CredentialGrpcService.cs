@@ -1,0 +1,126 @@
+using DTrust.SigningServer.Callers;
+using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Store;
+using Grpc.Core;
+using V1 = DTrust.Signing.V1;
+
+namespace DTrust.SigningServer.Credentials;
+
+/// <summary>
+/// <c>dtrust.signing.v1.CredentialService</c>: validation and mapping only; the rules live in
+/// <see cref="CredentialRegistry"/>. Operator role unless a method allows partners too.
+/// </summary>
+internal sealed class CredentialGrpcService(
+    CredentialRegistry registry,
+    ICertificateAuthority ca,
+    ICallerStore callers,
+    CallerDirectory directory,
+    AuditTrail audit,
+    TimeProvider time) : V1.CredentialService.CredentialServiceBase
+{
+    public override async Task<V1.Holder> UpsertHolder(V1.UpsertHolderRequest request, ServerCallContext context)
+    {
+        var caller = context.Caller();
+        var user = await registry.UpsertHolderAsync(caller, ProtoMapping.FromProto(request.Holder, caller.Tenant), context.CancellationToken);
+        return ProtoMapping.ToProto(user);
+    }
+
+    public override async Task<V1.Holder> GetHolder(V1.GetHolderRequest request, ServerCallContext context) =>
+        ProtoMapping.ToProto(await registry.GetHolderAsync(context.Caller(), request.UserId, context.CancellationToken));
+
+    public override async Task<V1.Holder> RecordIdentification(V1.RecordIdentificationRequest request, ServerCallContext context)
+    {
+        var user = await registry.RecordIdentificationAsync(
+            context.Caller(), request.UserId, ProtoMapping.FromProto(request.Identification), context.CancellationToken);
+        return ProtoMapping.ToProto(user);
+    }
+
+    public override async Task<V1.EnrollCredentialResponse> EnrollCredential(V1.EnrollCredentialRequest request, ServerCallContext context)
+    {
+        var level = ProtoMapping.ToLevel(request.Level);
+        var algorithm = ProtoMapping.ToAlgorithm(request.KeyAlgorithm);
+        var (credential, transportPin) = await registry.EnrollAsync(
+            context.Caller(), request.UserId, level, algorithm, request.Organisation, request.Function, context.CancellationToken);
+        return new V1.EnrollCredentialResponse { Credential = ToProto(credential), TransportPin = transportPin };
+    }
+
+    [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
+    public override async Task<V1.Credential> ActivateCredential(V1.ActivateCredentialRequest request, ServerCallContext context) =>
+        ToProto(await registry.ActivateAsync(
+            context.Caller(), request.CredentialId, request.TransportPin, request.ActivationPin, context.CancellationToken));
+
+    [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
+    public override async Task<V1.Credential> GetCredential(V1.GetCredentialRequest request, ServerCallContext context) =>
+        ToProto(await registry.GetAsync(context.Caller(), request.CredentialId, context.CancellationToken));
+
+    [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
+    public override async Task<V1.ListCredentialsResponse> ListCredentials(V1.ListCredentialsRequest request, ServerCallContext context)
+    {
+        var (page, next) = await registry.ListAsync(
+            context.Caller(), request.UserId, request.OnlyValid, request.PageToken, request.PageSize, context.CancellationToken);
+        var response = new V1.ListCredentialsResponse { NextPageToken = next ?? "" };
+        response.Credentials.AddRange(page.Select(ToProto));
+        return response;
+    }
+
+    public override async Task<V1.Credential> RevokeCredential(V1.RevokeCredentialRequest request, ServerCallContext context) =>
+        ToProto(await registry.RevokeAsync(context.Caller(), request.CredentialId, (int)request.Reason, context.CancellationToken));
+
+    public override async Task<V1.Credential> UnlockCredential(V1.UnlockCredentialRequest request, ServerCallContext context) =>
+        ToProto(await registry.UnlockAsync(context.Caller(), request.CredentialId, context.CancellationToken));
+
+    public override async Task<V1.Credential> SetOneFactorConsent(V1.SetOneFactorConsentRequest request, ServerCallContext context) =>
+        ToProto(await registry.SetOneFactorConsentAsync(context.Caller(), request.CredentialId, request.Consent, context.CancellationToken));
+
+    public override async Task<V1.CreateCallerResponse> CreateCaller(V1.CreateCallerRequest request, ServerCallContext context)
+    {
+        var caller = context.Caller();
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 64)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "name is required (at most 64 characters)");
+        }
+
+        var key = ApiKeys.Generate();
+        var created = new CallerRecord
+        {
+            Id = ApiKeys.NewId("caller"),
+            Tenant = caller.Tenant,
+            Name = request.Name,
+            Role = ProtoMapping.ToRole(request.Role),
+            CredentialHash = ApiKeys.Hash(key),
+            CreatedAt = time.GetUtcNow(),
+        };
+        if (!await callers.InsertCallerAsync(created, context.CancellationToken))
+        {
+            throw new DTrustException(ErrorKind.Internal, "could not register the caller");
+        }
+
+        await audit.RecordAsync(
+            caller.Id, caller.Tenant, null, "caller.created",
+            details: new { caller = created.Id, role = created.Role.ToString() }, ct: context.CancellationToken);
+        return new V1.CreateCallerResponse { Caller = ProtoMapping.ToProto(created), ApiKey = key };
+    }
+
+    public override async Task<V1.ListCallersResponse> ListCallers(V1.ListCallersRequest request, ServerCallContext context)
+    {
+        var response = new V1.ListCallersResponse();
+        response.Callers.AddRange((await callers.ListCallersAsync(context.Caller().Tenant, context.CancellationToken)).Select(ProtoMapping.ToProto));
+        return response;
+    }
+
+    public override async Task<V1.Caller> RevokeCaller(V1.RevokeCallerRequest request, ServerCallContext context)
+    {
+        var caller = context.Caller();
+        if (!await callers.RevokeCallerAsync(caller.Tenant, request.CallerId, time.GetUtcNow(), context.CancellationToken))
+        {
+            throw new DTrustException(ErrorKind.NotFound, "caller not found");
+        }
+
+        directory.Invalidate();
+        await audit.RecordAsync(caller.Id, caller.Tenant, null, "caller.revoked", details: new { caller = request.CallerId }, ct: context.CancellationToken);
+        var revoked = (await callers.ListCallersAsync(caller.Tenant, context.CancellationToken)).First(c => c.Id == request.CallerId);
+        return ProtoMapping.ToProto(revoked);
+    }
+
+    private V1.Credential ToProto(CredentialRecord credential) => ProtoMapping.ToProto(credential, ca.Chain(credential.Level));
+}

@@ -1,0 +1,345 @@
+using DTrust.KeyVault;
+using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Store;
+
+namespace DTrust.SigningServer.Credentials;
+
+/// <summary>
+/// The registration authority: holders, their identification, and the credential lifecycle
+/// NOT_ACTIVATED → VALID → REVOCATION_IN_PROGRESS → REVOKED, VALID ⇄ LOCKED, EXPIRED. Every change is audited, and
+/// every read and write is scoped to the caller's tenant (another tenant's record is NOT_FOUND, like a missing one).
+/// </summary>
+public sealed class CredentialRegistry(
+    ICredentialStore store,
+    AuditTrail audit,
+    HsmVault vault,
+    ICertificateAuthority ca,
+    RevocationSignal revocations,
+    TimeProvider time)
+{
+    /// <summary>Wrong PINs (transport or activation) after which a credential is LOCKED.</summary>
+    public const int PinAttempts = 5;
+
+    private static readonly DTrustException NotFound = new(ErrorKind.NotFound, "credential not found");
+
+    public async Task<UserRecord> UpsertHolderAsync(CallerRecord caller, UserRecord input, CancellationToken ct)
+    {
+        HolderRules.Validate(input);
+        var now = time.GetUtcNow();
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var existing = await store.GetUserAsync(caller.Tenant, input.UserId, ct);
+            if (existing is null)
+            {
+                var created = input with
+                {
+                    Tenant = caller.Tenant,
+                    Identification = null,
+                    IdentificationStale = false,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                    Version = 1,
+                };
+                if (await store.InsertUserAsync(created, ct))
+                {
+                    await audit.RecordAsync(caller.Id, caller.Tenant, null, "holder.created", details: new { user = input.UserId }, ct: ct);
+                    return created;
+                }
+
+                continue;
+            }
+
+            // New identity data or a new phone number need a new identification before the holder signs again.
+            var identityChanged = existing.GivenName != input.GivenName || existing.Surname != input.Surname
+                || existing.Country != input.Country || existing.Phone != input.Phone;
+            var updated = existing with
+            {
+                GivenName = input.GivenName,
+                Surname = input.Surname,
+                Country = input.Country,
+                Phone = input.Phone,
+                IdentificationStale = existing.IdentificationStale || (identityChanged && existing.Identification is not null),
+                UpdatedAt = now,
+                Version = existing.Version + 1,
+            };
+            if (await store.UpdateUserAsync(updated, existing.Version, ct))
+            {
+                await audit.RecordAsync(
+                    caller.Id, caller.Tenant, null, "holder.updated",
+                    details: new { user = input.UserId, identity_changed = identityChanged }, ct: ct);
+                return updated;
+            }
+        }
+
+        throw new DTrustException(ErrorKind.Unavailable, "the holder was changed concurrently; retry");
+    }
+
+    public async Task<UserRecord> GetHolderAsync(CallerRecord caller, string userId, CancellationToken ct) =>
+        await store.GetUserAsync(caller.Tenant, userId, ct)
+        ?? throw new DTrustException(ErrorKind.NotFound, "holder not found");
+
+    public async Task<UserRecord> RecordIdentificationAsync(
+        CallerRecord caller, string userId, Identification evidence, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (evidence.VerifiedAt > now.AddMinutes(5) || evidence.ValidUntil <= evidence.VerifiedAt || evidence.ValidUntil <= now)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "identification must be verified in the past and valid until a later, future time");
+        }
+
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var user = await GetHolderAsync(caller, userId, ct);
+            var updated = user with { Identification = evidence, IdentificationStale = false, UpdatedAt = now, Version = user.Version + 1 };
+            if (await store.UpdateUserAsync(updated, user.Version, ct))
+            {
+                await audit.RecordAsync(
+                    caller.Id, caller.Tenant, null, "holder.identified",
+                    details: new { user = userId, method = evidence.Method.ToString(), valid_until = evidence.ValidUntil }, ct: ct);
+                return updated;
+            }
+        }
+
+        throw new DTrustException(ErrorKind.Unavailable, "the holder was changed concurrently; retry");
+    }
+
+    /// <summary>
+    /// Creates the key in the level's domain under a random transport PIN, certifies it and stores the credential
+    /// NOT_ACTIVATED. The transport PIN is returned once and kept nowhere.
+    /// </summary>
+    public async Task<(CredentialRecord Credential, string TransportPin)> EnrollAsync(
+        CallerRecord caller, string userId, CredentialLevel level, KeyAlgorithm algorithm,
+        string? organisation, string? function, CancellationToken ct)
+    {
+        var user = await GetHolderAsync(caller, userId, ct);
+        var now = time.GetUtcNow();
+        if (HolderRules.IdentificationProblem(user, now) is { } problem)
+        {
+            await audit.RecordAsync(caller.Id, caller.Tenant, null, "credential.enrol", "refused: " + problem, new { user = userId }, ct: ct);
+            throw new DTrustException(ErrorKind.FailedPrecondition, "cannot enrol: " + problem);
+        }
+
+        HolderRules.ValidateOptional(organisation, "organisation");
+        HolderRules.ValidateOptional(function, "function");
+        var transportPin = Pins.NewTransportPin();
+        var pinBytes = Pins.Activation(transportPin);
+        WrappedCredentialKey key;
+        try
+        {
+            key = await vault.Domain(Levels.Domain(level)).CreateCredentialKeyAsync(algorithm, pinBytes, ct);
+        }
+        finally
+        {
+            Array.Clear(pinBytes);
+        }
+
+        var certificate = await ca.IssueAsync(
+            level, new CertificateSubject(user.GivenName, user.Surname, user.Country, Empty(organisation), Empty(function)),
+            key.SubjectPublicKeyInfo, algorithm, ct);
+        var credential = new CredentialRecord
+        {
+            Id = Callers.ApiKeys.NewId("cred"),
+            Tenant = caller.Tenant,
+            UserId = userId,
+            Organisation = Empty(organisation),
+            Function = Empty(function),
+            Level = level,
+            Algorithm = algorithm,
+            Status = CredentialStatus.NotActivated,
+            Certificate = certificate.RawData,
+            SerialHex = certificate.SerialNumber,
+            NotAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime()),
+            Key = key,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Version = 1,
+        };
+        await store.InsertCredentialAsync(credential, ct);
+        await audit.RecordAsync(
+            caller.Id, caller.Tenant, credential.Id, "credential.enrolled",
+            details: new { user = userId, level = level.ToString(), algorithm = algorithm.ToString(), serial = credential.SerialHex }, ct: ct);
+        return (credential, transportPin);
+    }
+
+    /// <summary>Transport PIN → activation PIN: re-wraps the key, NOT_ACTIVATED → VALID.</summary>
+    public async Task<CredentialRecord> ActivateAsync(
+        CallerRecord caller, string credentialId, string? transportPin, string? activationPin, CancellationToken ct)
+    {
+        var newPin = Pins.Activation(activationPin);
+        var oldPin = Pins.Presented(transportPin, "transport PIN");
+        try
+        {
+            var credential = await GetStoredAsync(caller, credentialId, ct);
+            RequireStatus(credential, "activate", CredentialStatus.NotActivated);
+            WrappedCredentialKey rewrapped;
+            try
+            {
+                rewrapped = await vault.Domain(Levels.Domain(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct);
+            }
+            catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
+            {
+                await WrongPinAsync(caller, credential, "credential.activate", ct);
+                throw new DTrustException(ErrorKind.FailedPrecondition, "wrong transport PIN");
+            }
+
+            var activated = await MutateAsync(caller, credentialId, c =>
+            {
+                RequireStatus(c, "activate", CredentialStatus.NotActivated);
+                return c with { Key = rewrapped, Status = CredentialStatus.Valid, FailedPinCount = 0 };
+            }, ct);
+            await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.activated", ct: ct);
+            return activated;
+        }
+        finally
+        {
+            Array.Clear(newPin);
+            Array.Clear(oldPin);
+        }
+    }
+
+    /// <summary>
+    /// Counts a wrong PIN (transport or activation) and audits it; the fifth locks the credential. A credential that
+    /// was never activated locks too, and keeps its transport PIN as the only PIN.
+    /// </summary>
+    public async Task WrongPinAsync(CallerRecord caller, CredentialRecord credential, string during, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var result = await store.RecordWrongPinAsync(caller.Tenant, credential.Id, PinAttempts, now, ct) ?? throw NotFound;
+        await audit.RecordAsync(
+            caller.Id, caller.Tenant, credential.Id, "pin.wrong", "refused: wrong PIN", new { during, failed = result.FailedPins }, ct: ct);
+        var locked = result.Status == CredentialStatus.Locked;
+        if (!locked && result.FailedPins >= PinAttempts && credential.Status == CredentialStatus.NotActivated)
+        {
+            await MutateAsync(caller, credential.Id, c => c.Status == CredentialStatus.NotActivated && c.FailedPinCount >= PinAttempts
+                ? c with { Status = CredentialStatus.Locked, ActivatedAt = null }
+                : c, ct);
+            locked = true;
+        }
+
+        if (locked && result.FailedPins == PinAttempts)
+        {
+            await audit.RecordAsync(caller.Id, caller.Tenant, credential.Id, "credential.locked", details: new { failed = result.FailedPins }, ct: ct);
+        }
+    }
+
+    public async Task<CredentialRecord> GetAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
+        Effective(await GetStoredAsync(caller, credentialId, ct));
+
+    public async Task<(IReadOnlyList<CredentialRecord> Page, string? Next)> ListAsync(
+        CallerRecord caller, string? userId, bool onlyValid, string? afterId, int pageSize, CancellationToken ct)
+    {
+        var size = pageSize is <= 0 or > 500 ? 100 : pageSize;
+        var page = await store.ListCredentialsAsync(caller.Tenant, Empty(userId), onlyValid, Empty(afterId), size + 1, ct);
+        var visible = page.Take(size).Select(Effective).Where(c => !onlyValid || c.Status == CredentialStatus.Valid).ToList();
+        return (visible, page.Count > size ? page[size - 1].Id : null);
+    }
+
+    /// <summary>VALID, LOCKED or NOT_ACTIVATED → REVOCATION_IN_PROGRESS at once; the publisher finishes it.</summary>
+    public async Task<CredentialRecord> RevokeAsync(CallerRecord caller, string credentialId, int reason, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var revoked = await MutateAsync(caller, credentialId, c =>
+        {
+            RequireStatus(c, "revoke", CredentialStatus.Valid, CredentialStatus.Locked, CredentialStatus.NotActivated);
+            return c with { Status = CredentialStatus.RevocationInProgress, RevokedAt = now, RevocationReason = reason };
+        }, ct);
+        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.revocation_started", details: new { reason }, ct: ct);
+        revocations.Notify();
+        return revoked;
+    }
+
+    /// <summary>LOCKED → VALID (or back to NOT_ACTIVATED) and the counter reset; the old PIN stays the only PIN.</summary>
+    public async Task<CredentialRecord> UnlockAsync(CallerRecord caller, string credentialId, CancellationToken ct)
+    {
+        var unlocked = await MutateAsync(caller, credentialId, c =>
+        {
+            RequireStatus(c, "unlock", CredentialStatus.Locked);
+            return c with
+            {
+                Status = c.ActivatedAt is null ? CredentialStatus.NotActivated : CredentialStatus.Valid,
+                FailedPinCount = 0,
+            };
+        }, ct);
+        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.unlocked", ct: ct);
+        return unlocked;
+    }
+
+    public async Task<CredentialRecord> SetOneFactorConsentAsync(
+        CallerRecord caller, string credentialId, bool consent, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var updated = await MutateAsync(caller, credentialId, c =>
+        {
+            if (c.Level != CredentialLevel.Advanced)
+            {
+                throw new DTrustException(
+                    ErrorKind.FailedPrecondition, $"one-factor consent exists only for ADVANCED credentials, not {c.Level.ToString().ToUpperInvariant()}");
+            }
+
+            RequireStatus(c, "change consent of", CredentialStatus.NotActivated, CredentialStatus.Valid, CredentialStatus.Locked);
+            return c with { OneFactorConsentAt = consent ? now : null };
+        }, ct);
+        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.consent", details: new { one_factor = consent }, ct: ct);
+        return updated;
+    }
+
+    /// <summary>The status a caller sees and the policy applies: a credential past its certificate's end is EXPIRED.</summary>
+    public CredentialRecord Effective(CredentialRecord c) =>
+        c.NotAfter <= time.GetUtcNow() && c.Status is CredentialStatus.Valid or CredentialStatus.Locked or CredentialStatus.NotActivated
+            ? c with { Status = CredentialStatus.Expired }
+            : c;
+
+    public async Task<CredentialRecord> GetStoredAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
+        string.IsNullOrEmpty(credentialId)
+            ? throw new DTrustException(ErrorKind.InvalidArgument, "credential_id is required")
+            : await store.GetCredentialAsync(caller.Tenant, credentialId, ct) ?? throw NotFound;
+
+    /// <summary>Read, change, write with the version check; a concurrent change is re-read and the rule re-applied.</summary>
+    private async Task<CredentialRecord> MutateAsync(
+        CallerRecord caller, string credentialId, Func<CredentialRecord, CredentialRecord> change, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var current = Effective(await GetStoredAsync(caller, credentialId, ct));
+            var next = change(current);
+            if (ReferenceEquals(next, current))
+            {
+                return current;
+            }
+
+            var stored = next with
+            {
+                Status = next.Status == CredentialStatus.Expired ? current.Status : next.Status,
+                ActivatedAt = next.Status == CredentialStatus.Valid && current.Status == CredentialStatus.NotActivated
+                    ? time.GetUtcNow()
+                    : next.ActivatedAt,
+                UpdatedAt = time.GetUtcNow(),
+                Version = current.Version + 1,
+            };
+            if (await store.UpdateCredentialAsync(stored, current.Version, ct))
+            {
+                return stored;
+            }
+        }
+
+        throw new DTrustException(ErrorKind.Unavailable, "the credential was changed concurrently; retry");
+    }
+
+    private static void RequireStatus(CredentialRecord c, string verb, params CredentialStatus[] allowed)
+    {
+        if (!allowed.Contains(c.Status))
+        {
+            throw new DTrustException(
+                ErrorKind.FailedPrecondition, $"cannot {verb} a credential that is {StatusName(c.Status)}");
+        }
+    }
+
+    public static string StatusName(CredentialStatus status) => status switch
+    {
+        CredentialStatus.NotActivated => "NOT_ACTIVATED",
+        CredentialStatus.RevocationInProgress => "REVOCATION_IN_PROGRESS",
+        _ => status.ToString().ToUpperInvariant(),
+    };
+
+    private static string? Empty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+}

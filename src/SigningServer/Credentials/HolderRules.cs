@@ -1,0 +1,54 @@
+using System.Text.RegularExpressions;
+using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Store;
+
+namespace DTrust.SigningServer.Credentials;
+
+/// <summary>What a holder record must look like, and when its identification allows enrolling and signing.</summary>
+public static partial class HolderRules
+{
+    public static void Validate(UserRecord user)
+    {
+        RequireText(user.UserId, "user_id", 128);
+        RequireText(user.GivenName, "given_name", 64);
+        RequireText(user.Surname, "surname", 64);
+        if (user.Country is null || !CountryCode().IsMatch(user.Country))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "country must be an ISO 3166-1 alpha-2 code such as DE");
+        }
+
+        if (user.Phone is null || !E164().IsMatch(user.Phone))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "phone must be an E.164 number such as +4930123456");
+        }
+    }
+
+    public static void ValidateOptional(string? value, string field)
+    {
+        if (value is { Length: > 64 } || (value is not null && value.Any(char.IsControl)))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, $"{field} must be at most 64 printable characters");
+        }
+    }
+
+    /// <summary>Why the holder may not enrol or sign now, or null when the identification is current and valid.</summary>
+    public static string? IdentificationProblem(UserRecord user, DateTimeOffset now) =>
+        user.Identification is null ? "the holder has no identification evidence"
+        : user.IdentificationStale ? "the holder's identity data changed after identification; record new identification evidence"
+        : user.Identification.ValidUntil <= now ? "the holder's identification has expired"
+        : null;
+
+    private static void RequireText(string? value, string field, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value) || value.Length > max || value.Any(char.IsControl))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, $"{field} is required (at most {max} printable characters)");
+        }
+    }
+
+    [GeneratedRegex("^[A-Z]{2}$")]
+    private static partial Regex CountryCode();
+
+    [GeneratedRegex(@"^\+[1-9][0-9]{6,14}$")]
+    private static partial Regex E164();
+}
