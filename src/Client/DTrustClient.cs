@@ -1,28 +1,44 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
+using DTrust.Signing.V1;
 using DTrust.Tsa.V1;
 using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 
 namespace DTrust.Client;
 
-/// <summary>A typed client for the DTrust services over one gRPC channel (the stubs generated in DTrust.Contracts).</summary>
-public sealed class DTrustClient(GrpcChannel channel) : IDisposable
+/// <summary>
+/// A typed client for the DTrust services over one gRPC channel (the stubs generated in DTrust.Contracts). With an
+/// API key every call carries <c>authorization: Bearer …</c>.
+/// </summary>
+public sealed class DTrustClient(GrpcChannel channel, string? apiKey = null) : IDisposable
 {
     private readonly TimestampService.TimestampServiceClient _tsa = new(channel);
     private readonly Health.HealthClient _health = new(channel);
+    private readonly CallInvoker _authenticated = apiKey is null
+        ? channel.CreateCallInvoker()
+        : channel.Intercept(metadata =>
+        {
+            metadata.Add("authorization", "Bearer " + apiKey);
+            return metadata;
+        });
+
+    /// <summary>CredentialService: holders, credentials, callers, audit (operator role; some methods partners too).</summary>
+    public CredentialService.CredentialServiceClient Credentials => new(_authenticated);
 
     /// <summary>
     /// A channel to <paramref name="address"/>: <c>http://</c> is cleartext HTTP/2 (prior knowledge), <c>https://</c>
     /// TLS. Several HTTP/2 connections are allowed so that many concurrent calls are not capped at one
     /// connection's stream limit.
     /// </summary>
-    public static DTrustClient Connect(Uri address, GrpcChannelOptions? options = null)
+    public static DTrustClient Connect(Uri address, GrpcChannelOptions? options = null, string? apiKey = null)
     {
         options ??= new GrpcChannelOptions();
         options.HttpHandler ??= new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
-        return new DTrustClient(GrpcChannel.ForAddress(address, options));
+        return new DTrustClient(GrpcChannel.ForAddress(address, options), apiKey);
     }
 
     public async Task<HealthCheckResponse.Types.ServingStatus> CheckHealthAsync(string service = "", CancellationToken ct = default)

@@ -1,16 +1,19 @@
 using System.CommandLine;
 using DTrust.Client.Commands;
 
-var server = new Option<string>("--server", "-s")
-{
-    Description = "gRPC address of the DTrust server (http:// for h2c, https:// for TLS)",
-    DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DTRUST_SERVER") ?? "http://127.0.0.1:5050",
-    Recursive = true,
-};
-
+var cli = new Cli();
 var root = new RootCommand("dtrust: client of the DTrust remote signing server")
 {
-    Options = { server },
-    Subcommands = { HealthCommand.Create(server), TimestampCommand.Create(server) },
+    Options = { cli.Server, cli.ApiKeyFile },
+    Subcommands =
+    {
+        HealthCommand.Create(cli.Server),
+        TimestampCommand.Create(cli.Server),
+        CredentialCommands.Holder(cli),
+        CredentialCommands.Credential(cli),
+        AdminCommands.Caller(cli),
+        AdminCommands.Audit(cli),
+        AdminCommands.Usage(cli),
+    },
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Grpc.Core;
+
+namespace DTrust.Client.Commands;
+
+/// <summary>What every command shares: the server address, the caller's API key, and how failures are printed.</summary>
+internal sealed class Cli
+{
+    public Option<string> Server { get; } = new("--server", "-s")
+    {
+        Description = "gRPC address of the DTrust server (http:// for h2c, https:// for TLS)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DTRUST_SERVER") ?? "http://127.0.0.1:5050",
+        Recursive = true,
+    };
+
+    public Option<FileInfo?> ApiKeyFile { get; } = new("--api-key-file")
+    {
+        Description = "file holding the caller's API key (default: $DTRUST_API_KEY_FILE, else the dev key under $DTRUST_STATE_DIR or .state/keys)",
+        Recursive = true,
+    };
+
+    /// <summary>A client authenticated as <paramref name="role"/>'s dev key unless a key file is given.</summary>
+    public DTrustClient Connect(ParseResult parse, string role = "operator")
+    {
+        var file = parse.GetValue(ApiKeyFile)?.FullName
+            ?? Environment.GetEnvironmentVariable("DTRUST_API_KEY_FILE")
+            ?? Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "keys", role + ".key");
+        var key = File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+        return DTrustClient.Connect(new Uri(parse.GetValue(Server)!), apiKey: key);
+    }
+
+    /// <summary>Runs a command body; a gRPC error prints its status and detail and exits 2.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (RpcException e)
+        {
+            await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Status.Detail}");
+            return 2;
+        }
+    }
+
+    /// <summary>A secret from an option, else typed without echo (or read as a line when stdin is not a terminal).</summary>
+    public static string Secret(string? given, string prompt)
+    {
+        if (!string.IsNullOrEmpty(given))
+        {
+            return given;
+        }
+
+        Console.Error.Write(prompt + ": ");
+        if (Console.IsInputRedirected)
+        {
+            return Console.ReadLine()?.Trim() ?? "";
+        }
+
+        var typed = new System.Text.StringBuilder();
+        for (var key = Console.ReadKey(intercept: true); key.Key != ConsoleKey.Enter; key = Console.ReadKey(intercept: true))
+        {
+            if (key.Key == ConsoleKey.Backspace && typed.Length > 0)
+            {
+                typed.Length--;
+            }
+            else if (!char.IsControl(key.KeyChar))
+            {
+                typed.Append(key.KeyChar);
+            }
+        }
+
+        Console.Error.WriteLine();
+        return typed.ToString();
+    }
+}
