@@ -14,6 +14,8 @@ public sealed class ServerProcess : IAsyncDisposable
     private readonly StringBuilder _log;
     private bool _ownsState = true;
 
+    private IDictionary<string, string?> _environment = new Dictionary<string, string?>();
+
     private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, RedisServer redis)
     {
         _process = process;
@@ -102,6 +104,7 @@ public sealed class ServerProcess : IAsyncDisposable
             var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis)
             {
                 _ownsState = ownsState,
+                _environment = psi.Environment,
                 HttpTls = psi.Environment.TryGetValue("DTrust__Listen__HttpTls", out var tls) && tls == "true",
             };
             await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
@@ -130,6 +133,28 @@ public sealed class ServerProcess : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The API key the server wrote for its dev caller (<c>operator</c> or <c>partner</c> of tenant dev).</summary>
+    public string ApiKey(string role) => File.ReadAllText(Path.Combine(StateDir, "keys", role + ".key")).Trim();
+
+    /// <summary>
+    /// Registers a caller of another tenant through the host's own bootstrap command (what an operator runs to set
+    /// up a tenant), with this server's configuration, and returns its API key.
+    /// </summary>
+    public async Task<string> AddCallerAsync(string tenant, string role = "operator")
+    {
+        var keyFile = Path.Combine(StateDir, "keys", $"{tenant}-{role}-{Guid.NewGuid():N}.key");
+        var env = _environment.Where(e => e.Value is not null && (e.Key.StartsWith("DTrust__", StringComparison.Ordinal) || e.Key == "SOFTHSM2_CONF"))
+            .ToDictionary(e => e.Key, e => e.Value!);
+        var r = await ProcessRunner.RunAsync(
+            ProcessRunner.RequireTool("dotnet"),
+            [ServerDll(), "add-caller", "--tenant", tenant, "--role", role, "--name", tenant + "-" + role, "--key-file", keyFile],
+            env);
+        r.EnsureSuccess("add-caller");
+        return File.ReadAllText(keyFile).Trim();
+    }
+
+    public Task<string> AddOperatorAsync(string tenant) => AddCallerAsync(tenant, "operator");
 
     private static void Append(StringBuilder log, string? line)
     {
