@@ -81,7 +81,7 @@ grpc_rps="$(median "${grpc_all[@]}")"
 plain_rps="$(median "${plain_all[@]}")"
 trailers_rps="$(median "${trailers_all[@]}")"
 echo "runs (req/s): gRPC ${grpc_all[*]} | plain ${plain_all[*]} | plain+trailer ${trailers_all[*]}"
-printf 'grpc.health.v1.Health/Check (src/Rpc): %10.0f req/s (median)\n' "$grpc_rps"
-printf 'plain Kestrel HTTP/2 POST:             %10.0f req/s (median)\n' "$plain_rps"
-printf 'plain POST + one trailer (reference):  %10.0f req/s (median)\n' "$trailers_rps"
-awk -v g="$grpc_rps" -v p="$plain_rps" 'BEGIN { printf "ratio gRPC / plain:                    %10.2f\n", g / p }'
+printf 'grpc.health.v1.Health/Check (Grpc.AspNetCore): %10.0f req/s (median)\n' "$grpc_rps"
+printf 'plain Kestrel HTTP/2 POST:                    %10.0f req/s (median)\n' "$plain_rps"
+printf 'plain POST + one trailer (reference):         %10.0f req/s (median)\n' "$trailers_rps"
+awk -v g="$grpc_rps" -v p="$plain_rps" 'BEGIN { printf "ratio gRPC / plain:                           %10.2f\n", g / p }'

@@ -8,7 +8,8 @@ using Grpc.Net.Client;
 namespace DTrust.Server.Tests;
 
 /// <summary>With a certificate configured, the gRPC listener speaks TLS (ALPN h2) and nothing in clear.</summary>
-public sealed class TlsTests(TlsServerFixture fixture) : IClassFixture<TlsServerFixture>
+[Collection(TlsServerGroup.Name)]
+public sealed class TlsTests(TlsServerFixture fixture)
 {
     [Fact]
     public async Task Health_and_timestamp_work_over_tls_with_a_pinned_certificate()
@@ -57,13 +58,16 @@ public sealed class TlsTests(TlsServerFixture fixture) : IClassFixture<TlsServer
     }
 }
 
-/// <summary>One server with a TLS certificate for all of <see cref="TlsTests"/>: each start makes tokens, a Redis and a host.</summary>
+/// <summary>One server with a TLS certificate for every test of <see cref="TlsServerGroup"/>: each start makes tokens, a Redis and a host.</summary>
 public sealed class TlsServerFixture : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("dtrust-tls-").FullName;
     private ServerProcess? _server;
 
     public X509Certificate2 Certificate { get; private set; } = null!;
+
+    /// <summary>The certificate as PEM: the trust anchor handed to peers that take a CA file.</summary>
+    public string CertificatePath => Path.Combine(_dir, "tls.pem");
 
     public ServerProcess Server => _server ?? throw new InvalidOperationException("not started");
 
@@ -73,9 +77,12 @@ public sealed class TlsServerFixture : IAsyncLifetime
         var req = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
         san.AddIpAddress(System.Net.IPAddress.Loopback);
+
+        // gRPC peers (grpcio, grpc-js) check the name they were given; they are told "localhost".
+        san.AddDnsName("localhost");
         req.CertificateExtensions.Add(san.Build());
         Certificate = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-        var certPath = Path.Combine(_dir, "tls.pem");
+        var certPath = CertificatePath;
         var keyPath = Path.Combine(_dir, "tls.key");
         await File.WriteAllTextAsync(certPath, Certificate.ExportCertificatePem());
         await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
@@ -97,4 +104,10 @@ public sealed class TlsServerFixture : IAsyncLifetime
         Certificate?.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
+}
+
+[CollectionDefinition(Name)]
+public sealed class TlsServerGroup : ICollectionFixture<TlsServerFixture>
+{
+    public const string Name = "tls server";
 }

@@ -1,24 +1,70 @@
 #!/usr/bin/python3
-"""A conformance peer: python3-grpcio calls the DTrust test service and prints one JSON object with what it saw.
+"""A conformance peer: Debian's python3-grpcio calls the real DTrust server (grpc.health.v1.Health/Check and
+dtrust.tsa.v1.TimestampService/Timestamp) and prints one JSON object with what it saw, one entry per case.
 
-Usage: /usr/bin/python3 peer.py <host:port> <descriptor-set.pb> [ca.pem]
+Usage: /usr/bin/python3 peer.py <host:port> <request.tsq> <response.tsr> [ca.pem]
 
-Debian's protobuf runtime (3.21) cannot import code from the protoc the .NET build uses, so message classes are
-built at run time from a FileDescriptorSet (descriptors are wire-stable across protoc versions).
+The four messages involved have one field each, so they are encoded and decoded here by hand: Debian's protobuf
+runtime (3.21) cannot import code from the protoc the .NET build uses, and hand encoding needs no build step.
+With ca.pem the channel is TLS and trusts exactly that certificate; its name is localhost.
 """
 import json
-import os
 import sys
 
 import grpc
-from google.protobuf import descriptor_pb2, message_factory
+
+HEALTH = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
 
 
-def load_messages(path):
-    fds = descriptor_pb2.FileDescriptorSet()
-    with open(path, "rb") as f:
-        fds.ParseFromString(f.read())
-    return message_factory.GetMessages(list(fds.file))
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def length_delimited(field, payload):
+    return varint(field << 3 | 2) + varint(len(payload)) + payload if payload else b""
+
+
+def fields(body):
+    """Yields (field number, value) of a message; varints as int, length-delimited as bytes."""
+    i = 0
+    while i < len(body):
+        key, i = read_varint(body, i)
+        wire = key & 7
+        if wire == 0:
+            value, i = read_varint(body, i)
+        elif wire == 2:
+            n, i = read_varint(body, i)
+            value, i = body[i:i + n], i + n
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        yield key >> 3, value
+
+
+def read_varint(body, i):
+    value = shift = 0
+    while True:
+        b = body[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+def health_status(body):
+    return HEALTH.get(dict(fields(body)).get(1, 0), "?")
+
+
+def der_response(body):
+    return dict(fields(body)).get(1, b"")
 
 
 def outcome(call):
@@ -29,47 +75,42 @@ def outcome(call):
 
 
 def main():
-    target, descriptors = sys.argv[1], sys.argv[2]
-    ca = sys.argv[3] if len(sys.argv) > 3 else None
-    m = load_messages(descriptors)
-    echo_req, echo_rep = m["dtrust.test.v1.EchoRequest"], m["dtrust.test.v1.EchoReply"]
-    fail_req, count_req = m["dtrust.test.v1.FailRequest"], m["dtrust.test.v1.CountRequest"]
-    hc_req, hc_rep = m["grpc.health.v1.HealthCheckRequest"], m["grpc.health.v1.HealthCheckResponse"]
-
+    target, tsq_path, tsr_path = sys.argv[1:4]
+    ca = sys.argv[4] if len(sys.argv) > 4 else None
     if ca:
         with open(ca, "rb") as f:
             creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-        # The certificate names localhost; we connect to 127.0.0.1.
         channel = grpc.secure_channel(target, creds, options=[("grpc.ssl_target_name_override", "localhost")])
     else:
         channel = grpc.insecure_channel(target)
 
-    ser = lambda msg: msg.SerializeToString()
+    check = channel.unary_unary(
+        "/grpc.health.v1.Health/Check",
+        request_serializer=lambda service: length_delimited(1, service.encode()),
+        response_deserializer=health_status)
+    stamp = channel.unary_unary(
+        "/dtrust.tsa.v1.TimestampService/Timestamp",
+        request_serializer=lambda der: length_delimited(1, der),
+        response_deserializer=der_response)
 
-    def unary(path, response_type):
-        return channel.unary_unary(path, request_serializer=ser, response_deserializer=response_type.FromString)
+    def stamp_to_file():
+        with open(tsq_path, "rb") as f:
+            reply = stamp(f.read(), timeout=20)
+        with open(tsr_path, "wb") as f:
+            f.write(reply)
+        return len(reply)
 
-    svc = "/dtrust.test.v1.TestService/"
-    echo = unary(svc + "Echo", echo_rep)
     out = {}
-    out["unary_ok"] = outcome(lambda: echo(echo_req(message="hello ü"), timeout=20).message)
-    out["error_status"] = outcome(
-        lambda: unary(svc + "Fail", echo_rep)(fail_req(code=3, detail=os.environ["DTRUST_TRICKY_DETAIL"]), timeout=20))
-    out["unknown_method"] = outcome(
-        lambda: channel.unary_unary(svc + "Missing")(b"", timeout=20) and None)
-    out["deadline"] = outcome(
-        lambda: unary(svc + "Sleep", echo_rep)(echo_req(message="python-deadline", sleep_ms=20000), timeout=0.3).message)
-    out["too_large"] = outcome(lambda: echo(echo_req(payload=b"\0" * (5 * 1024 * 1024)), timeout=20).payload_size)
-    count = channel.unary_stream(svc + "Count", request_serializer=ser, response_deserializer=echo_rep.FromString)
-    out["server_stream"] = outcome(lambda: [r.message for r in count(count_req(count=5), timeout=20)])
-    check = unary("/grpc.health.v1.Health/Check", hc_rep)
-    out["health"] = outcome(lambda: hc_rep.ServingStatus.Name(check(hc_req(service=""), timeout=20).status))
-    out["health_unknown"] = outcome(lambda: check(hc_req(service="no.such.Service"), timeout=20).status)
-    out["after"] = outcome(lambda: echo(echo_req(message="still there"), timeout=20).message)
-    for v in out.values():
-        if v.get("code") != 0:
-            v.pop("value", None)
-    print(json.dumps(out, ensure_ascii=False))
+    out["health"] = outcome(lambda: check("", timeout=20))
+    out["timestamp"] = outcome(stamp_to_file)
+    out["empty_request"] = outcome(lambda: len(stamp(b"", timeout=20)))
+    out["after_error"] = outcome(lambda: check("", timeout=20))
+    # 100 µs: sent as grpc-timeout; the call cannot finish in time, whichever side notices first.
+    out["deadline"] = outcome(lambda: len(stamp(b"\x30\x00", timeout=0.0001)))
+    out["after_deadline"] = outcome(lambda: check("", timeout=20))
+    out["too_large"] = outcome(lambda: len(stamp(b"\x30" * (64 * 1024 + 1), timeout=20)))
+    out["after_too_large"] = outcome(lambda: check("", timeout=20))
+    print(json.dumps(out))
     channel.close()
 
 

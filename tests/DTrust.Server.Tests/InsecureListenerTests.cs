@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using DTrust.Client;
+using DTrust.Testing;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace DTrust.Server.Tests;
+
+/// <summary>
+/// A gRPC listener off loopback without TLS is refused at start-up unless the operator sets AllowInsecure. The
+/// server started with it also carries a 1-second default deadline, so that calls without a deadline can be seen
+/// to end (the shared server keeps the 30-second default).
+/// </summary>
+public sealed class InsecureListenerTests
+{
+    private static string AnyAddress(int port) => "0.0.0.0:" + port.ToString(CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Cleartext_grpc_on_all_interfaces_is_refused_naming_AllowInsecure()
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ServerProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DTrust__Listen__Grpc"] = AnyAddress(RedisServer.FreePort()),
+        }));
+
+        Assert.Contains("server exited during start-up", e.Message, StringComparison.Ordinal);
+        Assert.Contains("refusing to serve gRPC in clear on the non-loopback address 0.0.0.0:", e.Message, StringComparison.Ordinal);
+        Assert.Contains("AllowInsecure", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_AllowInsecure_it_serves_and_calls_without_deadline_get_the_default()
+    {
+        var port = RedisServer.FreePort();
+        await using var server = await ServerProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DTrust__Listen__Grpc"] = AnyAddress(port),
+            ["DTrust__Listen__AllowInsecure"] = "true",
+            ["DTrust__Grpc__DefaultDeadlineSeconds"] = "1",
+        });
+        var address = new Uri("http://127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture));
+        using (var client = DTrustClient.Connect(address))
+        {
+            Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await client.CheckHealthAsync());
+        }
+
+        // A call that never ends by itself (Watch streams until cancelled), sent without a deadline: the server's
+        // default ends it.
+        using (var channel = GrpcChannel.ForAddress(address))
+        {
+            using var watch = new Health.HealthClient(channel).Watch(new HealthCheckRequest());
+            var clock = Stopwatch.StartNew();
+            var e = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                while (await watch.ResponseStream.MoveNext(CancellationToken.None))
+                {
+                    Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "Watch was not ended by the default deadline");
+                }
+            });
+            Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+        }
+
+        // No grpc-timeout, and a message whose body never completes: the default deadline ends the stream too (the
+        // server resets it, which HttpClient reports as a cancellation of the body it was still sending).
+        using var raw = new RawGrpc();
+        var never = new TaskCompletionSource();
+        using var request = RawGrpc.Request(address, RawGrpc.TimestampPath, new RawGrpc.PartialContent([0, 0, 0, 0, 100, 0x0A], never.Task));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        string? status = null;
+        try
+        {
+            using var response = await raw.SendAsync(request, HttpCompletionOption.ResponseContentRead, cts.Token);
+            status = response.TrailingHeaders.TryGetValues("grpc-status", out var t) ? t.Single()
+                : response.Headers.TryGetValues("grpc-status", out var h) ? h.Single() : "none";
+        }
+        catch (OperationCanceledException) when (!cts.IsCancellationRequested)
+        {
+            status = "reset";
+        }
+
+        never.SetResult();
+        Assert.True(status is "4" or "reset", "grpc-status " + status);
+        await RawGrpc.AssertServingAsync(address);
+    }
+}
