@@ -98,14 +98,6 @@ public sealed class ListenerSeparationTests(ServerFixture fixture) : IDisposable
         Assert.False(response.Headers.Contains("grpc-status"));
     }
 
-    [Fact]
-    public async Task Grpc_client_cannot_call_health_on_the_cleartext_http_port()
-    {
-        using var client = DTrustClient.Connect(fixture.Server.HttpAddress);
-        var e = await Assert.ThrowsAsync<RpcException>(() => client.CheckHealthAsync());
-        Assert.NotEqual(StatusCode.OK, e.StatusCode);
-    }
-
     private static ByteArrayContent GrpcBody()
     {
         var content = new ByteArrayContent(RawGrpc.Frame([]));

@@ -79,6 +79,7 @@ public abstract class PeerConformanceTests(ITestOutputHelper output)
 
     private async Task<PeerRun> RunPeerAsync(string peer)
     {
+        // Kept for the whole run (the timestamp case verifies the reply later); under the system temp folder.
         var dir = Directory.CreateTempSubdirectory("dtrust-peer-").FullName;
         var data = Path.Combine(dir, "doc.txt");
         await File.WriteAllTextAsync(data, $"{peer} peer document {Guid.NewGuid()}");
