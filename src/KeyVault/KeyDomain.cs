@@ -207,7 +207,7 @@ public sealed class KeyDomain : IDisposable
                 var signatures = new byte[digests.Count][];
                 for (var i = 0; i < digests.Count; i++)
                 {
-                    var input = pkcs1 ? Schemes.DigestInfo(hash, digests[i].Span) : digests[i].Span;
+                    var input = pkcs1 ? Schemes.DigestInfo(hash, digests[i].Span) : digests[i].ToArray();
                     var raw = SignOnce(lease.Handle, mechanism, priv, key.Algorithm, input);
                     signatures[i] = der ? Schemes.P1363ToDer(raw) : raw;
                 }
@@ -391,7 +391,7 @@ public sealed class KeyDomain : IDisposable
         }
     }
 
-    private byte[] SignOnce(ulong session, in Mechanism mechanism, ulong key, KeyAlgorithm alg, ReadOnlySpan<byte> input)
+    private byte[] SignOnce(ulong session, in Mechanism mechanism, ulong key, KeyAlgorithm alg, byte[] input)
     {
         // One C_Sign with a buffer of the final size: a length query would leave the operation active on SoftHSM.
         var signature = new byte[Algorithms.SignatureLength(alg)];

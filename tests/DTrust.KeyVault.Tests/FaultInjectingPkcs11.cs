@@ -67,15 +67,11 @@ internal sealed class FaultInjectingPkcs11(IPkcs11 inner) : IPkcs11
 
     public SessionInfo GetSessionInfo(ulong session) => Call("C_GetSessionInfo", session, () => inner.GetSessionInfo(session));
 
-    public void Login(ulong session, ReadOnlySpan<byte> pin)
+    public void Login(ulong session, byte[] pin) => Call("C_Login", session, () =>
     {
-        var copy = pin.ToArray();
-        Call("C_Login", session, () =>
-        {
-            inner.Login(session, copy);
-            return 0;
-        });
-    }
+        inner.Login(session, pin);
+        return 0;
+    });
 
     public ulong[] FindObjects(ulong session, ReadOnlySpan<Attr> template, int maxCount)
     {
@@ -112,10 +108,10 @@ internal sealed class FaultInjectingPkcs11(IPkcs11 inner) : IPkcs11
     }
 
     public ulong UnwrapKey(
-        ulong session, in Mechanism mechanism, ulong unwrappingKey, ReadOnlySpan<byte> wrapped, ReadOnlySpan<Attr> template)
+        ulong session, in Mechanism mechanism, ulong unwrappingKey, byte[] wrapped, ReadOnlySpan<Attr> template)
     {
-        var (m, w, t) = (mechanism, wrapped.ToArray(), template.ToArray());
-        return Call("C_UnwrapKey", session, () => inner.UnwrapKey(session, m, unwrappingKey, w, t));
+        var (m, t) = (mechanism, template.ToArray());
+        return Call("C_UnwrapKey", session, () => inner.UnwrapKey(session, m, unwrappingKey, wrapped, t));
     }
 
     public void SignInit(ulong session, in Mechanism mechanism, ulong key)
@@ -128,14 +124,8 @@ internal sealed class FaultInjectingPkcs11(IPkcs11 inner) : IPkcs11
         });
     }
 
-    public int Sign(ulong session, ReadOnlySpan<byte> data, Span<byte> signature)
-    {
-        var d = data.ToArray();
-        var buffer = new byte[signature.Length];
-        var n = Call("C_Sign", session, () => inner.Sign(session, d, buffer));
-        buffer.CopyTo(signature);
-        return n;
-    }
+    public int Sign(ulong session, byte[] data, byte[] signature) =>
+        Call("C_Sign", session, () => inner.Sign(session, data, signature));
 
     public void EncryptInit(ulong session, in Mechanism mechanism, ulong key)
     {

@@ -135,7 +135,7 @@ public sealed class SessionPoolTests
         FaultInjectingPkcs11? spy = null;
         var options = TestVault.Options(TestVault.DomainOptions("root", "root", 4));
         spy = null;
-        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, null, p =>
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(options, null, p =>
         {
             spy = new FaultInjectingPkcs11(p);
             spy.Inject("C_Login", CK.CKR_PIN_INCORRECT);
@@ -177,7 +177,7 @@ public sealed class SessionPoolTests
         var options = TestVault.Options(new KeyDomainOptions { Name = "spare", TokenLabel = "spare", Pin = wrongPin, Sessions = 4 });
         FaultInjectingPkcs11? spy = null;
 
-        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, log, p => spy = new FaultInjectingPkcs11(p)));
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(options, log, p => spy = new FaultInjectingPkcs11(p)));
 
         Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
         Assert.Equal(CK.CKR_PIN_INCORRECT, Assert.IsType<Pkcs11Exception>(e.InnerException).ReturnValue);
@@ -190,7 +190,7 @@ public sealed class SessionPoolTests
         Assert.DoesNotContain(log.Lines, l => l.Contains(wrongPin, StringComparison.Ordinal));
 
         // The right PIN still opens the token, which is neither locked nor on its last try.
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)));
+        using var vault = HsmVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)));
         Assert.Equal(0UL, SpareFlags() & (CK.CKF_USER_PIN_LOCKED | CK.CKF_USER_PIN_FINAL_TRY | CK.CKF_USER_PIN_COUNT_LOW));
     }
 
@@ -223,7 +223,7 @@ public sealed class SessionPoolTests
 
     private static ulong SpareFlags()
     {
-        var p11 = Pkcs11Library.Load(SoftHsmEnvironment.ModulePath);
+        var p11 = Pkcs11InteropAdapter.Load(SoftHsmEnvironment.ModulePath);
         return p11.GetSlotList(true).Select(p11.GetTokenInfo).Single(t => t.Label == "spare").Flags;
     }
 }
