@@ -14,12 +14,45 @@ public sealed class KeyDomain : IDisposable
 {
     private const int SaltLength = 32;
 
+    // The control credential: a fixed salt and "PIN" that open the domain's control blob. Not secrets: the control
+    // only proves that the HSM can still derive a KEK from the master key and unwrap with it.
+    private static readonly byte[] ControlSalt = SHA256.HashData("DTrust unwrap control salt v1"u8);
+    private static readonly byte[] ControlPin = "DTrust unwrap control"u8.ToArray();
+
+    // What a token object must show before it is used: made in the HSM, never out of it, for its one purpose.
+    private static readonly (ulong Attribute, string Name, bool Expected)[] MasterKeyFlags =
+    [
+        (CK.CKA_LOCAL, nameof(CK.CKA_LOCAL), true),
+        (CK.CKA_SENSITIVE, nameof(CK.CKA_SENSITIVE), true),
+        (CK.CKA_ALWAYS_SENSITIVE, nameof(CK.CKA_ALWAYS_SENSITIVE), true),
+        (CK.CKA_EXTRACTABLE, nameof(CK.CKA_EXTRACTABLE), false),
+        (CK.CKA_NEVER_EXTRACTABLE, nameof(CK.CKA_NEVER_EXTRACTABLE), true),
+        (CK.CKA_DERIVE, nameof(CK.CKA_DERIVE), true),
+        (CK.CKA_ENCRYPT, nameof(CK.CKA_ENCRYPT), false),
+        (CK.CKA_DECRYPT, nameof(CK.CKA_DECRYPT), false),
+        (CK.CKA_WRAP, nameof(CK.CKA_WRAP), false),
+        (CK.CKA_UNWRAP, nameof(CK.CKA_UNWRAP), false),
+        (CK.CKA_SIGN, nameof(CK.CKA_SIGN), false),
+        (CK.CKA_VERIFY, nameof(CK.CKA_VERIFY), false),
+    ];
+
+    private static readonly (ulong Attribute, string Name, bool Expected)[] SigningKeyFlags =
+    [
+        (CK.CKA_SENSITIVE, nameof(CK.CKA_SENSITIVE), true),
+        (CK.CKA_ALWAYS_SENSITIVE, nameof(CK.CKA_ALWAYS_SENSITIVE), true),
+        (CK.CKA_EXTRACTABLE, nameof(CK.CKA_EXTRACTABLE), false),
+        (CK.CKA_NEVER_EXTRACTABLE, nameof(CK.CKA_NEVER_EXTRACTABLE), true),
+        (CK.CKA_SIGN, nameof(CK.CKA_SIGN), true),
+    ];
+
     private readonly IPkcs11 _p11;
     private readonly SessionPool _pool;
     private readonly ILogger _log;
     private readonly Lock _setupLock = new();
     private readonly ConcurrentDictionary<string, HsmSigningKey> _signingKeys = new(StringComparer.Ordinal);
     private ulong _masterKey;
+    private int _handleGeneration;
+    private byte[]? _controlBlob;
 
     internal KeyDomain(string name, string tokenLabel, IPkcs11 p11, SessionPool pool, ILogger log)
     {
@@ -41,8 +74,9 @@ public sealed class KeyDomain : IDisposable
     internal IPkcs11 Pkcs11 => _p11;
 
     /// <summary>
-    /// Creates the AES-256 master key if the token has none (derive-only, sensitive, non-extractable). Idempotent;
-    /// an existing key with any other usage switched on is refused rather than trusted.
+    /// Creates the AES-256 master key if the token has none (derive-only, sensitive, non-extractable), and the
+    /// domain's control blob. Idempotent. An existing key is checked, not trusted: it must be AES-256, generated in
+    /// the HSM (CKA_LOCAL), always sensitive, never extractable and derive-only, or start-up fails (Configuration).
     /// </summary>
     public void EnsureMasterKey() => Run("master key set-up", lease =>
     {
@@ -59,6 +93,7 @@ public sealed class KeyDomain : IDisposable
                 _masterKey = CheckedMasterKey(lease.Handle, found);
             }
 
+            ControlBlob(lease.Handle);
             return true;
         }
     });
@@ -86,7 +121,7 @@ public sealed class KeyDomain : IDisposable
                     Templates.PrivateKey(token: true, extractable: false, label, id));
                 Log.SigningKeyCreated(_log, Name, label, alg);
                 var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, lease.Handle, pub, alg);
-                return new HsmSigningKey(this, label, priv, alg, spki);
+                return new HsmSigningKey(this, label, priv, HandleGeneration, alg, spki);
             }
         });
 
@@ -207,7 +242,7 @@ public sealed class KeyDomain : IDisposable
                 var signatures = new byte[digests.Count][];
                 for (var i = 0; i < digests.Count; i++)
                 {
-                    var input = pkcs1 ? Schemes.DigestInfo(hash, digests[i].Span) : digests[i].Span;
+                    var input = pkcs1 ? Schemes.DigestInfo(hash, digests[i].Span) : digests[i].ToArray();
                     var raw = SignOnce(lease.Handle, mechanism, priv, key.Algorithm, input);
                     signatures[i] = der ? Schemes.P1363ToDer(raw) : raw;
                 }
@@ -233,10 +268,37 @@ public sealed class KeyDomain : IDisposable
 
     public void Dispose() => _pool.Dispose();
 
-    internal byte[] SignWithTokenKey(ulong handle, KeyAlgorithm alg, in Mechanism mechanism, byte[] input)
+    /// <summary>Bumped whenever cached object handles may have gone stale (device fault, invalid handle).</summary>
+    internal int HandleGeneration => Volatile.Read(ref _handleGeneration);
+
+    internal byte[] SignWithTokenKey(HsmSigningKey key, in Mechanism mechanism, byte[] input)
     {
         var m = mechanism;
-        return Run("token key signing", lease => SignOnce(lease.Handle, m, handle, alg, input));
+        return Run("token key signing", lease => SignWithTokenKey(lease, key, m, input));
+    }
+
+    /// <summary>As <see cref="SignWithTokenKey(HsmSigningKey, in Mechanism, byte[])"/>, waiting for a session without blocking a thread.</summary>
+    internal Task<byte[]> SignWithTokenKeyAsync(HsmSigningKey key, Mechanism mechanism, byte[] input, CancellationToken ct) =>
+        RunAsync("token key signing", lease => SignWithTokenKey(lease, key, mechanism, input), ct);
+
+    /// <summary>
+    /// The handle of a token signing key, looked up again by label after the cached one went stale. The key found
+    /// must be the same key (algorithm and public key): a different key under the label would sign for a
+    /// certificate it does not match.
+    /// </summary>
+    internal ulong RefindSigningKey(ulong session, HsmSigningKey key)
+    {
+        var found = LookUpSigningKey(session, key.Label) ?? throw new KeyVaultException(
+            KeyVaultErrorKind.KeyNotFound,
+            $"token '{TokenLabel}' of domain '{Name}' no longer holds the signing key labelled '{key.Label}'");
+        if (found.Algorithm != key.Algorithm || !found.Spki.AsSpan().SequenceEqual(key.SubjectPublicKeyInfoSpan))
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"the signing key labelled '{key.Label}' in domain '{Name}' is no longer the key it was; refusing to sign with it");
+        }
+
+        return found.Handle;
     }
 
     /// <summary>The cached master key handle, looked up on first use; a missing key is a set-up error.</summary>
@@ -274,7 +336,17 @@ public sealed class KeyDomain : IDisposable
                 sha.GetHashAndReset(material);
             }
 
-            return _p11.DeriveKey(session, Mechanism.DeriveAesEcb(material), MasterKey(session), Templates.Kek);
+            var mechanism = Mechanism.DeriveAesEcb(material);
+            try
+            {
+                return _p11.DeriveKey(session, mechanism, MasterKey(session), Templates.Kek);
+            }
+            catch (Pkcs11Exception e) when (Faults.IsHandleInvalid(e.ReturnValue))
+            {
+                // The master key's cached handle went stale (token re-inserted): look it up again, once.
+                DropHandles(e.Message);
+                return _p11.DeriveKey(session, mechanism, MasterKey(session), Templates.Kek);
+            }
         }
         finally
         {
@@ -323,12 +395,47 @@ public sealed class KeyDomain : IDisposable
         catch (Pkcs11Exception e)
         {
             lease.ReportFault(e);
+            DropHandlesAfter(e);
             throw Faults.Translate(e, Name, what);
         }
         catch (KeyVaultException e) when (e.InnerException is Pkcs11Exception inner)
         {
             lease.ReportFault(inner);
+            DropHandlesAfter(inner);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a device fault the token may come back with other object handles, and an invalid handle says it
+    /// already has: every cached handle (master key, CA/TSA keys) is looked up again on its next use.
+    /// </summary>
+    private void DropHandlesAfter(Pkcs11Exception e)
+    {
+        if (Faults.IsDeviceFault(e.ReturnValue) || Faults.IsHandleInvalid(e.ReturnValue))
+        {
+            DropHandles(e.Message);
+        }
+    }
+
+    private void DropHandles(string reason)
+    {
+        Volatile.Write(ref _masterKey, 0);
+        Interlocked.Increment(ref _handleGeneration);
+        Log.HandlesDropped(_log, Name, reason);
+    }
+
+    private byte[] SignWithTokenKey(SessionLease lease, HsmSigningKey key, in Mechanism mechanism, byte[] input)
+    {
+        try
+        {
+            return SignOnce(lease.Handle, mechanism, key.CurrentHandle(lease.Handle), key.Algorithm, input);
+        }
+        catch (Pkcs11Exception e) when (Faults.IsHandleInvalid(e.ReturnValue))
+        {
+            // Stale handle: look the key up again by label and sign once more. A second failure is reported.
+            DropHandles(e.Message);
+            return SignOnce(lease.Handle, mechanism, key.CurrentHandle(lease.Handle), key.Algorithm, input);
         }
     }
 
@@ -365,9 +472,10 @@ public sealed class KeyDomain : IDisposable
     /// <summary>
     /// Unwraps a credential key and tells the three causes of failure apart. SoftHSM answers a wrong KEK, a damaged
     /// blob and some device faults all with CKR_GENERAL_ERROR. The blob's integrity digest has already been checked
-    /// (damage is CorruptKeyBlob before we get here), so what remains is a wrong KEK or a failing device; a cheap
-    /// probe of the same session and the master key settles it: if the HSM still answers, the KEK was wrong, and the
-    /// only input to the KEK the caller controls is the PIN.
+    /// (damage is CorruptKeyBlob before we get here), so what remains is a wrong KEK or a failing HSM. Only a
+    /// positive control settles it: on a fresh session, derive the control KEK and unwrap the domain's control blob.
+    /// If that works, the HSM can derive and unwrap, and the only input to the KEK the caller controls is the PIN;
+    /// if it fails, the failure is the HSM's, and counting it against the credential would lock out its holder.
     /// </summary>
     private ulong Unwrap(SessionLease lease, ulong kek, WrappedCredentialKey key, bool forRewrap)
     {
@@ -383,25 +491,110 @@ public sealed class KeyDomain : IDisposable
         catch (Pkcs11Exception e) when (e.ReturnValue is CK.CKR_GENERAL_ERROR or CK.CKR_WRAPPED_KEY_INVALID
             or CK.CKR_ENCRYPTED_DATA_INVALID or CK.CKR_FUNCTION_FAILED)
         {
-            try
+            var control = ControlUnwrapFailure(lease.Handle);
+            if (control is not null)
             {
-                _p11.GetSessionInfo(lease.Handle);
-                _p11.GetAttributeValue(lease.Handle, MasterKey(lease.Handle), CK.CKA_VALUE_LEN);
-            }
-            catch (Pkcs11Exception probe)
-            {
-                lease.MarkFaulty($"{e.Function} gave {e.ReturnValueName} and the health probe failed", deviceWide: true);
+                Log.ControlUnwrapFailed(_log, Name, control.Message);
+                lease.MarkFaulty($"{e.Function} gave {e.ReturnValueName} and the control unwrap failed", deviceWide: true);
+                DropHandles("a failed control unwrap");
                 throw new KeyVaultException(
                     KeyVaultErrorKind.HsmUnavailable,
-                    $"domain '{Name}': unwrap failed ({e.ReturnValueName}) and the HSM did not answer a health probe ({probe.Message})",
-                    probe);
+                    $"domain '{Name}': unwrap failed ({e.ReturnValueName}) and the control unwrap on a fresh session failed too ({control.Message})",
+                    control);
             }
 
             throw new KeyVaultException(KeyVaultErrorKind.WrongPin, "the PIN does not open this credential key", e);
         }
     }
 
-    private byte[] SignOnce(ulong session, in Mechanism mechanism, ulong key, KeyAlgorithm alg, ReadOnlySpan<byte> input)
+    /// <summary>
+    /// The positive control: on a session of its own (the leased one may be the broken part), derive the control
+    /// KEK and unwrap the control blob. Returns null when the HSM passed, else what failed.
+    /// </summary>
+    private Exception? ControlUnwrapFailure(ulong leasedSession)
+    {
+        ulong session = 0, kek = 0, unwrapped = 0;
+        try
+        {
+            // The blob is made once per domain (at set-up, or here on the leased session if set-up never ran).
+            var blob = ControlBlob(leasedSession);
+            session = _p11.OpenSession(SlotId);
+            kek = DeriveKek(session, ControlSalt, ControlPin);
+            unwrapped = _p11.UnwrapKey(session, Templates.KeyWrap, kek, blob, Templates.ControlUnwrapped);
+            return null;
+        }
+        catch (Pkcs11Exception e)
+        {
+            return e;
+        }
+        catch (KeyVaultException e)
+        {
+            return e;
+        }
+        finally
+        {
+            if (session != 0)
+            {
+                DestroyQuietly(session, unwrapped);
+                DestroyQuietly(session, kek);
+                try
+                {
+                    _p11.CloseSession(session);
+                }
+                catch (Pkcs11Exception)
+                {
+                    // The session's objects go with it; on a failing device the close may fail too.
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The domain's control blob: a throw-away AES key wrapped under the KEK of <see cref="ControlSalt"/> and
+    /// <see cref="ControlPin"/>. It opens as long as the master key and the HSM work, whatever any credential PIN is.
+    /// </summary>
+    private byte[] ControlBlob(ulong session)
+    {
+        if (Volatile.Read(ref _controlBlob) is { } existing)
+        {
+            return existing;
+        }
+
+        ulong key = 0, kek = 0;
+        try
+        {
+            key = _p11.GenerateKey(session, new Mechanism(CK.CKM_AES_KEY_GEN), Templates.ControlKey);
+            kek = DeriveKek(session, ControlSalt, ControlPin);
+            var blob = _p11.WrapKey(session, Templates.KeyWrap, kek, key);
+            Interlocked.CompareExchange(ref _controlBlob, blob, null);
+            return Volatile.Read(ref _controlBlob)!;
+        }
+        finally
+        {
+            DestroyQuietly(session, key);
+            DestroyQuietly(session, kek);
+        }
+    }
+
+    private void DestroyQuietly(ulong session, ulong handle)
+    {
+        if (handle == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _p11.DestroyObject(session, handle);
+        }
+        catch (Pkcs11Exception e)
+        {
+            // Session objects die with their session; the callers close or replace it on a device fault.
+            Log.DestroyFailed(_log, Name, e.Message);
+        }
+    }
+
+    private byte[] SignOnce(ulong session, in Mechanism mechanism, ulong key, KeyAlgorithm alg, byte[] input)
     {
         // One C_Sign with a buffer of the final size: a length query would leave the operation active on SoftHSM.
         var signature = new byte[Algorithms.SignatureLength(alg)];
@@ -422,24 +615,25 @@ public sealed class KeyDomain : IDisposable
                 $"token '{TokenLabel}' of domain '{Name}' holds several master keys labelled '{Templates.MasterKeyLabel}'");
         }
 
-        foreach (var (attribute, expected) in new[]
+        // An existing key is checked, not trusted: an imported key (not CKA_LOCAL, once extractable or once not
+        // sensitive) may have a copy outside the HSM, and a key with any other usage can hand out KEKs in clear.
+        if (ULongAttribute(session, found[0], CK.CKA_KEY_TYPE) != CK.CKK_AES || ULongAttribute(session, found[0], CK.CKA_VALUE_LEN) != 32)
         {
-            (CK.CKA_DERIVE, true), (CK.CKA_SENSITIVE, true), (CK.CKA_EXTRACTABLE, false), (CK.CKA_ENCRYPT, false),
-            (CK.CKA_DECRYPT, false), (CK.CKA_WRAP, false), (CK.CKA_UNWRAP, false), (CK.CKA_SIGN, false),
-        })
-        {
-            if (_p11.GetAttributeValue(session, found[0], attribute) is not [var value] || value != 0 != expected)
-            {
-                throw new KeyVaultException(
-                    KeyVaultErrorKind.Configuration,
-                    $"the master key of domain '{Name}' has attribute 0x{attribute:X} not {expected}; refusing to use it");
-            }
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"the master key of domain '{Name}' is not an AES-256 key; refusing to use it");
         }
 
+        CheckFlags(session, found[0], $"the master key of domain '{Name}'", MasterKeyFlags);
         return found[0];
     }
 
-    private HsmSigningKey? FindSigningKey(ulong session, string label)
+    private HsmSigningKey? FindSigningKey(ulong session, string label) => LookUpSigningKey(session, label) is { } found
+        ? new HsmSigningKey(this, label, found.Handle, HandleGeneration, found.Algorithm, found.Spki)
+        : null;
+
+    /// <summary>Finds the key pair labelled <paramref name="label"/> and checks its private key before trusting it.</summary>
+    private (ulong Handle, KeyAlgorithm Algorithm, byte[] Spki)? LookUpSigningKey(ulong session, string label)
     {
         var privates = _p11.FindObjects(session, Templates.FindByLabel(CK.CKO_PRIVATE_KEY, label), 2);
         if (privates.Length == 0)
@@ -455,10 +649,27 @@ public sealed class KeyDomain : IDisposable
                 $"token '{TokenLabel}' of domain '{Name}' does not hold exactly one key pair labelled '{label}'");
         }
 
+        CheckFlags(session, privates[0], $"signing key '{label}' in domain '{Name}'", SigningKeyFlags);
         var alg = Algorithms.Identify(_p11, session, publics[0]);
         var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, session, publics[0], alg);
-        return new HsmSigningKey(this, label, privates[0], alg, spki);
+        return (privates[0], alg, spki);
     }
+
+    private void CheckFlags(ulong session, ulong handle, string what, (ulong Attribute, string Name, bool Expected)[] flags)
+    {
+        foreach (var (attribute, name, expected) in flags)
+        {
+            if (_p11.GetAttributeValue(session, handle, attribute) is not [var value] || value != 0 != expected)
+            {
+                throw new KeyVaultException(
+                    KeyVaultErrorKind.Configuration,
+                    $"{what} has {name} {(!expected).ToString().ToLowerInvariant()}, not {expected.ToString().ToLowerInvariant()}: a key generated in the HSM, sensitive and never extractable, is required; refusing to use it");
+            }
+        }
+    }
+
+    private ulong ULongAttribute(ulong session, ulong handle, ulong attribute) =>
+        _p11.GetAttributeValue(session, handle, attribute) is { Length: 8 } value ? BitConverter.ToUInt64(value) : ulong.MaxValue;
 
     /// <summary>
     /// Destroys session objects without masking the error that brought us here. If a destroy fails, the session is

@@ -31,7 +31,22 @@ public sealed class TsaSigner
 
     public X509Certificate2 Certificate { get; }
 
+    /// <summary>The key <see cref="TimeStampAuthority.Respond"/> signs with, and what picks the signature algorithm.</summary>
     public AsymmetricAlgorithm Key { get; }
+
+    /// <summary>
+    /// Optional asynchronous signature over the same key, used by <see cref="TimeStampAuthority.RespondAsync"/> and
+    /// <see cref="TimeStampAuthority.TimestampAsync"/> (without it they sign through <see cref="Key"/>). For an HSM
+    /// key whose session pool may be busy: the caller awaits a session instead of blocking a thread.
+    /// </summary>
+    /// <remarks>
+    /// It receives the <see cref="TsaOptions.SignatureHash"/> digest of the DER signed attributes and returns the
+    /// signature value as it goes into the SignerInfo: for an ECDSA key the DER ECDSA-Sig-Value (SEQUENCE { r, s });
+    /// for an RSA key the RSASSA signature with <see cref="TsaOptions.RsaPadding"/> (PSS unless set: MGF1 with the
+    /// same hash, salt as long as the hash). The first signature it makes is verified against the certificate, and
+    /// a mismatch (another key, another encoding) is a systemFailure, never a token.
+    /// </remarks>
+    public Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask<byte[]>>? SignHashAsync { get; init; }
 
     /// <summary>Issuing certificates (without the TSA certificate), included when the options ask for the chain.</summary>
     public X509Certificate2Collection Chain { get; }

@@ -122,6 +122,35 @@ public sealed class HsmSigningKeyTests
         Assert.True(rsaAlg.VerifyHash(digest, rsa.SignDigest(digest, SignatureScheme.RsaPssSha256), HashAlgorithmName.SHA256, RSASignaturePadding.Pss));
     }
 
+    [Fact]
+    public async Task SignDigestAsync_waits_for_a_session_without_blocking_and_can_be_cancelled()
+    {
+        using var vault = TestVault.Open(null, null, TestVault.DomainOptions("simple", "simple", 1));
+        var domain = vault.Domain("simple");
+        var key = domain.GetSigningKey(TestVault.SigningKeys["simple"].Label);
+        var digest = SHA256.HashData("async"u8);
+
+        // The only session is busy: the call returns at once with a pending task instead of blocking a thread.
+        ValueTask<byte[]> pending;
+        using (var cancelled = new CancellationTokenSource())
+        {
+            var lease = domain.Pool.Rent();
+            pending = key.SignDigestAsync(digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+            var abandoned = key.SignDigestAsync(digest, SignatureScheme.EcdsaSha256Der, cancelled.Token);
+            Assert.False(pending.IsCompleted);
+            Assert.False(abandoned.IsCompleted);
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await abandoned);
+            lease.Dispose();
+        }
+
+        var signature = await pending;
+        using var ec = ECDsa.Create();
+        ec.ImportSubjectPublicKeyInfo(key.SubjectPublicKeyInfo, out _);
+        Assert.True(ec.VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence));
+        Assert.Equal(64, (await key.SignDigestAsync(digest, SignatureScheme.EcdsaSha256P1363, CancellationToken.None)).Length);
+    }
+
     private static byte[] Detach(byte[] encoded)
     {
         var cms = new SignedCms();

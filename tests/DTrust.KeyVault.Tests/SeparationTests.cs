@@ -88,7 +88,7 @@ public sealed class SeparationTests
     [Fact]
     public void Configuration_binding_two_domains_to_one_token_is_refused_naming_both()
     {
-        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(TestVault.Options(
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(
             TestVault.DomainOptions("advanced", "advanced"), TestVault.DomainOptions("qualified", "advanced"))));
         Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
         Assert.Contains("'advanced'", e.Message, StringComparison.Ordinal);
@@ -98,7 +98,7 @@ public sealed class SeparationTests
         var serial = TestVault.Shared.Domain("advanced").Pkcs11.GetTokenInfo(TestVault.Shared.Domain("advanced").SlotId).SerialNumber;
         var withSerial = TestVault.DomainOptions("qualified", "advanced");
         withSerial.TokenSerial = serial;
-        var e2 = Assert.Throws<KeyVaultException>(() => KeyVault.Open(TestVault.Options(
+        var e2 = Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(
             TestVault.DomainOptions("advanced", "advanced"), withSerial)));
         Assert.Equal(KeyVaultErrorKind.Configuration, e2.Kind);
         Assert.Contains("'qualified'", e2.Message, StringComparison.Ordinal);
@@ -107,16 +107,16 @@ public sealed class SeparationTests
     [Fact]
     public void Unknown_tokens_and_incomplete_options_are_configuration_errors()
     {
-        var missing = Assert.Throws<KeyVaultException>(() => KeyVault.Open(TestVault.Options(TestVault.DomainOptions("x", "no-such-token"))));
+        var missing = Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(TestVault.DomainOptions("x", "no-such-token"))));
         Assert.Equal(KeyVaultErrorKind.Configuration, missing.Kind);
         Assert.Contains("no-such-token", missing.Message, StringComparison.Ordinal);
 
         var wrongSerial = TestVault.DomainOptions("simple", "simple");
         wrongSerial.TokenSerial = "0000";
-        Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => KeyVault.Open(TestVault.Options(wrongSerial))).Kind);
+        Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(wrongSerial))).Kind);
 
         var noPin = new KeyDomainOptions { Name = "simple", TokenLabel = "simple" };
-        Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => KeyVault.Open(TestVault.Options(noPin))).Kind);
+        Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(noPin))).Kind);
         Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(() => TestVault.Shared.Domain("nope")).Kind);
     }
 }

@@ -106,27 +106,111 @@ public sealed class SessionPoolTests
     }
 
     [Fact]
-    public async Task Unwrap_failure_is_a_wrong_pin_only_when_the_hsm_still_answers()
+    public async Task Unwrap_failure_is_a_wrong_pin_only_after_a_control_unwrap_on_a_fresh_session_succeeds()
     {
         FaultInjectingPkcs11? spy = null;
         using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
         var domain = vault.Domain("tsa");
         var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
         var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
-        Task<IReadOnlyList<byte[]>> Sign() => domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+        Task<IReadOnlyList<byte[]>> Sign(byte[] pin) => domain.SignBatchAsync(key, pin, digests, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
 
-        // CKR_GENERAL_ERROR from C_UnwrapKey and then a dead session: a device fault, not the user's PIN.
-        spy!.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
-        spy.Inject("C_GetSessionInfo", CK.CKR_DEVICE_ERROR);
-        var fault = await Assert.ThrowsAsync<KeyVaultException>(Sign);
+        // The device is broken: CKR_GENERAL_ERROR for the credential's unwrap and for the control's as well. The
+        // session still answers everything else, so only the positive control can tell: not the user's PIN.
+        spy!.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR, times: 2);
+        var start = spy.Log.Count;
+        var fault = await Assert.ThrowsAsync<KeyVaultException>(() => Sign(TestVault.CredentialPin));
         Assert.Equal(KeyVaultErrorKind.HsmUnavailable, fault.Kind);
         Assert.True(fault.IsTransient);
+        Assert.Contains("control unwrap", fault.Message, StringComparison.Ordinal);
 
-        // CKR_GENERAL_ERROR with a healthy HSM behind it: the KEK was wrong.
+        // The control ran on a fresh session of its own, which is closed again.
+        var unwraps = spy.Log.Skip(start).Where(c => c.Function == "C_UnwrapKey").Select(c => c.Session).ToList();
+        Assert.Equal(2, unwraps.Count);
+        Assert.NotEqual(unwraps[0], unwraps[1]);
+        Assert.Single(spy.OpenSessions);
+
+        // A failure while opening the control's session is the HSM's too.
         spy.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
-        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(Sign)).Kind);
+        spy.Inject("C_OpenSession", CK.CKR_DEVICE_ERROR);
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign(TestVault.CredentialPin))).Kind);
 
-        Assert.Single(await Sign());
+        // A real wrong PIN with a healthy HSM: the control opens, so it is the PIN.
+        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign("13579"u8.ToArray()))).Kind);
+
+        // CKR_GENERAL_ERROR once, for the credential only: the control passes, so this counts as the PIN as well.
+        spy.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
+        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign(TestVault.CredentialPin))).Kind);
+
+        Assert.Single(await Sign(TestVault.CredentialPin));
+        Assert.Single(spy.OpenSessions);
+    }
+
+    [Fact]
+    public async Task A_single_digest_transaction_makes_exactly_the_raw_calls()
+    {
+        // The benchmark's raw transaction: derive, unwrap, one sign, two destroys. Anything more is overhead.
+        FaultInjectingPkcs11? spy = null;
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
+        var domain = vault.Domain("tsa");
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 1);
+
+        var start = spy!.Log.Count;
+        await domain.SignBatchAsync(key, TestVault.CredentialPin, digests, SignatureScheme.EcdsaSha256P1363, CancellationToken.None);
+
+        Assert.Equal(
+            ["C_DeriveKey", "C_UnwrapKey", "C_SignInit", "C_Sign", "C_DestroyObject", "C_DestroyObject"],
+            spy.FunctionsSince(start));
+    }
+
+    [Theory]
+    [InlineData(CK.CKF_USER_PIN_LOCKED, "CKF_USER_PIN_LOCKED")]
+    [InlineData(CK.CKF_USER_PIN_FINAL_TRY, "CKF_USER_PIN_FINAL_TRY")]
+    public void A_token_whose_user_pin_is_locked_or_on_its_final_try_is_never_logged_in(ulong flag, string name)
+    {
+        _ = TestVault.Shared;
+        FaultInjectingPkcs11? spy = null;
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)), null, p =>
+        {
+            spy = new FaultInjectingPkcs11(p) { ExtraTokenFlags = flag };
+            return spy;
+        }));
+
+        Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
+        Assert.False(e.IsTransient);
+        Assert.Contains(name, e.Message, StringComparison.Ordinal);
+        Assert.Contains("not logging in", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, spy!.Calls("C_Login"));
+        Assert.Empty(spy.OpenSessions);
+    }
+
+    [Fact]
+    public void A_pin_locked_while_running_stops_logins_until_the_token_is_unblocked()
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
+        var key = vault.Domain("tsa").GetSigningKey(TestVault.SigningKeys["tsa"].Label);
+        var digest = SHA256.HashData("x"u8);
+
+        // A device fault makes the pool reopen its session; meanwhile the token reports its PIN locked.
+        spy!.Inject("C_Sign", CK.CKR_DEVICE_REMOVED);
+        spy.ExtraTokenFlags = CK.CKF_USER_PIN_LOCKED;
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, Assert.Throws<KeyVaultException>(() => key.SignDigest(digest, SignatureScheme.RsaPkcs1Sha256)).Kind);
+        var logins = spy.Calls("C_Login");
+        for (var i = 0; i < 3; i++)
+        {
+            var e = Assert.Throws<KeyVaultException>(() => key.SignDigest(digest, SignatureScheme.RsaPkcs1Sha256));
+            Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
+            Assert.Contains("CKF_USER_PIN_LOCKED", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(logins, spy.Calls("C_Login"));
+
+        // Unblocked by an officer: the next lease logs in and signs, no restart.
+        spy.ExtraTokenFlags = 0;
+        Assert.Equal(256, key.SignDigest(digest, SignatureScheme.RsaPkcs1Sha256).Length);
+        Assert.Equal(logins + 1, spy.Calls("C_Login"));
     }
 
     [Fact]
@@ -135,7 +219,7 @@ public sealed class SessionPoolTests
         FaultInjectingPkcs11? spy = null;
         var options = TestVault.Options(TestVault.DomainOptions("root", "root", 4));
         spy = null;
-        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, null, p =>
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(options, null, p =>
         {
             spy = new FaultInjectingPkcs11(p);
             spy.Inject("C_Login", CK.CKR_PIN_INCORRECT);
@@ -177,7 +261,7 @@ public sealed class SessionPoolTests
         var options = TestVault.Options(new KeyDomainOptions { Name = "spare", TokenLabel = "spare", Pin = wrongPin, Sessions = 4 });
         FaultInjectingPkcs11? spy = null;
 
-        var e = Assert.Throws<KeyVaultException>(() => KeyVault.Open(options, log, p => spy = new FaultInjectingPkcs11(p)));
+        var e = Assert.Throws<KeyVaultException>(() => HsmVault.Open(options, log, p => spy = new FaultInjectingPkcs11(p)));
 
         Assert.Equal(KeyVaultErrorKind.Configuration, e.Kind);
         Assert.Equal(CK.CKR_PIN_INCORRECT, Assert.IsType<Pkcs11Exception>(e.InnerException).ReturnValue);
@@ -190,7 +274,7 @@ public sealed class SessionPoolTests
         Assert.DoesNotContain(log.Lines, l => l.Contains(wrongPin, StringComparison.Ordinal));
 
         // The right PIN still opens the token, which is neither locked nor on its last try.
-        using var vault = KeyVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)));
+        using var vault = HsmVault.Open(TestVault.Options(TestVault.DomainOptions("spare", "spare", 2)));
         Assert.Equal(0UL, SpareFlags() & (CK.CKF_USER_PIN_LOCKED | CK.CKF_USER_PIN_FINAL_TRY | CK.CKF_USER_PIN_COUNT_LOW));
     }
 
@@ -223,7 +307,7 @@ public sealed class SessionPoolTests
 
     private static ulong SpareFlags()
     {
-        var p11 = Pkcs11Library.Load(SoftHsmEnvironment.ModulePath);
+        var p11 = Pkcs11InteropAdapter.Load(SoftHsmEnvironment.ModulePath);
         return p11.GetSlotList(true).Select(p11.GetTokenInfo).Single(t => t.Label == "spare").Flags;
     }
 }

@@ -23,7 +23,7 @@ internal static class TestVault
 
     public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa"];
 
-    private static readonly Lazy<KeyVault> SharedVault = new(CreateShared);
+    private static readonly Lazy<HsmVault> SharedVault = new(CreateShared);
     private static readonly ConcurrentDictionary<(string, KeyAlgorithm), Lazy<Task<WrappedCredentialKey>>> Credentials = new();
 
     // SoftHsmEnvironment exports SOFTHSM2_CONF to the C runtime before the module loads.
@@ -32,7 +32,7 @@ internal static class TestVault
     /// <summary>The shared SoftHSM environment, exported to the native environment before the module loads.</summary>
     public static SoftHsmEnvironment Hsm => Environment.Value;
 
-    public static KeyVault Shared => SharedVault.Value;
+    public static HsmVault Shared => SharedVault.Value;
 
     public static byte[] CredentialPin => "246810"u8.ToArray();
 
@@ -55,11 +55,11 @@ internal static class TestVault
     /// Opens another vault (own pools, optionally a fault-injecting binding) after the shared set-up has run, so
     /// that master and CA keys exist whatever order the tests run in.
     /// </summary>
-    public static KeyVault Open(
+    public static HsmVault Open(
         Func<IPkcs11, IPkcs11>? decorate, Microsoft.Extensions.Logging.ILoggerFactory? log, params KeyDomainOptions[] domains)
     {
         _ = Shared;
-        return KeyVault.Open(Options(domains), log, decorate);
+        return HsmVault.Open(Options(domains), log, decorate);
     }
 
     /// <summary>A credential key per domain and algorithm, made once with <see cref="CredentialPin"/> (RSA-4096 is slow).</summary>
@@ -77,9 +77,9 @@ internal static class TestVault
         return work(domain.Pkcs11, lease.Handle);
     }
 
-    private static KeyVault CreateShared()
+    private static HsmVault CreateShared()
     {
-        var vault = KeyVault.Open(Options([.. DomainNames.Select(n => DomainOptions(n, n))]));
+        var vault = HsmVault.Open(Options([.. DomainNames.Select(n => DomainOptions(n, n))]));
         foreach (var domain in vault.Domains)
         {
             domain.EnsureMasterKey();

@@ -123,14 +123,79 @@ public sealed class TokenObjectTests
         Assert.Equal(KeyVaultErrorKind.KeyNotFound, missing.Kind);
     }
 
-    private static async Task<List<P11Object>> ListObjects(string token)
+    [Fact]
+    public async Task Imported_master_and_signing_keys_are_refused_at_start_up()
+    {
+        // An operator provisions the root token by hand with keys made outside the HSM: an AES key as the master
+        // key, and an EC key pair as a CA key. Neither is CKA_LOCAL nor never-extractable, so a copy may exist.
+        _ = TestVault.Shared;
+        var dir = Directory.CreateTempSubdirectory("dtrust-import-").FullName;
+        try
+        {
+            await File.WriteAllBytesAsync(Path.Combine(dir, "aes.key"), RandomNumberGenerator.GetBytes(32));
+            using (var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+            {
+                await File.WriteAllBytesAsync(Path.Combine(dir, "ca.der"), ec.ExportPkcs8PrivateKey());
+                await File.WriteAllBytesAsync(Path.Combine(dir, "ca.pub"), ec.ExportSubjectPublicKeyInfo());
+            }
+
+            await Pkcs11Tool("root", "--write-object", Path.Combine(dir, "aes.key"), "--type", "secrkey", "--key-type", "AES:32", "--label", "dtrust-master", "--usage-derive");
+            await Pkcs11Tool("root", "--write-object", Path.Combine(dir, "ca.der"), "--type", "privkey", "--label", "imported-ca", "--usage-sign");
+            await Pkcs11Tool("root", "--write-object", Path.Combine(dir, "ca.pub"), "--type", "pubkey", "--label", "imported-ca");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        using var vault = HsmVault.Open(TestVault.Options(TestVault.DomainOptions("root", "root", 1)));
+        var domain = vault.Domain("root");
+
+        var master = Assert.Throws<KeyVaultException>(domain.EnsureMasterKey);
+        Assert.Equal(KeyVaultErrorKind.Configuration, master.Kind);
+        Assert.Contains("master key", master.Message, StringComparison.Ordinal);
+        Assert.Contains("CKA_LOCAL false", master.Message, StringComparison.Ordinal);
+
+        // Every path that would use the master key refuses it too, so nothing is ever wrapped under it.
+        var credential = await Assert.ThrowsAsync<KeyVaultException>(
+            () => domain.CreateCredentialKeyAsync(KeyAlgorithm.EcP256, TestVault.CredentialPin, CancellationToken.None));
+        Assert.Equal(KeyVaultErrorKind.Configuration, credential.Kind);
+
+        var ca = Assert.Throws<KeyVaultException>(() => domain.GetSigningKey("imported-ca"));
+        Assert.Equal(KeyVaultErrorKind.Configuration, ca.Kind);
+        Assert.Contains("signing key 'imported-ca'", ca.Message, StringComparison.Ordinal);
+        Assert.Matches("CKA_(ALWAYS_SENSITIVE|NEVER_EXTRACTABLE) false", ca.Message);
+        Assert.Equal(KeyVaultErrorKind.Configuration, Assert.Throws<KeyVaultException>(
+            () => domain.GetOrCreateSigningKey("imported-ca", KeyAlgorithm.EcP256)).Kind);
+    }
+
+    [Fact]
+    public void A_generated_key_pair_passes_the_checks_and_is_found_again()
+    {
+        // The other side of the check above: keys the vault generates are accepted when found later.
+        var domain = TestVault.Shared.Domain("tsa");
+        using var other = TestVault.Open(null, null, TestVault.DomainOptions("tsa", "tsa", 1));
+        var found = other.Domain("tsa").GetSigningKey(TestVault.SigningKeys["tsa"].Label);
+        Assert.Equal(domain.GetSigningKey(TestVault.SigningKeys["tsa"].Label).SubjectPublicKeyInfo, found.SubjectPublicKeyInfo);
+        other.Domain("tsa").EnsureMasterKey();
+    }
+
+    /// <summary>pkcs11-tool logged in to <paramref name="token"/>; the PIN goes through the environment, not argv.</summary>
+    private static async Task<ProcessRunner.Result> Pkcs11Tool(string token, params string[] args)
     {
         var hsm = TestVault.Hsm;
+        var env = hsm.Env;
+        env["DTRUST_TEST_TOKEN_PIN"] = hsm.Pin(token);
         var result = await ProcessRunner.RunAsync(
             "pkcs11-tool",
-            ["--module", SoftHsmEnvironment.ModulePath, "--token-label", token, "--login", "--pin", hsm.Pin(token), "--list-objects"],
-            hsm.Env);
-        result.EnsureSuccess("pkcs11-tool --list-objects");
+            ["--module", SoftHsmEnvironment.ModulePath, "--token-label", token, "--login", "--pin", "env:DTRUST_TEST_TOKEN_PIN", .. args],
+            env);
+        return result.EnsureSuccess("pkcs11-tool " + string.Join(' ', args));
+    }
+
+    private static async Task<List<P11Object>> ListObjects(string token)
+    {
+        var result = await Pkcs11Tool(token, "--list-objects");
         var objects = new List<P11Object>();
         foreach (var line in result.StdOut.Split('\n'))
         {

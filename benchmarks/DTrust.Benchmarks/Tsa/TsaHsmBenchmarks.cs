@@ -14,7 +14,7 @@ namespace DTrust.Benchmarks.Tsa;
 [Config(typeof(BenchConfig))]
 public class TsaHsmBenchmarks
 {
-    private KeyVault.KeyVault _vault = null!;
+    private HsmVault _vault = null!;
     private HsmSigningKey _hsmKey = null!;
     private AsymmetricAlgorithm _algorithm = null!;
     private TimeStampAuthority _tsa = null!;
@@ -28,7 +28,7 @@ public class TsaHsmBenchmarks
     public void Setup()
     {
         var hsm = SoftHsmEnvironment.Shared;
-        _vault = DTrust.KeyVault.KeyVault.Open(new KeyVaultOptions
+        _vault = HsmVault.Open(new KeyVaultOptions
         {
             ModulePath = SoftHsmEnvironment.ModulePath,
             Domains = [new KeyDomainOptions { Name = "tsa", TokenLabel = "tsa", PinFile = hsm.PinFile("tsa"), Sessions = 2 }],

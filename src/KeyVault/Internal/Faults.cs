@@ -14,6 +14,12 @@ internal static class Faults
     public static bool IsSessionFault(ulong rv) => rv is CK.CKR_SESSION_HANDLE_INVALID or CK.CKR_SESSION_CLOSED
         or CK.CKR_USER_NOT_LOGGED_IN or CK.CKR_OPERATION_ACTIVE;
 
+    /// <summary>
+    /// A cached object handle no longer names an object: the token was re-inserted, re-initialised or the object
+    /// replaced. The handle must be looked up again by label.
+    /// </summary>
+    public static bool IsHandleInvalid(ulong rv) => rv is CK.CKR_OBJECT_HANDLE_INVALID or CK.CKR_KEY_HANDLE_INVALID;
+
     /// <summary>The token refuses the configured user PIN. Retrying would only count towards locking it.</summary>
     public static bool IsPinRefusal(ulong rv) => rv is CK.CKR_PIN_INCORRECT or CK.CKR_PIN_INVALID
         or CK.CKR_PIN_LEN_RANGE or CK.CKR_PIN_EXPIRED or CK.CKR_PIN_LOCKED or CK.CKR_USER_PIN_NOT_INITIALIZED;

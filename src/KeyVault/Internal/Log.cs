@@ -28,4 +28,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Key domain {Domain}: could not destroy a session object ({Reason}); its session will be closed")]
     public static partial void DestroyFailed(ILogger logger, string domain, string reason);
+
+    [LoggerMessage(EventId = 4009, Level = LogLevel.Error, Message = "Key domain {Domain}: token flags {Flag} forbid presenting the user PIN; not logging in")]
+    public static partial void LoginBlocked(ILogger logger, string domain, string flag);
+
+    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Key domain {Domain}: cached object handles dropped after {Reason}; they are looked up again on next use")]
+    public static partial void HandlesDropped(ILogger logger, string domain, string reason);
+
+    [LoggerMessage(EventId = 4011, Level = LogLevel.Warning, Message = "Key domain {Domain}: an unwrap failed and the control unwrap on a fresh session failed too ({Reason}); reported as HSM unavailable, not as a wrong PIN")]
+    public static partial void ControlUnwrapFailed(ILogger logger, string domain, string reason);
 }

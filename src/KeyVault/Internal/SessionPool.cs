@@ -173,6 +173,7 @@ internal sealed class SessionPool : IDisposable
             throw PinRefused(refused);
         }
 
+        CheckTokenAcceptsLogin();
         ulong handle;
         try
         {
@@ -205,6 +206,40 @@ internal sealed class SessionPool : IDisposable
         }
 
         return handle;
+    }
+
+    /// <summary>
+    /// Refuses to present the PIN to a token that says it is locked or that one more wrong PIN would lock it. The
+    /// flags are read before every login (a session is opened at start and after faults, never per operation), and
+    /// nothing is latched: once an officer has unblocked the token, the next lease logs in again.
+    /// </summary>
+    private void CheckTokenAcceptsLogin()
+    {
+        TokenInfo token;
+        try
+        {
+            token = _p11.GetTokenInfo(SlotId);
+        }
+        catch (Pkcs11Exception e)
+        {
+            throw Faults.Translate(e, _domain, "reading the token state");
+        }
+
+        if ((token.Flags & CK.CKF_USER_PIN_LOCKED) != 0)
+        {
+            Log.LoginBlocked(_log, _domain, nameof(CK.CKF_USER_PIN_LOCKED));
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"key domain '{_domain}': token '{token.Label}' reports its user PIN locked (CKF_USER_PIN_LOCKED); not logging in. A security officer must unblock it");
+        }
+
+        if ((token.Flags & CK.CKF_USER_PIN_FINAL_TRY) != 0)
+        {
+            Log.LoginBlocked(_log, _domain, nameof(CK.CKF_USER_PIN_FINAL_TRY));
+            throw new KeyVaultException(
+                KeyVaultErrorKind.Configuration,
+                $"key domain '{_domain}': token '{token.Label}' is on its final user PIN try (CKF_USER_PIN_FINAL_TRY); not logging in, since one more wrong PIN locks it. Check the configured PIN and reset the counter deliberately");
+        }
     }
 
     private KeyVaultException PinRefused(Pkcs11Exception e) => new(

@@ -32,6 +32,17 @@ internal static class Templates
         Attr.Bool(CK.CKA_VERIFY, false),
     ];
 
+    private static readonly Attr[] NoUsage =
+    [
+        Attr.Bool(CK.CKA_ENCRYPT, false),
+        Attr.Bool(CK.CKA_DECRYPT, false),
+        Attr.Bool(CK.CKA_WRAP, false),
+        Attr.Bool(CK.CKA_UNWRAP, false),
+        Attr.Bool(CK.CKA_SIGN, false),
+        Attr.Bool(CK.CKA_VERIFY, false),
+        Attr.Bool(CK.CKA_DERIVE, false),
+    ];
+
     public static readonly Attr[] FindMasterKey =
     [
         Attr.ULong(CK.CKA_CLASS, CK.CKO_SECRET_KEY),
@@ -55,6 +66,34 @@ internal static class Templates
         Attr.Bool(CK.CKA_SIGN, false),
         Attr.Bool(CK.CKA_VERIFY, false),
         Attr.Bool(CK.CKA_DERIVE, false),
+    ];
+
+    /// <summary>
+    /// The control key of a domain: an AES-256 session object with no usage at all, extractable only so that it can
+    /// be wrapped once into the domain's control blob (see <see cref="KeyDomain"/>), then destroyed.
+    /// </summary>
+    public static readonly Attr[] ControlKey =
+    [
+        Attr.ULong(CK.CKA_CLASS, CK.CKO_SECRET_KEY),
+        Attr.ULong(CK.CKA_KEY_TYPE, CK.CKK_AES),
+        Attr.ULong(CK.CKA_VALUE_LEN, 32),
+        Attr.Bool(CK.CKA_TOKEN, false),
+        Attr.Bool(CK.CKA_PRIVATE, true),
+        Attr.Bool(CK.CKA_SENSITIVE, true),
+        Attr.Bool(CK.CKA_EXTRACTABLE, true),
+        .. NoUsage,
+    ];
+
+    /// <summary>The control key as unwrapped by the health control: not extractable, no usage, destroyed at once.</summary>
+    public static readonly Attr[] ControlUnwrapped =
+    [
+        Attr.ULong(CK.CKA_CLASS, CK.CKO_SECRET_KEY),
+        Attr.ULong(CK.CKA_KEY_TYPE, CK.CKK_AES),
+        Attr.Bool(CK.CKA_TOKEN, false),
+        Attr.Bool(CK.CKA_PRIVATE, true),
+        Attr.Bool(CK.CKA_SENSITIVE, true),
+        Attr.Bool(CK.CKA_EXTRACTABLE, false),
+        .. NoUsage,
     ];
 
     /// <summary>Public half: verify only. Token object for CA/TSA keys, session object for credential keys.</summary>

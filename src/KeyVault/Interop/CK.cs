@@ -103,6 +103,7 @@ internal static class CK
     public const ulong CKA_PUBLIC_EXPONENT = 0x122;
     public const ulong CKA_VALUE_LEN = 0x161;
     public const ulong CKA_EXTRACTABLE = 0x162;
+    public const ulong CKA_LOCAL = 0x163;
     public const ulong CKA_NEVER_EXTRACTABLE = 0x164;
     public const ulong CKA_ALWAYS_SENSITIVE = 0x165;
     public const ulong CKA_EC_PARAMS = 0x180;

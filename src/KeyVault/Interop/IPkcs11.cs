@@ -2,7 +2,7 @@ namespace DTrust.KeyVault.Interop;
 
 /// <summary>
 /// The narrow seam between the vault's logic and the native function list: the calls the vault makes, in managed
-/// shapes. <see cref="Pkcs11Library"/> is the real binding; tests wrap it in a decorator that returns chosen CK_RVs
+/// shapes. <see cref="Pkcs11InteropAdapter"/> (over Pkcs11Interop) is the real binding; tests wrap it in a decorator that returns chosen CK_RVs
 /// (CKR_DEVICE_REMOVED, CKR_PIN_INCORRECT, ...) for chosen calls and forwards the rest to SoftHSM.
 /// Every method throws <see cref="Pkcs11Exception"/> for a CK_RV other than CKR_OK.
 /// </summary>
@@ -20,7 +20,7 @@ internal interface IPkcs11
     SessionInfo GetSessionInfo(ulong session);
 
     /// <summary>C_Login as CKU_USER. CKR_USER_ALREADY_LOGGED_IN is thrown like any other code; callers decide.</summary>
-    void Login(ulong session, ReadOnlySpan<byte> pin);
+    void Login(ulong session, byte[] pin);
 
     ulong[] FindObjects(ulong session, ReadOnlySpan<Attr> template, int maxCount);
 
@@ -36,7 +36,7 @@ internal interface IPkcs11
     byte[] WrapKey(ulong session, in Mechanism mechanism, ulong wrappingKey, ulong key);
 
     ulong UnwrapKey(
-        ulong session, in Mechanism mechanism, ulong unwrappingKey, ReadOnlySpan<byte> wrapped, ReadOnlySpan<Attr> template);
+        ulong session, in Mechanism mechanism, ulong unwrappingKey, byte[] wrapped, ReadOnlySpan<Attr> template);
 
     void SignInit(ulong session, in Mechanism mechanism, ulong key);
 
@@ -44,7 +44,7 @@ internal interface IPkcs11
     /// C_Sign into a buffer that must already be large enough: SoftHSM leaves the operation active after a length
     /// query or a short buffer, so there is deliberately no length query here.
     /// </summary>
-    int Sign(ulong session, ReadOnlySpan<byte> data, Span<byte> signature);
+    int Sign(ulong session, byte[] data, byte[] signature);
 
     void EncryptInit(ulong session, in Mechanism mechanism, ulong key);
 

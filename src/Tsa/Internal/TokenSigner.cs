@@ -21,6 +21,9 @@ internal sealed class TokenSigner
     private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
 
     private readonly AsymmetricAlgorithm _key;
+    private readonly Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask<byte[]>>? _signHashAsync;
+    private readonly X509Certificate2 _certificate;
+    private volatile bool _asyncSignatureChecked;
     private readonly HashAlgorithmName _hash;
     private readonly RSASignaturePadding? _rsaPadding;
     private readonly byte[] _digestAlgorithm;
@@ -35,6 +38,8 @@ internal sealed class TokenSigner
     public TokenSigner(TsaSigner signer, TsaOptions options)
     {
         _key = signer.Key;
+        _signHashAsync = signer.SignHashAsync;
+        _certificate = signer.Certificate;
         _hash = options.SignatureHash;
         _rsaPadding = signer.Key is RSA ? options.RsaPadding ?? RSASignaturePadding.Pss : null;
         _digestAlgorithm = AlgorithmIds.Digest(_hash);
@@ -53,7 +58,56 @@ internal sealed class TokenSigner
     {
         var signedAttributes = EncodeSignedAttributes(CryptographicOperations.HashData(_hash, tstInfo));
         var signature = SignAttributes(signedAttributes);
+        return Assemble(tstInfo, signedAttributes, signature, includeCertificates);
+    }
 
+    /// <summary>
+    /// As <see cref="Sign"/>, through <see cref="TsaSigner.SignHashAsync"/> when the signer has one (else the
+    /// synchronous key, completing at once).
+    /// </summary>
+    public async ValueTask<byte[]> SignAsync(byte[] tstInfo, bool includeCertificates, CancellationToken ct)
+    {
+        if (_signHashAsync is null)
+        {
+            return Sign(tstInfo, includeCertificates);
+        }
+
+        var signedAttributes = EncodeSignedAttributes(CryptographicOperations.HashData(_hash, tstInfo));
+        var digest = CryptographicOperations.HashData(_hash, signedAttributes);
+        var signature = await _signHashAsync(digest, ct).ConfigureAwait(false);
+        if (!_asyncSignatureChecked)
+        {
+            CheckAsyncSignature(digest, signature);
+            _asyncSignatureChecked = true;
+        }
+
+        return Assemble(tstInfo, signedAttributes, signature, includeCertificates);
+    }
+
+    /// <summary>The asynchronous signer is a separate delegate: its first signature must verify with the certificate.</summary>
+    private void CheckAsyncSignature(byte[] digest, byte[] signature)
+    {
+        bool valid;
+        if (_key is RSA)
+        {
+            using var rsa = _certificate.GetRSAPublicKey();
+            valid = rsa is not null && rsa.VerifyHash(digest, signature, _hash, _rsaPadding!);
+        }
+        else
+        {
+            using var ec = _certificate.GetECDsaPublicKey();
+            valid = ec is not null && ec.VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence);
+        }
+
+        if (!valid)
+        {
+            throw new CryptographicException(
+                "the asynchronous TSA signer's signature does not verify with the TSA certificate (wrong key or encoding)");
+        }
+    }
+
+    private byte[] Assemble(byte[] tstInfo, byte[] signedAttributes, byte[] signature, bool includeCertificates)
+    {
         var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: tstInfo.Length + 1024);
         using (writer.PushSequence())
         {

@@ -8,14 +8,14 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DTrust.KeyVault;
 
 /// <summary>
-/// The only door to the HSM: loads the PKCS#11 module once per process and opens one key domain per configured
-/// token, each with its own pool of logged-in sessions.
+/// The only door to the HSM: loads the PKCS#11 module (through Pkcs11Interop) once per process and opens one key
+/// domain per configured token, each with its own pool of logged-in sessions.
 /// </summary>
-public sealed class KeyVault : IDisposable
+public sealed class HsmVault : IDisposable
 {
     private readonly Dictionary<string, KeyDomain> _domains;
 
-    private KeyVault(Dictionary<string, KeyDomain> domains)
+    private HsmVault(Dictionary<string, KeyDomain> domains)
     {
         _domains = domains;
     }
@@ -26,18 +26,18 @@ public sealed class KeyVault : IDisposable
     /// Validates <paramref name="options"/> (two domains bound to one token are refused), finds each token by label
     /// and serial, and logs in its sessions. If any domain fails, the domains already opened are closed again.
     /// </summary>
-    public static KeyVault Open(KeyVaultOptions options, ILoggerFactory? loggerFactory = null) =>
+    public static HsmVault Open(KeyVaultOptions options, ILoggerFactory? loggerFactory = null) =>
         Open(options, loggerFactory, decorate: null);
 
     /// <summary>As <see cref="Open(KeyVaultOptions, ILoggerFactory?)"/>, with the binding wrapped (tests inject faults).</summary>
-    internal static KeyVault Open(KeyVaultOptions options, ILoggerFactory? loggerFactory, Func<IPkcs11, IPkcs11>? decorate)
+    internal static HsmVault Open(KeyVaultOptions options, ILoggerFactory? loggerFactory, Func<IPkcs11, IPkcs11>? decorate)
     {
         Validate(options);
         var log = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("DTrust.KeyVault");
         IPkcs11 p11;
         try
         {
-            p11 = Pkcs11Library.Load(options.ModulePath);
+            p11 = Pkcs11InteropAdapter.Load(options.ModulePath);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or Pkcs11Exception)
         {
@@ -71,7 +71,7 @@ public sealed class KeyVault : IDisposable
             throw;
         }
 
-        return new KeyVault(domains);
+        return new HsmVault(domains);
     }
 
     public KeyDomain Domain(string name) => _domains.TryGetValue(name, out var domain)
