@@ -60,14 +60,18 @@ builder.Services.AddSingleton(sp =>
         tsaOptions.PolicyOid = options.Tsa.PolicyOid;
     }
 
+    var scheme = TsaSchemes.For(identity.HsmKey.Algorithm, tsaOptions);
     return new TimeStampAuthority(
         tsaOptions,
-        new TsaSigner(identity.Certificate, identity.Key, identity.Chain),
+        new TsaSigner(identity.Certificate, identity.Key, identity.Chain)
+        {
+            SignHashAsync = (digest, ct) => identity.HsmKey.SignDigestAsync(digest, scheme, ct),
+        },
         sp.GetRequiredService<TimeProvider>(),
         sp.GetRequiredService<IClockStatus>(),
         sp.GetRequiredService<ILoggerFactory>().CreateLogger<TimeStampAuthority>());
 });
-builder.Services.AddSingleton(sp => new TsaResponder(sp.GetRequiredService<TimeStampAuthority>(), options.Hsm.Sessions));
+builder.Services.AddSingleton<TsaResponder>();
 builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnection.Connect(options));
 
 var app = builder.Build();

@@ -6,8 +6,8 @@ using DTrust.Tsa;
 
 namespace DTrust.SigningServer.Pki;
 
-/// <summary>The TSA's certificate, its HSM key and the chain verifiers need.</summary>
-public sealed record TsaIdentity(X509Certificate2 Certificate, AsymmetricAlgorithm Key, X509Certificate2Collection Chain);
+/// <summary>The TSA's certificate, its HSM key (as a .NET algorithm and as the vault's handle) and the chain.</summary>
+public sealed record TsaIdentity(X509Certificate2 Certificate, AsymmetricAlgorithm Key, X509Certificate2Collection Chain, HsmSigningKey HsmKey);
 
 /// <summary>
 /// Loads or makes the certificates the server signs under. Production: the operator configures a TSA certificate
@@ -45,7 +45,7 @@ public sealed class DevPki(HsmVault vault, ServerOptions options, TimeProvider t
                 chain.ImportFromPemFile(options.Tsa.ChainPath);
             }
 
-            return new TsaIdentity(configured, tsaAlg, chain);
+            return new TsaIdentity(configured, tsaAlg, chain, tsaKey);
         }
 
         if (!options.Development)
@@ -73,7 +73,7 @@ public sealed class DevPki(HsmVault vault, ServerOptions options, TimeProvider t
         }
 
         File.WriteAllText(Path.Combine(PkiDir, "chain.pem"), root.ExportCertificatePem() + "\n");
-        return new TsaIdentity(tsaCert, tsaAlg, [root]);
+        return new TsaIdentity(tsaCert, tsaAlg, [root], tsaKey);
     }
 
     private X509Certificate2 EnsureRoot(out HsmSigningKey rootKey)

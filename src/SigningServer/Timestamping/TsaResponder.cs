@@ -3,26 +3,10 @@ using DTrust.Tsa;
 namespace DTrust.SigningServer.Timestamping;
 
 /// <summary>
-/// The host's door to the TSA library. The library signs synchronously (ECDsa.SignHash into the HSM), and a signer
-/// that finds every HSM session busy would block a thread-pool thread; under load that starves Kestrel. So callers
-/// wait here asynchronously for one of as many slots as the tsa domain has sessions, and the sync call never blocks.
+/// The host's door to the TSA library. Signing waits for an HSM session asynchronously inside the vault
+/// (<c>HsmSigningKey.SignDigestAsync</c>), so no thread-pool thread blocks while every session is busy.
 /// </summary>
-public sealed class TsaResponder(TimeStampAuthority tsa, int sessions) : IDisposable
+public sealed class TsaResponder(TimeStampAuthority tsa)
 {
-    private readonly SemaphoreSlim _slots = new(sessions, sessions);
-
-    public async Task<TsaResult> RespondAsync(ReadOnlyMemory<byte> derRequest, CancellationToken ct)
-    {
-        await _slots.WaitAsync(ct);
-        try
-        {
-            return tsa.Respond(derRequest.Span);
-        }
-        finally
-        {
-            _slots.Release();
-        }
-    }
-
-    public void Dispose() => _slots.Dispose();
+    public Task<TsaResult> RespondAsync(ReadOnlyMemory<byte> derRequest, CancellationToken ct) => tsa.RespondAsync(derRequest, ct);
 }
