@@ -191,16 +191,23 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     {
         await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "0A") with
         {
-            Status = CredentialStatus.Revoked, RevokedAt = T0.AddDays(1), RevocationReason = 1,
+            Status = CredentialStatus.Revoked,
+            RevokedAt = T0.AddDays(1),
+            RevocationReason = 1,
         }, default);
         await Store.InsertCredentialAsync(Credential("t2", "u2", "c2", "0B") with
         {
-            Status = CredentialStatus.RevocationInProgress, RevokedAt = T0.AddDays(2), RevocationReason = 4,
+            Status = CredentialStatus.RevocationInProgress,
+            RevokedAt = T0.AddDays(2),
+            RevocationReason = 4,
         }, default);
         await Store.InsertCredentialAsync(Credential("t1", "u1", "c3", "0C"), default);
         await Store.InsertCredentialAsync(Credential("t1", "u1", "c4", "0D") with
         {
-            Level = CredentialLevel.Advanced, Status = CredentialStatus.Revoked, RevokedAt = T0, RevocationReason = 0,
+            Level = CredentialLevel.Advanced,
+            Status = CredentialStatus.Revoked,
+            RevokedAt = T0,
+            RevocationReason = 0,
         }, default);
 
         Assert.Equal(
@@ -220,13 +227,20 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         var hash = SHA256.HashData("key-1"u8);
         var caller = new CallerRecord
         {
-            Id = "op1", Tenant = "t1", Name = "Operator", Role = CallerRole.Operator, CredentialHash = hash, CreatedAt = T0,
+            Id = "op1",
+            Tenant = "t1",
+            Name = "Operator",
+            Role = CallerRole.Operator,
+            CredentialHash = hash,
+            CreatedAt = T0,
         };
         Assert.True(await Store.InsertCallerAsync(caller, default));
         Assert.False(await Store.InsertCallerAsync(caller with { Id = "op2" }, default));
         Assert.True(await Store.InsertCallerAsync(caller with
         {
-            Id = "p1", Role = CallerRole.Partner, CredentialHash = SHA256.HashData("key-2"u8),
+            Id = "p1",
+            Role = CallerRole.Partner,
+            CredentialHash = SHA256.HashData("key-2"u8),
         }, default));
 
         var found = await Store.FindCallerAsync(SHA256.HashData("key-1"u8), default);
@@ -382,16 +396,17 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     [Fact]
     public async Task Appends_per_second_with_group_commit_and_with_one_commit_each()
     {
-        // A measurement for the report, not an assertion: the same 2,000 concurrent appends, batched and not.
+        // A measurement for the report, not an assertion. One commit per append is measured on fewer appends: at the
+        // disk's commit rate it would dominate the run's time.
         await using var single = OpenStore(auditBatchSize: 1);
-        foreach (var (name, store) in new[] { ("group commit", Store), ("one commit per append", single) })
+        foreach (var (name, store, count) in new[] { ("group commit", Store, 1000), ("one commit per append", single, 200) })
         {
             var sw = Stopwatch.StartNew();
             var before = store.AuditCommits;
-            await Task.WhenAll(Enumerable.Range(0, 2000).Select(i => Task.Run(() => store.AppendAsync(Event(i), default))));
+            await Task.WhenAll(Enumerable.Range(0, count).Select(i => Task.Run(() => store.AppendAsync(Event(i), default))));
             sw.Stop();
-            Output.WriteLine($"{Store.EngineName}, {name}: 2000 appends in {store.AuditCommits - before} commits, " +
-                $"{sw.Elapsed.TotalMilliseconds:F0} ms, {2000 / sw.Elapsed.TotalSeconds:F0} appends/s");
+            Output.WriteLine($"{Store.EngineName}, {name}: {count} concurrent appends in {store.AuditCommits - before} commits, " +
+                $"{sw.Elapsed.TotalMilliseconds:F0} ms, {count / sw.Elapsed.TotalSeconds:F0} appends/s");
         }
 
         Assert.True((await AuditChain.VerifyAsync(Store.ReadAllAsync(default))).Intact);

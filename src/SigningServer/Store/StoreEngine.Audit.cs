@@ -164,11 +164,10 @@ public abstract partial class StoreEngine
             previous = r.GetFieldValue<byte[]>(1);
         }
 
-        await using var insert = Command(c, tx,
+        const string insert =
             "INSERT INTO audit_log (seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash) " +
-            "VALUES (@seq, @time, @actor, @tenant, @credential, @action, @outcome, @details, @previous, @hash)",
-            ("seq", 0L), ("time", 0L), ("actor", ""), ("tenant", ""), ("credential", null), ("action", ""), ("outcome", ""),
-            ("details", null), ("previous", Array.Empty<byte>()), ("hash", Array.Empty<byte>()));
+            "VALUES (@seq, @time, @actor, @tenant, @credential, @action, @outcome, @details, @previous, @hash)";
+        var statements = new List<(string Sql, (string, object?)[] Parameters)>(batch.Count + 2);
         var entries = new AuditEntry[batch.Count];
         var usage = new Dictionary<(string Tenant, string Month, CredentialLevel Level), long>();
         for (var i = 0; i < batch.Count; i++)
@@ -177,8 +176,11 @@ public abstract partial class StoreEngine
             var e = batch[i].Event with { Time = Time(Micros(batch[i].Event.Time)) };
             sequence++;
             var hash = AuditChain.ComputeHash(sequence, previous, e);
-            SetValues(insert, sequence, Micros(e.Time), e.Actor, e.Tenant, e.CredentialId, e.Action, e.Outcome, e.Details, previous, hash);
-            await insert.ExecuteNonQueryAsync();
+            statements.Add((insert,
+            [
+                ("seq", sequence), ("time", Micros(e.Time)), ("actor", e.Actor), ("tenant", e.Tenant), ("credential", e.CredentialId),
+                ("action", e.Action), ("outcome", e.Outcome), ("details", e.Details), ("previous", previous), ("hash", hash),
+            ]));
             entries[i] = new AuditEntry(sequence, e, previous, hash);
             previous = hash;
             if (e.UsageLevel is { } level)
@@ -190,28 +192,78 @@ public abstract partial class StoreEngine
 
         foreach (var ((tenant, month, level), count) in usage)
         {
-            await using var upsert = Command(c, tx,
+            statements.Add((
                 "INSERT INTO usage_counts (tenant, month, level, signatures) VALUES (@tenant, @month, @level, @count) " +
                 "ON CONFLICT (tenant, month, level) DO UPDATE SET signatures = usage_counts.signatures + excluded.signatures",
-                ("tenant", tenant), ("month", month), ("level", level.ToString()), ("count", count));
-            await upsert.ExecuteNonQueryAsync();
+                [("tenant", tenant), ("month", month), ("level", level.ToString()), ("count", count)]));
         }
 
-        await using (var update = Command(c, tx, "UPDATE audit_head SET last_seq = @seq, last_hash = @hash WHERE id = 1",
-            ("seq", sequence), ("hash", previous)))
-        {
-            await update.ExecuteNonQueryAsync();
-        }
-
+        statements.Add(("UPDATE audit_head SET last_seq = @seq, last_hash = @hash WHERE id = 1", [("seq", sequence), ("hash", previous)]));
+        await ExecuteAllAsync(c, tx, statements);
         await tx.CommitAsync();
         return entries;
     }
 
-    private static void SetValues(DbCommand cmd, params object?[] values)
+    private static async Task ExecuteAllAsync(DbConnection c, DbTransaction tx, List<(string Sql, (string, object?)[] Parameters)> statements)
     {
-        for (var i = 0; i < values.Length; i++)
+        if (c.CanCreateBatch)
         {
-            cmd.Parameters[i].Value = values[i] ?? DBNull.Value;
+            // PostgreSQL: the whole batch in one round trip instead of one per entry.
+            await using var batch = c.CreateBatch();
+            batch.Transaction = tx;
+            foreach (var (sql, parameters) in statements)
+            {
+                var command = batch.CreateBatchCommand();
+#pragma warning disable CA2100 // Constant statements of this class; values travel only as parameters.
+                command.CommandText = sql;
+#pragma warning restore CA2100
+                foreach (var (name, value) in parameters)
+                {
+                    var p = command.CreateParameter();
+                    p.ParameterName = name;
+                    p.Value = value ?? DBNull.Value;
+                    command.Parameters.Add(p);
+                }
+
+                batch.BatchCommands.Add(command);
+            }
+
+            await batch.ExecuteNonQueryAsync();
+            return;
+        }
+
+        // SQLite is in-process (no round trips); a command reused for the same text keeps its prepared statement.
+        DbCommand? current = null;
+        try
+        {
+            foreach (var (sql, parameters) in statements)
+            {
+                if (current?.CommandText != sql)
+                {
+                    if (current is not null)
+                    {
+                        await current.DisposeAsync();
+                    }
+
+                    current = Command(c, tx, sql, parameters);
+                }
+                else
+                {
+                    for (var i = 0; i < parameters.Length; i++)
+                    {
+                        current.Parameters[i].Value = parameters[i].Item2 ?? DBNull.Value;
+                    }
+                }
+
+                await current.ExecuteNonQueryAsync();
+            }
+        }
+        finally
+        {
+            if (current is not null)
+            {
+                await current.DisposeAsync();
+            }
         }
     }
 
