@@ -100,6 +100,7 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
             Function = "Prokurist",
             Level = CredentialLevel.Advanced,
             OneFactorConsentAt = T0.AddSeconds(5),
+            ActivatedAt = T0.AddSeconds(4),
             FailedPinCount = 2,
         };
         await Store.InsertCredentialAsync(credential, default);
@@ -140,7 +141,15 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         var credential = Credential("t1", "u1", "c1", "01") with { Status = CredentialStatus.NotActivated };
         await Store.InsertCredentialAsync(credential, default);
 
-        var activated = credential with { Status = CredentialStatus.Valid, UpdatedAt = T0.AddHours(1) };
+        // Activation re-wraps the key under the holder's PIN: the new key fields must be what is stored.
+        var rewrapped = credential.Key with { Salt = RandomNumberGenerator.GetBytes(16), Blob = RandomNumberGenerator.GetBytes(120) };
+        var activated = credential with
+        {
+            Status = CredentialStatus.Valid,
+            Key = rewrapped,
+            ActivatedAt = T0.AddHours(1),
+            UpdatedAt = T0.AddHours(1),
+        };
         Assert.True(await Store.UpdateCredentialAsync(activated, 1, default));
         Assert.False(await Store.UpdateCredentialAsync(activated with { Status = CredentialStatus.Revoked }, 1, default));
 
@@ -148,6 +157,8 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(CredentialStatus.Valid, stored!.Status);
         Assert.Equal(2, stored.Version);
         Assert.Equal(T0.AddHours(1), stored.UpdatedAt);
+        Assert.Equal(T0.AddHours(1), stored.ActivatedAt);
+        AssertSame(activated with { Version = 2 }, stored);
     }
 
     [Fact]

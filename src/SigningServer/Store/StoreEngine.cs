@@ -19,7 +19,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
     private const string CredentialColumns =
         "id, tenant, user_id, organisation, holder_function, level, algorithm, status, certificate, serial_hex, " +
         "not_after_us, key_domain, key_algorithm, key_spki, key_salt, key_blob, key_digest, failed_pins, " +
-        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version";
+        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us";
 
     private const string CallerColumns = "id, tenant, name, role, credential_hash, created_at_us, revoked_at_us";
 
@@ -101,7 +101,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
             await using var cmd = Command(c, null,
                 $"INSERT INTO credentials ({CredentialColumns}) VALUES (@id, @tenant, @user, @organisation, @function, " +
                 "@level, @algorithm, @status, @certificate, @serial, @not_after, @key_domain, @key_algorithm, @key_spki, " +
-                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1) " +
+                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1, @activated) " +
                 "ON CONFLICT DO NOTHING",
                 CredentialParameters(credential));
 
@@ -156,11 +156,14 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         ArgumentNullException.ThrowIfNull(credential);
         return RunAsync(async c =>
         {
-            // Tenant, holder, level and key never change: the credential id stays bound to what was enrolled.
+            // Everything but the identity (id, tenant) and creation time: activation re-wraps the key under the new PIN.
             await using var cmd = Command(c, null,
-                "UPDATE credentials SET organisation = @organisation, holder_function = @function, status = @status, " +
-                "certificate = @certificate, serial_hex = @serial, not_after_us = @not_after, failed_pins = @failed_pins, " +
+                "UPDATE credentials SET user_id = @user, organisation = @organisation, holder_function = @function, " +
+                "level = @level, algorithm = @algorithm, status = @status, certificate = @certificate, serial_hex = @serial, " +
+                "not_after_us = @not_after, key_domain = @key_domain, key_algorithm = @key_algorithm, key_spki = @key_spki, " +
+                "key_salt = @key_salt, key_blob = @key_blob, key_digest = @key_digest, failed_pins = @failed_pins, " +
                 "one_factor_consent_at_us = @consent, revocation_reason = @reason, revoked_at_us = @revoked_at, " +
+                "activated_at_us = @activated, " +
                 "updated_at_us = @updated, version = version + 1 " +
                 "WHERE tenant = @tenant AND id = @id AND version = @expected",
                 [.. CredentialParameters(credential), ("expected", expectedVersion)]);
@@ -373,7 +376,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         ("key_salt", c.Key.Salt), ("key_blob", c.Key.Blob), ("key_digest", c.Key.BlobDigest),
         ("failed_pins", (long)c.FailedPinCount), ("consent", Micros(c.OneFactorConsentAt)),
         ("reason", (long?)c.RevocationReason), ("revoked_at", Micros(c.RevokedAt)),
-        ("created", Micros(c.CreatedAt)), ("updated", Micros(c.UpdatedAt)),
+        ("created", Micros(c.CreatedAt)), ("updated", Micros(c.UpdatedAt)), ("activated", Micros(c.ActivatedAt)),
     ];
 
     private static CredentialRecord ReadCredential(DbDataReader r) => new()
@@ -399,6 +402,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         CreatedAt = Time(r.GetInt64(21)),
         UpdatedAt = Time(r.GetInt64(22)),
         Version = r.GetInt64(23),
+        ActivatedAt = Time(r, 24),
     };
 
     private static CallerRecord ReadCaller(DbDataReader r) => new()
