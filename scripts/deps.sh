@@ -21,6 +21,8 @@ done
 if [ "${1:-}" = "--test" ]; then
   # Debian's grpcio/protobuf are modules of /usr/bin/python3, not of a pyenv python first on PATH.
   /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
+  # The store's contract tests run a real PostgreSQL (initdb/pg_ctl are not on PATH in Debian's layout).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
