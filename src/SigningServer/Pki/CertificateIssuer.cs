@@ -120,30 +120,34 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
         _ => X509KeyUsageFlags.DigitalSignature,
     };
 
-    /// <summary>EN 319 412-2 §4.2.4: the natural person's name as givenName and surname, plus a CN to display.</summary>
+    /// <summary>
+    /// EN 319 412-2 §4.2.4: the natural person's name as givenName and surname, plus a CN to display. The builder
+    /// takes attributes in display order (most specific first) and encodes them reversed, so the DER sequence
+    /// runs C, O, title, SN, GN, serialNumber, CN.
+    /// </summary>
     private static X500DistinguishedName SubjectName(CertificateHolder holder)
     {
         var name = new X500DistinguishedNameBuilder();
-        name.AddCountryOrRegion(holder.Country);
-        if (!string.IsNullOrWhiteSpace(holder.Organisation))
-        {
-            name.AddOrganizationName(holder.Organisation);
-        }
-
-        if (!string.IsNullOrWhiteSpace(holder.Function))
-        {
-            name.Add(PkiOids.Title, holder.Function);
-        }
-
-        name.Add(PkiOids.Surname, holder.Surname);
-        name.Add(PkiOids.GivenName, holder.GivenName);
+        name.AddCommonName($"{holder.GivenName} {holder.Surname}");
         if (!string.IsNullOrWhiteSpace(holder.UniqueId))
         {
             // DirectoryString is the norm, but serialNumber is PrintableString by definition (X.520).
             name.Add(PkiOids.SerialNumber, holder.UniqueId, UniversalTagNumber.PrintableString);
         }
 
-        name.AddCommonName($"{holder.GivenName} {holder.Surname}");
+        name.Add(PkiOids.GivenName, holder.GivenName);
+        name.Add(PkiOids.Surname, holder.Surname);
+        if (!string.IsNullOrWhiteSpace(holder.Function))
+        {
+            name.Add(PkiOids.Title, holder.Function);
+        }
+
+        if (!string.IsNullOrWhiteSpace(holder.Organisation))
+        {
+            name.AddOrganizationName(holder.Organisation);
+        }
+
+        name.AddCountryOrRegion(holder.Country);
         return name.Build();
     }
 
