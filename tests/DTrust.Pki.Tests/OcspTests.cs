@@ -34,6 +34,16 @@ public sealed class OcspTests(PkiFixture pki)
         Assert.DoesNotContain("nonce", output, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Fact]
+    public async Task Openssl_with_sha256_cert_ids_gets_good()
+    {
+        var (cert, _) = await pki.IssueAsync(CredentialLevel.Qualified);
+        var certPath = pki.Write(cert);
+        var output = await AskOpensslAsync(CredentialLevel.Qualified, certPath, "-sha256");
+        Assert.Contains("Response verify OK", output, StringComparison.Ordinal);
+        Assert.Contains(certPath + ": good", output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(CredentialStatus.Revoked)]
     [InlineData(CredentialStatus.RevocationInProgress)]
@@ -135,7 +145,7 @@ public sealed class OcspTests(PkiFixture pki)
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await pki.Http.PostAsync(new Uri($"{pki.BaseUrl}/ocsp"), wrongType)).StatusCode);
     }
 
-    private async Task<string> AskOpensslAsync(CredentialLevel level, string certPath)
+    private async Task<string> AskOpensslAsync(CredentialLevel level, string certPath, string digest = "-sha1")
     {
         var name = PkiLevels.Name(level);
 
@@ -143,6 +153,7 @@ public sealed class OcspTests(PkiFixture pki)
         // the delegation (OCSPSigning EKU, issued by the certificate's own CA) as a relying party would.
         return await OpenSsl.RunAsync(
             "ocsp",
+            digest,
             "-issuer", pki.Pem($"ca-{name}.pem"),
             "-cert", certPath,
             "-url", pki.BaseUrl + "/ocsp",

@@ -142,9 +142,12 @@ public sealed class CrlPublisher : IDisposable
         return BigInteger.Max(last + 1, now.ToUnixTimeSeconds());
     }
 
-    /// <summary>RFC 5280 §5.3.1: unspecified (0) is expressed by leaving the reason out; unknown codes likewise.</summary>
+    /// <summary>
+    /// RFC 5280 §5.3.1: unspecified (0) is expressed by leaving the reason out; removeFromCRL (8) belongs to delta
+    /// CRLs only; unknown codes are left out too rather than failing the whole CRL.
+    /// </summary>
     private static X509RevocationReason? Reason(int code) =>
-        code is >= 1 and <= 10 and not 7 ? (X509RevocationReason)code : null;
+        code is >= 1 and <= 10 and not 7 and not 8 ? (X509RevocationReason)code : null;
 
     /// <summary>A reader of the file (a web server publishing the directory) never sees half a CRL.</summary>
     private static async Task WriteAtomicallyAsync(string path, byte[] data, CancellationToken ct)

@@ -112,7 +112,7 @@ public sealed class OcspResponder(IssuingCas cas, ICredentialStore store, PkiOpt
         if (credential.Status is CredentialStatus.RevocationInProgress or CredentialStatus.Revoked)
         {
             var at = credential.RevokedAt ?? credential.UpdatedAt;
-            var reason = credential.RevocationReason ?? CrlReason.Unspecified;
+            var reason = credential.RevocationReason is >= 0 and <= 10 and not 7 ? credential.RevocationReason.Value : CrlReason.Unspecified;
             return new RevokedStatus(DateTimeOffset.FromUnixTimeSeconds(at.ToUnixTimeSeconds()).UtcDateTime, reason);
         }
 
