@@ -15,7 +15,7 @@ public sealed record TsaIdentity(X509Certificate2 Certificate, AsymmetricAlgorit
 /// <c>root</c> token certifies the TSA key of the <c>tsa</c> token; both are kept as PEM under <c>pki/</c> and
 /// reused while they still match the keys in the HSM.
 /// </summary>
-public sealed class DevPki(HsmVault vault, ServerOptions options, TimeProvider time, ILogger<DevPki> log)
+public sealed partial class DevPki(HsmVault vault, ServerOptions options, TimeProvider time, ILogger<DevPki> log)
 {
     internal const string RootKeyLabel = "dtrust-root";
     internal const string TsaKeyLabel = "dtrust-tsa";
@@ -76,7 +76,7 @@ public sealed class DevPki(HsmVault vault, ServerOptions options, TimeProvider t
         return new TsaIdentity(tsaCert, tsaAlg, [root], tsaKey);
     }
 
-    private X509Certificate2 EnsureRoot(out HsmSigningKey rootKey)
+    internal X509Certificate2 EnsureRoot(out HsmSigningKey rootKey)
     {
         rootKey = vault.Domain(VaultFactory.RootDomain).GetOrCreateSigningKey(RootKeyLabel, KeyAlgorithm.EcP384);
         var path = Path.Combine(PkiDir, "root.pem");

@@ -1,0 +1,49 @@
+using DTrust.SigningServer.Store;
+
+namespace DTrust.SigningServer.Pki;
+
+/// <summary>Object identifiers of the certificate profiles: ours under the development arc, the rest from ETSI and IETF.</summary>
+public static class PkiOids
+{
+    /// <summary>
+    /// Certificate policies under the DTrust development arc (the TSA's policies are arc .1, certificate policies
+    /// arc .2): a UUID-derived OID (ITU-T X.667, 2.25) needs no registration. A production QTSP uses its own arc.
+    /// </summary>
+    public const string PolicyArc = Tsa.TsaOptions.DevelopmentArc + ".2";
+
+    public const string SimplePolicy = PolicyArc + ".1";
+    public const string AdvancedPolicy = PolicyArc + ".2";
+    public const string QualifiedPolicy = PolicyArc + ".3";
+
+    /// <summary>ETSI EN 319 411-2 QCP-n-qscd: qualified certificate of a natural person, key in a QSCD.</summary>
+    public const string QcpNQscd = "0.4.0.194112.1.2";
+
+    /// <summary>RFC 3739 id-pe-qcStatements.</summary>
+    public const string QcStatements = "1.3.6.1.5.5.7.1.3";
+
+    /// <summary>ETSI EN 319 412-5 statements.</summary>
+    public const string QcCompliance = "0.4.0.1862.1.1";
+    public const string QcSscd = "0.4.0.1862.1.4";
+    public const string QcType = "0.4.0.1862.1.6";
+    public const string QcTypeEsign = "0.4.0.1862.1.6.1";
+
+    public const string CertificatePolicies = "2.5.29.32";
+    public const string OcspSigning = "1.3.6.1.5.5.7.3.9";
+
+    /// <summary>RFC 6960 §4.2.2.2.1 id-pkix-ocsp-nocheck: clients need not check the responder's own status.</summary>
+    public const string OcspNoCheck = "1.3.6.1.5.5.7.48.1.5";
+
+    public const string GivenName = "2.5.4.42";
+    public const string Surname = "2.5.4.4";
+    public const string Title = "2.5.4.12";
+    public const string SerialNumber = "2.5.4.5";
+
+    /// <summary>Our policy OID of a level.</summary>
+    public static string Policy(CredentialLevel level) => level switch
+    {
+        CredentialLevel.Simple => SimplePolicy,
+        CredentialLevel.Advanced => AdvancedPolicy,
+        CredentialLevel.Qualified => QualifiedPolicy,
+        _ => throw new ArgumentOutOfRangeException(nameof(level)),
+    };
+}
