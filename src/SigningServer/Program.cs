@@ -1,7 +1,10 @@
+using DTrust.SigningServer.Callers;
+using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Health;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Pki;
+using DTrust.SigningServer.Store;
 using DTrust.SigningServer.Timestamping;
 using DTrust.Tsa;
 using Grpc.AspNetCore.HealthChecks;
@@ -21,6 +24,7 @@ builder.Services.AddGrpc(o =>
 {
     // Interceptors run in this order: errors are mapped outermost, so every inner failure reaches it.
     o.Interceptors.Add<ErrorInterceptor>();
+    o.Interceptors.Add<CallerAuthInterceptor>();
     o.EnableDetailedErrors = false;
     o.MaxReceiveMessageSize = options.Grpc.MaxReceiveBytes;
 }).AddServiceOptions<TimestampGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxTsaReceiveBytes);
@@ -39,7 +43,15 @@ builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 });
 
 builder.Services.AddSingleton(sp => VaultFactory.Open(options, sp.GetRequiredService<ILoggerFactory>()));
+builder.Services.AddStore(builder.Configuration.GetSection("DTrust:Store").Get<StoreOptions>() ?? new StoreOptions(), options.StateDirectory);
 builder.Services.AddSingleton<DevPki>();
+builder.Services.AddPki(builder.Configuration.GetSection(PkiOptions.Section).Get<PkiOptions>() ?? new PkiOptions());
+builder.Services.AddSingleton<ICertificateAuthority, CertificateAuthority>();
+builder.Services.AddSingleton<CallerDirectory>();
+builder.Services.AddSingleton<AuditTrail>();
+builder.Services.AddSingleton<RevocationSignal>();
+builder.Services.AddSingleton<CredentialRegistry>();
+builder.Services.AddHostedService<RevocationPublisher>();
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());
 builder.Services.AddSingleton<IClockStatus>(sp => options.Tsa.RequireSynchronizedClock
     ? new KernelClockStatus(sp.GetRequiredService<TimeProvider>())
@@ -75,10 +87,20 @@ builder.Services.AddSingleton<TsaResponder>();
 builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnection.Connect(options));
 
 var app = builder.Build();
+await app.Services.MigrateStoreAsync(CancellationToken.None);
+if (args.FirstOrDefault() == AddCallerCommand.Name)
+{
+    return await AddCallerCommand.RunAsync(args, app.Services.GetRequiredService<ICallerStore>(), TimeProvider.System);
+}
 
 // Fail fast at start-up on a wrong PIN, a missing token or a certificate that does not match its HSM key.
 app.Services.GetRequiredService<TimeStampAuthority>();
+app.Services.GetRequiredService<IssuingCas>();
 app.Services.GetRequiredService<IConnectionMultiplexer>();
+if (options.Development)
+{
+    await DevCallers.EnsureAsync(app.Services.GetRequiredService<ICallerStore>(), options.StateDirectory, TimeProvider.System, CancellationToken.None);
+}
 
 var grpc = new ListenerPort("grpc", Listeners.Port(options.Listen.Grpc));
 var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
@@ -87,9 +109,12 @@ app.UseListenerSeparation(grpc.Port);
 app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds));
 
 app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);
+app.MapGrpcService<CredentialGrpcService>().OnListener(grpc);
 app.MapGrpcHealthChecksService().OnListener(grpc);
 app.MapGrpcReflectionService().OnListener(grpc);
 app.MapHttpTsa(http);
+app.MapPkiEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http);
 
 await app.RunAsync();
+return 0;

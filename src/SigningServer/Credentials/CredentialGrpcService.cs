@@ -16,6 +16,8 @@ internal sealed class CredentialGrpcService(
     ICallerStore callers,
     CallerDirectory directory,
     AuditTrail audit,
+    IAuditLog auditLog,
+    IUsageReport usage,
     TimeProvider time) : V1.CredentialService.CredentialServiceBase
 {
     public override async Task<V1.Holder> UpsertHolder(V1.UpsertHolderRequest request, ServerCallContext context)
@@ -120,6 +122,36 @@ internal sealed class CredentialGrpcService(
         await audit.RecordAsync(caller.Id, caller.Tenant, null, "caller.revoked", details: new { caller = request.CallerId }, ct: context.CancellationToken);
         var revoked = (await callers.ListCallersAsync(caller.Tenant, context.CancellationToken)).First(c => c.Id == request.CallerId);
         return ProtoMapping.ToProto(revoked);
+    }
+
+    public override async Task<V1.VerifyAuditLogResponse> VerifyAuditLog(V1.VerifyAuditLogRequest request, ServerCallContext context)
+    {
+        var result = await AuditChain.VerifyAsync(auditLog.ReadAllAsync(context.CancellationToken), context.CancellationToken);
+        return new V1.VerifyAuditLogResponse
+        {
+            Intact = result.Intact,
+            Entries = result.Entries,
+            FirstBadSequence = result.FirstBadSequence ?? 0,
+            Problem = result.Problem ?? "",
+        };
+    }
+
+    [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
+    public override async Task<V1.GetUsageResponse> GetUsage(V1.GetUsageRequest request, ServerCallContext context)
+    {
+        var month = string.IsNullOrEmpty(request.Month) ? null : request.Month;
+        if (month is not null && !System.Text.RegularExpressions.Regex.IsMatch(month, "^[0-9]{4}-(0[1-9]|1[0-2])$"))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "month must be YYYY-MM");
+        }
+
+        var response = new V1.GetUsageResponse();
+        foreach (var row in await usage.GetUsageAsync(context.Caller().Tenant, month, context.CancellationToken))
+        {
+            response.Rows.Add(new V1.UsageRow { Month = row.Month, Level = ProtoMapping.ToProto(row.Level), Signatures = row.Signatures });
+        }
+
+        return response;
     }
 
     private V1.Credential ToProto(CredentialRecord credential) => ProtoMapping.ToProto(credential, ca.Chain(credential.Level));

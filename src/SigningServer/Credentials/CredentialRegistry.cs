@@ -1,5 +1,6 @@
 using DTrust.KeyVault;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Store;
 
 namespace DTrust.SigningServer.Credentials;
@@ -126,7 +127,7 @@ public sealed class CredentialRegistry(
         WrappedCredentialKey key;
         try
         {
-            key = await vault.Domain(Levels.Domain(level)).CreateCredentialKeyAsync(algorithm, pinBytes, ct);
+            key = await vault.Domain(PkiLevels.Name(level)).CreateCredentialKeyAsync(algorithm, pinBytes, ct);
         }
         finally
         {
@@ -134,7 +135,15 @@ public sealed class CredentialRegistry(
         }
 
         var certificate = await ca.IssueAsync(
-            level, new CertificateSubject(user.GivenName, user.Surname, user.Country, Empty(organisation), Empty(function)),
+            level,
+            new CertificateHolder
+            {
+                GivenName = user.GivenName,
+                Surname = user.Surname,
+                Country = user.Country,
+                Organisation = Empty(organisation),
+                Function = Empty(function),
+            },
             key.SubjectPublicKeyInfo, algorithm, ct);
         var credential = new CredentialRecord
         {
@@ -174,7 +183,7 @@ public sealed class CredentialRegistry(
             WrappedCredentialKey rewrapped;
             try
             {
-                rewrapped = await vault.Domain(Levels.Domain(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct);
+                rewrapped = await vault.Domain(PkiLevels.Name(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct);
             }
             catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
             {

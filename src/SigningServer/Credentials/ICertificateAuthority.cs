@@ -4,14 +4,11 @@ using DTrust.SigningServer.Store;
 
 namespace DTrust.SigningServer.Credentials;
 
-/// <summary>The holder data an end-entity certificate's subject is made from.</summary>
-public sealed record CertificateSubject(string GivenName, string Surname, string Country, string? Organisation, string? Function);
-
 /// <summary>What the credential lifecycle needs of the PKI: certificates per level, their chains, CRL publication.</summary>
 public interface ICertificateAuthority
 {
     Task<X509Certificate2> IssueAsync(
-        CredentialLevel level, CertificateSubject subject, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct);
+        CredentialLevel level, Pki.CertificateHolder holder, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct);
 
     /// <summary>DER certificates from the level's issuing CA up to the root.</summary>
     IReadOnlyList<byte[]> Chain(CredentialLevel level);
