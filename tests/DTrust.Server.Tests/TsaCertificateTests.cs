@@ -24,8 +24,8 @@ public sealed class TsaCertificateTests : IDisposable
 
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("CN=Test Issuing CA, O=Elsewhere", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 1, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
         var csr = CertificateRequest.LoadSigningRequestPem(
             await File.ReadAllTextAsync(Path.Combine(_state, "pki", "tsa.csr.pem")),
@@ -36,6 +36,17 @@ public sealed class TsaCertificateTests : IDisposable
         var chainPath = Path.Combine(_dir, "ca.pem");
         await File.WriteAllTextAsync(certPath, issued.ExportCertificatePem());
         await File.WriteAllTextAsync(chainPath, ca.ExportCertificatePem());
+
+        // Production also needs the issuing CAs of the three levels certified for the CSRs the server exported.
+        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        {
+            var levelCsr = CertificateRequest.LoadSigningRequestPem(
+                await File.ReadAllTextAsync(Path.Combine(_state, "pki", $"ca-{level}.csr.pem")),
+                HashAlgorithmName.SHA384,
+                CertificateRequestLoadOptions.UnsafeLoadCertificateExtensions);
+            using var levelCa = levelCsr.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(4), RandomNumberGenerator.GetBytes(12));
+            await File.WriteAllTextAsync(Path.Combine(_dir, $"ca-{level}.pem"), levelCa.ExportCertificatePem());
+        }
 
         await using (var server = await ServerProcess.StartAsync(Production(certPath, chainPath), _state))
         {
@@ -78,12 +89,22 @@ public sealed class TsaCertificateTests : IDisposable
         Assert.Equal("1.2.840.113549.1.1.10", signerInfo.SignatureAlgorithm.Value); // id-RSASSA-PSS
     }
 
-    private static Dictionary<string, string> Production(string certPath, string chainPath) => new()
+    private Dictionary<string, string> Production(string certPath, string chainPath)
     {
-        ["DTrust__Development"] = "false",
-        ["DTrust__Tsa__CertificatePath"] = certPath,
-        ["DTrust__Tsa__ChainPath"] = chainPath,
-    };
+        var env = new Dictionary<string, string>
+        {
+            ["DTrust__Development"] = "false",
+            ["DTrust__Tsa__CertificatePath"] = certPath,
+            ["DTrust__Tsa__ChainPath"] = chainPath,
+        };
+        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        {
+            env[$"DTrust__Pki__Levels__{level}__CaCertificatePath"] = Path.Combine(_dir, $"ca-{level}.pem");
+            env[$"DTrust__Pki__Levels__{level}__ChainPath"] = chainPath;
+        }
+
+        return env;
+    }
 
     public void Dispose()
     {

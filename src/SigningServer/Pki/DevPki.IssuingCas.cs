@@ -56,7 +56,7 @@ public sealed partial class DevPki
         IssuingCa ca;
         if (!string.IsNullOrEmpty(configured?.CaCertificatePath))
         {
-            ca = LoadConfigured(level, configured, caKey, ocspKey);
+            ca = LoadConfigured(level, configured!, caKey, ocspKey, ocspRequest);
         }
         else if (options.Development)
         {
@@ -66,7 +66,7 @@ public sealed partial class DevPki
         {
             throw new InvalidOperationException(
                 $"No {name} CA certificate configured (DTrust:Pki:Levels:{name}:CaCertificatePath). " +
-                $"Have pki/ca-{name}.csr.pem and pki/ocsp-{name}.csr.pem certified, or run in development mode.");
+                $"Have pki/ca-{name}.csr.pem certified, or run in development mode.");
         }
 
         File.WriteAllText(Path.Combine(PkiDir, $"ca-{name}.pem"), ca.Certificate.ExportCertificatePem() + "\n");
@@ -77,8 +77,8 @@ public sealed partial class DevPki
         return ca;
     }
 
-    private static IssuingCa LoadConfigured(
-        CredentialLevel level, IssuingCaCertificates configured, HsmSigningKey caKey, HsmSigningKey ocspKey)
+    private IssuingCa LoadConfigured(
+        CredentialLevel level, IssuingCaCertificates configured, HsmSigningKey caKey, HsmSigningKey ocspKey, CertificateRequest ocspRequest)
     {
         var name = PkiLevels.Name(level);
         var caCert = X509Certificate2.CreateFromPem(File.ReadAllText(configured.CaCertificatePath!));
@@ -92,13 +92,10 @@ public sealed partial class DevPki
                 $"The configured {name} CA certificate ({caCert.Subject}) is not a CA certificate with keyCertSign and cRLSign.");
         }
 
-        if (string.IsNullOrEmpty(configured.OcspCertificatePath))
-        {
-            throw new InvalidOperationException(
-                $"No {name} OCSP responder certificate configured (DTrust:Pki:Levels:{name}:OcspCertificatePath); have pki/ocsp-{name}.csr.pem certified by the {name} CA.");
-        }
-
-        var ocspCert = X509Certificate2.CreateFromPem(File.ReadAllText(configured.OcspCertificatePath));
+        // Without a configured responder certificate the CA key in the HSM issues one, as in development.
+        var ocspCert = string.IsNullOrEmpty(configured.OcspCertificatePath)
+            ? EnsureResponder(level, caCert, caKey, ocspKey, ocspRequest)
+            : X509Certificate2.CreateFromPem(File.ReadAllText(configured.OcspCertificatePath));
         RequireMatch(ocspCert, ocspKey, $"configured {name} OCSP responder certificate");
         if (!SignedBy(ocspCert, caCert) || !HasOcspSigning(ocspCert))
         {
@@ -137,7 +134,19 @@ public sealed partial class DevPki
             PkiLog.CaCertificateIssued(log, level, caCert.Subject);
         }
 
-        var ocspCert = TryLoad(Path.Combine(PkiDir, $"ocsp-{name}.pem"));
+        var ocspCert = EnsureResponder(level, caCert, caKey, ocspKey, ocspRequest);
+        return new IssuingCa(level, caCert, caKey, ocspCert, ocspKey, [caCert, root]);
+    }
+
+    /// <summary>
+    /// The delegated OCSP responder certificate, issued by the level's own CA key in the HSM (development and
+    /// production alike: nobody else holds that key). Reused while it matches and is not near its end.
+    /// </summary>
+    private X509Certificate2 EnsureResponder(
+        CredentialLevel level, X509Certificate2 caCert, HsmSigningKey caKey, HsmSigningKey ocspKey, CertificateRequest ocspRequest)
+    {
+        var now = time.GetUtcNow();
+        var ocspCert = TryLoad(Path.Combine(PkiDir, $"ocsp-{PkiLevels.Name(level)}.pem"));
         if (ocspCert is null || !Matches(ocspCert, ocspKey) || !SignedBy(ocspCert, caCert)
             || ocspCert.NotAfter.ToUniversalTime() <= now + OcspRenewBefore)
         {
@@ -148,7 +157,7 @@ public sealed partial class DevPki
             PkiLog.OcspCertificateIssued(log, level, ocspCert.Subject);
         }
 
-        return new IssuingCa(level, caCert, caKey, ocspCert, ocspKey, [caCert, root]);
+        return ocspCert;
     }
 
     private static X500DistinguishedName CaName(CredentialLevel level) =>
