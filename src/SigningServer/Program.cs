@@ -4,6 +4,7 @@ using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Health;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Pki;
+using DTrust.SigningServer.Signing;
 using DTrust.SigningServer.Store;
 using DTrust.SigningServer.Timestamping;
 using DTrust.Tsa;
@@ -52,6 +53,7 @@ builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
 builder.Services.AddHostedService<RevocationPublisher>();
+builder.Services.AddSigning(builder.Configuration.GetSection(SigningOptions.Section).Get<SigningOptions>() ?? new SigningOptions(), options);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());
 builder.Services.AddSingleton<IClockStatus>(sp => options.Tsa.RequireSynchronizedClock
     ? new KernelClockStatus(sp.GetRequiredService<TimeProvider>())
@@ -97,6 +99,7 @@ if (args.FirstOrDefault() == AddCallerCommand.Name)
 app.Services.GetRequiredService<TimeStampAuthority>();
 app.Services.GetRequiredService<IssuingCas>();
 app.Services.GetRequiredService<IConnectionMultiplexer>();
+app.Services.GetRequiredService<SigningFlow>();
 if (options.Development)
 {
     await DevCallers.EnsureAsync(app.Services.GetRequiredService<ICallerStore>(), options.StateDirectory, TimeProvider.System, CancellationToken.None);
@@ -110,6 +113,7 @@ app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeco
 
 app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);
 app.MapGrpcService<CredentialGrpcService>().OnListener(grpc);
+app.MapGrpcService<SigningGrpcService>().OnListener(grpc);
 app.MapGrpcHealthChecksService().OnListener(grpc);
 app.MapGrpcReflectionService().OnListener(grpc);
 app.MapHttpTsa(http);

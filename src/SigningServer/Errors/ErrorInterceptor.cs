@@ -82,6 +82,10 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> log) : 
         DTrustException d => new Status(ToCode(d.Kind), d.Message),
         KeyVaultException { IsTransient: true } => new Status(StatusCode.Unavailable, "the HSM is unavailable; retry later"),
         KeyVaultException { Kind: KeyVaultErrorKind.InvalidInput } k => new Status(StatusCode.InvalidArgument, k.Message),
+
+        // Challenges live only in Redis: without it nothing is authorized or signed, and the caller may retry.
+        StackExchange.Redis.RedisException or TimeoutException =>
+            new Status(StatusCode.Unavailable, "the challenge store is unavailable; retry later"),
         OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
             context.Deadline <= DateTime.UtcNow
                 ? new Status(StatusCode.DeadlineExceeded, "deadline exceeded")

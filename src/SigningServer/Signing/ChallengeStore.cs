@@ -1,0 +1,119 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace DTrust.SigningServer.Signing;
+
+/// <summary>A challenge as AuthorizeSignature makes it: bound to partner, credential and the ordered hash list.</summary>
+public sealed record Challenge(
+    string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? OtpMac, TimeSpan Lifetime);
+
+public enum ConsumeOutcome
+{
+    /// <summary>Everything matched; the challenge is gone, this caller may sign.</summary>
+    Consumed,
+
+    /// <summary>No such challenge: never made, expired, used, or another partner's or credential's.</summary>
+    NotFound,
+
+    /// <summary>The hashes differ from those authorized; the challenge stays for the right ones.</summary>
+    HashesDiffer,
+
+    /// <summary>Wrong code; attempts remain.</summary>
+    WrongCode,
+
+    /// <summary>Wrong code and no attempts left: the challenge is gone.</summary>
+    Exhausted,
+}
+
+/// <summary>
+/// Challenges in Redis, shared by every server node. One script checks and consumes atomically, so a challenge
+/// signs at most once whichever node is asked. Keys carry a hash tag (<c>dtrust:{id}:…</c>) so the scripts also
+/// run on Redis Cluster.
+/// </summary>
+public sealed class ChallengeStore(IConnectionMultiplexer redis)
+{
+    // Refusing a foreign partner or credential before looking at the code means another partner cannot burn the
+    // holder's attempts; a wrong code costs one attempt and the last one deletes the challenge.
+    private static readonly LuaScript Consume = LuaScript.Prepare("""
+        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'otp', 'attempts')
+        if not c[1] then return 'not_found' end
+        if c[1] ~= @partner or c[2] ~= @credential then return 'not_found' end
+        if c[3] ~= @digest then return 'hashes_differ' end
+        if c[4] ~= '' and c[4] ~= @otp then
+          local left = tonumber(c[5]) - 1
+          if left <= 0 then
+            redis.call('DEL', @key)
+            return 'exhausted'
+          end
+          redis.call('HSET', @key, 'attempts', left)
+          return 'wrong_code:' .. left
+        end
+        redis.call('DEL', @key)
+        return 'consumed'
+        """);
+
+    // A fixed one-minute window per credential: INCR, and the first increment sets the expiry.
+    private static readonly LuaScript CountChallenge = LuaScript.Prepare("""
+        local n = redis.call('INCR', @key)
+        if n == 1 then redis.call('PEXPIRE', @key, @windowMs) end
+        return n
+        """);
+
+    public async Task StoreAsync(Challenge challenge, int attempts)
+    {
+        var key = ChallengeKey(challenge.Id);
+        var db = redis.GetDatabase();
+        var tx = db.CreateTransaction();
+        _ = tx.HashSetAsync(key,
+        [
+            new HashEntry("partner", challenge.PartnerId),
+            new HashEntry("credential", challenge.CredentialId),
+            new HashEntry("digest", challenge.HashListDigest),
+            new HashEntry("count", challenge.HashCount),
+            new HashEntry("otp", challenge.OtpMac ?? ""),
+            new HashEntry("attempts", attempts),
+        ]);
+        _ = tx.KeyExpireAsync(key, challenge.Lifetime);
+        if (!await tx.ExecuteAsync())
+        {
+            throw new RedisException("the challenge could not be stored");
+        }
+    }
+
+    public async Task<(ConsumeOutcome Outcome, int AttemptsLeft)> ConsumeAsync(
+        string challengeId, string partnerId, string credentialId, string hashListDigest, string? otpMac)
+    {
+        var result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
+        {
+            key = (RedisKey)ChallengeKey(challengeId),
+            partner = partnerId,
+            credential = credentialId,
+            digest = hashListDigest,
+            otp = otpMac ?? "",
+        });
+        return result switch
+        {
+            "consumed" => (ConsumeOutcome.Consumed, 0),
+            "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0),
+            "exhausted" => (ConsumeOutcome.Exhausted, 0),
+            { } s when s.StartsWith("wrong_code:", StringComparison.Ordinal) =>
+                (ConsumeOutcome.WrongCode, int.Parse(s["wrong_code:".Length..], CultureInfo.InvariantCulture)),
+            _ => (ConsumeOutcome.NotFound, 0),
+        };
+    }
+
+    public Task DeleteAsync(string challengeId) => redis.GetDatabase().KeyDeleteAsync(ChallengeKey(challengeId));
+
+    /// <summary>Counts a new challenge for the credential in the current minute; returns the count so far.</summary>
+    public async Task<long> CountNewChallengeAsync(string credentialId)
+    {
+        var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
+        return (long)await redis.GetDatabase().ScriptEvaluateAsync(CountChallenge, new
+        {
+            key = (RedisKey)$"dtrust:{{rl:{credentialId}}}:{window.ToString(CultureInfo.InvariantCulture)}",
+            windowMs = 61_000,
+        });
+    }
+
+    private static string ChallengeKey(string id) => $"dtrust:{{{id}}}:challenge";
+}

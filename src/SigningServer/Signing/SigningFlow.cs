@@ -1,0 +1,280 @@
+using System.Security.Cryptography;
+using DTrust.KeyVault;
+using DTrust.SigningServer.Credentials;
+using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Pki;
+using DTrust.SigningServer.Store;
+using DTrust.Tsa;
+
+namespace DTrust.SigningServer.Signing;
+
+/// <summary>What AuthorizeSignature answers.</summary>
+public sealed record Authorization(string ChallengeId, bool NeedsOtp, DateTimeOffset ExpiresAt);
+
+/// <summary>How the partner wants the signatures.</summary>
+public sealed record SignatureRequest(
+    string CredentialId,
+    string ChallengeId,
+    string? Otp,
+    string? Pin,
+    IReadOnlyList<ReadOnlyMemory<byte>> Hashes,
+    HashAlgorithmName Hash,
+    SignatureFormat Format,
+    bool Timestamp,
+    bool RsaPkcs1,
+    bool EcdsaP1363);
+
+public enum SignatureFormat
+{
+    Raw,
+    Cades,
+    Pades,
+}
+
+/// <summary>One signature per hash, the chain, and with RAW + time-stamp the tokens beside them.</summary>
+public sealed record SignatureResult(
+    IReadOnlyList<byte[]> Signatures, IReadOnlyList<byte[]> Chain, IReadOnlyList<byte[]> TimestampTokens, CredentialLevel Level);
+
+/// <summary>
+/// The signing flow, in the order the service reads: validate → credential and holder → challenge (Redis) →
+/// level policy → vault (one unwrap per call) → time-stamps → audit. Any dependency that fails stops it before a
+/// signature leaves the server (fail closed); a signature is returned only once its audit entry is durable.
+/// </summary>
+public sealed class SigningFlow(
+    CredentialRegistry registry,
+    ICredentialStore store,
+    ChallengeStore challenges,
+    OneTimeCodes codes,
+    IOtpSender otpSender,
+    HsmVault vault,
+    TimeStampAuthority tsa,
+    ICertificateAuthority ca,
+    AuditTrail audit,
+    SigningOptions options,
+    TimeProvider time)
+{
+    public async Task<Authorization> AuthorizeAsync(
+        CallerRecord partner, string credentialId, IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash,
+        string? description, CancellationToken ct)
+    {
+        HashRules.Validate(hashes, hash, options.MaxHashesPerChallenge);
+        if (description is { Length: > 200 })
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "description is longer than 200 characters");
+        }
+
+        var (credential, holder) = await SignableAsync(partner, credentialId, "signature.authorize", ct);
+        if (await challenges.CountNewChallengeAsync(credential.Id) > options.ChallengesPerMinute)
+        {
+            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
+        }
+
+        var needsOtp = NeedsOtp(credential);
+        var id = Callers.ApiKeys.NewId("chal");
+        var code = needsOtp ? OneTimeCodes.NewCode() : null;
+        var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
+        await challenges.StoreAsync(
+            new Challenge(id, partner.Id, credential.Id, HashRules.ListDigest(hashes, hash), hashes.Count,
+                code is null ? null : codes.Mac(id, code), lifetime),
+            options.OtpAttempts);
+        if (code is not null)
+        {
+            try
+            {
+                var text = $"DTrust: {partner.Name} asks you to sign {hashes.Count} document(s)" +
+                    (string.IsNullOrWhiteSpace(description) ? "" : $" ({description})") +
+                    $". Code {code}, valid {lifetime.TotalMinutes:0} minutes. Never share it.";
+                await otpSender.SendAsync(new OtpMessage(id, credential.Id, holder.Phone, code, text), ct);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+            {
+                await challenges.DeleteAsync(id);
+                throw new DTrustException(ErrorKind.Unavailable, "the one-time code could not be sent; retry", e);
+            }
+        }
+
+        await audit.RecordAsync(
+            partner.Id, partner.Tenant, credential.Id, "signature.authorized",
+            details: new { challenge = id, hashes = hashes.Count, list = HashRules.ListDigest(hashes, hash), otp = needsOtp }, ct: ct);
+        return new Authorization(id, needsOtp, time.GetUtcNow() + lifetime);
+    }
+
+    public async Task<SignatureResult> SignAsync(CallerRecord partner, SignatureRequest request, CancellationToken ct)
+    {
+        HashRules.Validate(request.Hashes, request.Hash, options.MaxHashesPerChallenge);
+        if (string.IsNullOrEmpty(request.ChallengeId))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required");
+        }
+
+        var pin = Pins.Presented(request.Pin, "activation PIN");
+        try
+        {
+            var (credential, _) = await SignableAsync(partner, request.CredentialId, "signature.sign", ct);
+            await ConsumeChallengeAsync(partner, credential, request, ct);
+            var result = await SignInVaultAsync(partner, credential, request, pin, ct);
+            await AuditSignaturesAsync(partner, credential, request, result, ct);
+            return result;
+        }
+        finally
+        {
+            Array.Clear(pin);
+        }
+    }
+
+    /// <summary>QUALIFIED always needs the code; ADVANCED unless the holder consented to one factor; SIMPLE never.</summary>
+    public static bool NeedsOtp(CredentialRecord credential) => credential.Level switch
+    {
+        CredentialLevel.Qualified => true,
+        CredentialLevel.Advanced => credential.OneFactorConsentAt is null,
+        _ => false,
+    };
+
+    /// <summary>The credential (of the partner's tenant) and its holder, if it may sign now.</summary>
+    private async Task<(CredentialRecord Credential, UserRecord Holder)> SignableAsync(
+        CallerRecord partner, string credentialId, string action, CancellationToken ct)
+    {
+        var credential = registry.Effective(await registry.GetStoredAsync(partner, credentialId, ct));
+        if (credential.Status != CredentialStatus.Valid)
+        {
+            var why = $"the credential is {CredentialRegistry.StatusName(credential.Status)}";
+            await Refuse(partner, credential.Id, action, why, ct);
+            throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
+        }
+
+        var holder = await store.GetUserAsync(partner.Tenant, credential.UserId, ct);
+        var problem = holder is null ? "the holder is unknown" : HolderRules.IdentificationProblem(holder, time.GetUtcNow());
+        if (problem is not null)
+        {
+            await Refuse(partner, credential.Id, action, problem, ct);
+            throw new DTrustException(ErrorKind.FailedPrecondition, problem);
+        }
+
+        return (credential, holder!);
+    }
+
+    private async Task ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
+    {
+        var otpMac = string.IsNullOrEmpty(request.Otp) ? null : codes.Mac(request.ChallengeId, request.Otp);
+        var (outcome, left) = await challenges.ConsumeAsync(
+            request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac);
+        switch (outcome)
+        {
+            case ConsumeOutcome.Consumed:
+                return;
+            case ConsumeOutcome.WrongCode:
+                await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code", ct);
+                throw new DTrustException(ErrorKind.PermissionDenied, $"wrong one-time code; {left} attempt(s) left");
+            case ConsumeOutcome.Exhausted:
+                await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code, challenge void", ct);
+                throw new DTrustException(ErrorKind.PermissionDenied, "wrong one-time code; the challenge is void, authorize again");
+            case ConsumeOutcome.HashesDiffer:
+                await Refuse(partner, credential.Id, "signature.sign", "hashes differ from the authorization", ct);
+                throw new DTrustException(ErrorKind.PermissionDenied, "the hashes differ from those authorized");
+            default:
+                await Refuse(partner, credential.Id, "signature.sign", "no such challenge", ct);
+                throw new DTrustException(ErrorKind.FailedPrecondition, "challenge not found, expired or already used");
+        }
+    }
+
+    private async Task<SignatureResult> SignInVaultAsync(
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
+    {
+        var chain = ca.Chain(credential.Level);
+        var certificate = X509CertificateLoader.LoadCertificate(credential.Certificate);
+        var cms = request.Format != SignatureFormat.Raw;
+        var scheme = HashRules.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms);
+        var signingTime = time.GetUtcNow();
+        var prepared = cms
+            ? request.Hashes.Select(h => Cms.CadesBuilder.Prepare(
+                certificate, request.Hash, h.Span, request.Format == SignatureFormat.Pades ? Cms.CmsProfile.Pades : Cms.CmsProfile.Cades, signingTime)).ToList()
+            : null;
+        IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => (ReadOnlyMemory<byte>)p.DigestToSign)];
+
+        IReadOnlyList<byte[]> values;
+        try
+        {
+            values = await vault.Domain(PkiLevels.Name(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct);
+        }
+        catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
+        {
+            await registry.WrongPinAsync(partner, credential, "signature.sign", ct);
+            throw new DTrustException(ErrorKind.FailedPrecondition, "wrong PIN");
+        }
+
+        if (credential.FailedPinCount > 0)
+        {
+            await store.ResetWrongPinsAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct);
+        }
+
+        var tokens = request.Timestamp ? await TimestampAllAsync(values, request.Hash, ct) : [];
+        if (prepared is null)
+        {
+            return new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level);
+        }
+
+        var extra = chain.Select(X509CertificateLoader.LoadCertificate).ToList();
+        var algorithm = Cms.CmsSignatureAlgorithms.For(scheme);
+        var signatures = new byte[values.Count][];
+        for (var i = 0; i < values.Count; i++)
+        {
+            signatures[i] = Cms.CadesBuilder.Complete(
+                prepared[i], certificate, extra, algorithm, values[i], request.Timestamp ? tokens[i] : default);
+        }
+
+        return new SignatureResult(signatures, [credential.Certificate, .. chain], [], credential.Level);
+    }
+
+    /// <summary>One token per signature value, over the hash of the value (signature-time-stamp).</summary>
+    private async Task<IReadOnlyList<byte[]>> TimestampAllAsync(IReadOnlyList<byte[]> values, HashAlgorithmName hash, CancellationToken ct)
+    {
+        var tokens = new byte[values.Count][];
+        for (var i = 0; i < values.Count; i++)
+        {
+            var result = await tsa.TimestampAsync(hash, CryptographicOperations.HashData(hash, values[i]), includeCertificate: true, ct);
+            tokens[i] = result.IsGranted
+                ? result.Token.ToArray()
+                : throw new DTrustException(ErrorKind.Unavailable, "the time-stamping authority refused: " + result.StatusText);
+        }
+
+        return tokens;
+    }
+
+    /// <summary>One durable entry per signature (credential, hash, algorithm, TSA serial), each billed once.</summary>
+    private Task AuditSignaturesAsync(
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, SignatureResult result, CancellationToken ct)
+    {
+        var appends = new Task[request.Hashes.Count];
+        for (var i = 0; i < appends.Length; i++)
+        {
+            appends[i] = audit.RecordAsync(
+                partner.Id, partner.Tenant, credential.Id, "signature.created",
+                details: new
+                {
+                    challenge = request.ChallengeId,
+                    hash = Convert.ToHexString(request.Hashes[i].Span),
+                    algorithm = request.Hash.Name,
+                    format = request.Format.ToString(),
+                    tsa_serial = TsaSerial(result, i),
+                },
+                usage: (credential.Level, 1),
+                ct: CancellationToken.None);
+        }
+
+        // Not cancellable: once the HSM has signed, the entries must be written before anything is returned.
+        return Task.WhenAll(appends);
+    }
+
+    /// <summary>The TSA serial of signature <paramref name="i"/>'s token (RAW keeps tokens apart, CMS embeds them).</summary>
+    private static string? TsaSerial(SignatureResult result, int i)
+    {
+        var token = result.TimestampTokens.Count > i ? result.TimestampTokens[i] : Cms.CadesBuilder.SignatureTimestampToken(result.Signatures[i]);
+        return token is not null && System.Security.Cryptography.Pkcs.Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
+            ? Convert.ToHexString(decoded.TokenInfo.GetSerialNumber().Span)
+            : null;
+    }
+
+    private Task Refuse(CallerRecord partner, string credentialId, string action, string why, CancellationToken ct) =>
+        audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, ct: ct);
+}
