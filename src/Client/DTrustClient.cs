@@ -29,6 +29,9 @@ public sealed class DTrustClient(GrpcChannel channel, string? apiKey = null) : I
     /// <summary>CredentialService: holders, credentials, callers, audit (operator role; some methods partners too).</summary>
     public CredentialService.CredentialServiceClient Credentials => new(_authenticated);
 
+    /// <summary>SigningService: authorize hashes, then sign them (partner role).</summary>
+    public SigningService.SigningServiceClient Signing => new(_authenticated);
+
     /// <summary>
     /// A channel to <paramref name="address"/>: <c>http://</c> is cleartext HTTP/2 (prior knowledge), <c>https://</c>
     /// TLS. Several HTTP/2 connections are allowed so that many concurrent calls are not capped at one

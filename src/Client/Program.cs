@@ -14,6 +14,8 @@ var root = new RootCommand("dtrust: client of the DTrust remote signing server")
         AdminCommands.Caller(cli),
         AdminCommands.Audit(cli),
         AdminCommands.Usage(cli),
+        SignCommands.Sign(cli),
+        SignCommands.Verify(),
     },
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,228 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using DTrust.Signing.V1;
+using Google.Protobuf;
+using HashAlgorithm = DTrust.Signing.V1.HashAlgorithm;
+
+namespace DTrust.Client.Commands;
+
+/// <summary>Partner commands: sign files (their hashes leave the machine, never the files) and verify the results.</summary>
+internal static class SignCommands
+{
+    private const int BatchSize = 100;
+
+    public static Command Sign(Cli cli)
+    {
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "the documents to sign" };
+        var credential = new Option<string>("--credential") { Required = true };
+        var format = new Option<string>("--format") { Description = "cms (CAdES), pades (CMS without signing-time) or raw", DefaultValueFactory = _ => "cms" };
+        var timestamp = new Option<bool>("--timestamp") { Description = "add an RFC 3161 time-stamp over each signature (CAdES B-T)" };
+        var hash = new Option<string>("--hash") { Description = "sha256, sha384 or sha512", DefaultValueFactory = _ => "sha256" };
+        var description = new Option<string?>("--description") { Description = "shown to the holder with the one-time code" };
+        var pin = new Option<string?>("--pin") { Description = "activation PIN (asked for when not given)" };
+        var otp = new Option<string?>("--otp") { Description = "the one-time code (asked for when needed and not given)" };
+        var fromOutbox = new Option<bool>("--otp-from-outbox") { Description = "development: read the code from $DTRUST_STATE_DIR/otp-outbox.jsonl" };
+        var pkcs1 = new Option<bool>("--rsa-pkcs1") { Description = "RSA PKCS#1 v1.5 instead of PSS" };
+        var command = new Command("sign", "signs files: one authorization (and one code) per 100 files, writes FILE.p7s (or FILE.sig)")
+        {
+            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1,
+        };
+        command.SetAction((parse, ct) => Cli.RunAsync(async () =>
+        {
+            using var client = cli.Connect(parse, "partner");
+            var (hashName, hashEnum) = HashOf(parse.GetValue(hash)!);
+            var signatureFormat = parse.GetValue(format)!.ToUpperInvariant() switch
+            {
+                "CMS" or "CADES" => SignatureFormat.CmsDetached,
+                "PADES" => SignatureFormat.PadesCms,
+                "RAW" => SignatureFormat.Raw,
+                var other => throw new ArgumentException($"unknown format '{other}'"),
+            };
+            var all = parse.GetValue(files)!;
+            string? activationPin = parse.GetValue(pin);
+            var done = 0;
+            foreach (var batch in all.Chunk(BatchSize))
+            {
+                var hashes = new List<ByteString>();
+                foreach (var f in batch)
+                {
+                    await using var stream = f.OpenRead();
+                    hashes.Add(ByteString.CopyFrom(await IncrementalHashAsync(stream, hashName, ct)));
+                }
+
+                var authorize = new AuthorizeSignatureRequest
+                {
+                    CredentialId = parse.GetValue(credential)!,
+                    HashAlgorithm = hashEnum,
+                    Description = parse.GetValue(description) ?? string.Join(", ", batch.Select(f => f.Name)).Truncate(200),
+                };
+                authorize.Hashes.AddRange(hashes);
+                var challenge = await client.Signing.AuthorizeSignatureAsync(authorize, cancellationToken: ct);
+                var code = "";
+                if (challenge.RequiredFactors.Contains(Factor.Otp))
+                {
+                    code = parse.GetValue(fromOutbox)
+                        ? await ReadOutboxAsync(challenge.ChallengeId, ct)
+                        : Cli.Secret(parse.GetValue(otp), $"one-time code sent to the holder (challenge {challenge.ChallengeId})");
+                }
+
+                activationPin ??= Cli.Secret(null, "activation PIN");
+                var request = new SignHashRequest
+                {
+                    CredentialId = authorize.CredentialId,
+                    ChallengeId = challenge.ChallengeId,
+                    Otp = code,
+                    ActivationPin = activationPin,
+                    HashAlgorithm = hashEnum,
+                    SignatureFormat = signatureFormat,
+                    Timestamp = parse.GetValue(timestamp),
+                    RsaPadding = parse.GetValue(pkcs1) ? RsaPadding.Pkcs1V15 : RsaPadding.Pss,
+                };
+                request.Hashes.AddRange(hashes);
+                var signed = await client.Signing.SignHashAsync(request, cancellationToken: ct);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    var target = batch[i].FullName + (signatureFormat == SignatureFormat.Raw ? ".sig" : ".p7s");
+                    await File.WriteAllBytesAsync(target, signed.Signatures[i].ToByteArray(), ct);
+                    if (signed.TimestampTokens.Count > i)
+                    {
+                        await File.WriteAllBytesAsync(target + ".tst", signed.TimestampTokens[i].ToByteArray(), ct);
+                    }
+
+                    Console.WriteLine($"signed   {batch[i].Name} -> {Path.GetFileName(target)}");
+                }
+
+                done += batch.Length;
+                if (all.Length > BatchSize)
+                {
+                    Console.Error.WriteLine($"progress {done}/{all.Length}");
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Verify()
+    {
+        var file = new Argument<FileInfo>("file");
+        var signature = new Argument<FileInfo>("signature") { Description = "the detached CMS (FILE.p7s)" };
+        var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
+        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp") { file, signature, ca };
+        command.SetAction(async (parse, ct) =>
+        {
+            var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct)), detached: true);
+            try
+            {
+                cms.Decode(await File.ReadAllBytesAsync(parse.GetValue(signature)!.FullName, ct));
+                cms.CheckSignature(verifySignatureOnly: true);
+            }
+            catch (CryptographicException e)
+            {
+                Console.WriteLine("signature FAILED: " + e.Message);
+                return 1;
+            }
+
+            var signer = cms.SignerInfos[0];
+            var certificate = signer.Certificate!;
+            Console.WriteLine($"signature OK   {certificate.Subject}");
+            foreach (var attribute in signer.SignedAttributes)
+            {
+                if (attribute.Values[0] is Pkcs9SigningTime time)
+                {
+                    Console.WriteLine($"signing time   {time.SigningTime:yyyy-MM-dd HH:mm:ss}Z (claimed by the signer)");
+                }
+            }
+
+            var ok = true;
+            var rootPath = parse.GetValue(ca)?.FullName
+                ?? Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "pki", "root.pem");
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(rootPath);
+            DateTime? trustedTime = null;
+            foreach (var attribute in signer.UnsignedAttributes)
+            {
+                if (attribute.Oid.Value == "1.2.840.113549.1.9.16.2.14"
+                    && Rfc3161TimestampToken.TryDecode(attribute.Values[0].RawData, out var token, out _))
+                {
+                    var tokenOk = token.VerifySignatureForSignerInfo(signer, out var tsa, token.AsSignedCms().Certificates);
+                    trustedTime = token.TokenInfo.Timestamp.UtcDateTime;
+                    Console.WriteLine($"time-stamp {(tokenOk ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp:yyyy-MM-dd HH:mm:ss.fff}Z by {tsa?.Subject}");
+                    ok &= tokenOk && tsa is not null && Chains(tsa, roots, token.AsSignedCms().Certificates, trustedTime.Value, "1.3.6.1.5.5.7.3.8");
+                }
+            }
+
+            var chainOk = Chains(certificate, roots, cms.Certificates, trustedTime ?? DateTime.UtcNow, null);
+            Console.WriteLine($"chain {(chainOk ? "OK" : "FAILED")}       to {roots[0].Subject}");
+            return ok && chainOk ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.ExtraStore.AddRange(extra);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = at;
+        if (eku is not null)
+        {
+            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
+        }
+
+        return chain.Build(leaf);
+    }
+
+    private static (HashAlgorithmName Name, HashAlgorithm Wire) HashOf(string name) => name.ToUpperInvariant() switch
+    {
+        "SHA256" => (HashAlgorithmName.SHA256, HashAlgorithm.Sha256),
+        "SHA384" => (HashAlgorithmName.SHA384, HashAlgorithm.Sha384),
+        "SHA512" => (HashAlgorithmName.SHA512, HashAlgorithm.Sha512),
+        _ => throw new ArgumentException($"unsupported hash '{name}'"),
+    };
+
+    private static async Task<byte[]> IncrementalHashAsync(Stream stream, HashAlgorithmName hash, CancellationToken ct)
+    {
+        using var h = IncrementalHash.CreateHash(hash);
+        var buffer = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            h.AppendData(buffer, 0, read);
+        }
+
+        return h.GetHashAndReset();
+    }
+
+    /// <summary>Development: the server appends each code to the outbox; wait briefly for this challenge's line.</summary>
+    private static async Task<string> ReadOutboxAsync(string challengeId, CancellationToken ct)
+    {
+        var path = Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "otp-outbox.jsonl");
+        for (var i = 0; i < 50; i++)
+        {
+            if (File.Exists(path))
+            {
+                foreach (var line in await File.ReadAllLinesAsync(path, ct))
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    if (doc.RootElement.GetProperty("challenge_id").GetString() == challengeId)
+                    {
+                        return doc.RootElement.GetProperty("otp").GetString()!;
+                    }
+                }
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        throw new InvalidOperationException($"no one-time code for {challengeId} in {path}");
+    }
+
+    private static string Truncate(this string value, int max) => value.Length <= max ? value : value[..(max - 1)] + "…";
+}
