@@ -222,11 +222,23 @@ public sealed class CadesBuilder
         var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: ieeeP1363.Length + 9);
         using (writer.PushSequence())
         {
-            writer.WriteIntegerUnsigned(ieeeP1363[..half]);
-            writer.WriteIntegerUnsigned(ieeeP1363[half..]);
+            writer.WriteIntegerUnsigned(Minimal(ieeeP1363[..half]));
+            writer.WriteIntegerUnsigned(Minimal(ieeeP1363[half..]));
         }
 
         return writer.Encode();
+
+        // r and s are fixed-width: DER wants them without leading zero bytes (1 in 256 for P-256, most for P-521).
+        static ReadOnlySpan<byte> Minimal(ReadOnlySpan<byte> unsigned)
+        {
+            var start = 0;
+            while (start < unsigned.Length - 1 && unsigned[start] == 0)
+            {
+                start++;
+            }
+
+            return unsigned[start..];
+        }
     }
 
     private void CheckSignature(CmsSignatureScheme scheme, ReadOnlySpan<byte> signatureValue)
