@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
@@ -113,8 +114,8 @@ public sealed class SigningFlow(
         {
             var (credential, _) = await SignableAsync(partner, request.CredentialId, "signature.sign", ct);
             await ConsumeChallengeAsync(partner, credential, request, ct);
-            var result = await SignInVaultAsync(partner, credential, request, pin, ct);
-            await AuditSignaturesAsync(partner, credential, request, result, ct);
+            var (result, tokens) = await SignInVaultAsync(partner, credential, request, pin, ct);
+            await AuditSignaturesAsync(partner, credential, request, tokens, ct);
             return result;
         }
         finally
@@ -178,19 +179,20 @@ public sealed class SigningFlow(
         }
     }
 
-    private async Task<SignatureResult> SignInVaultAsync(
+    private async Task<(SignatureResult Result, IReadOnlyList<byte[]> Tokens)> SignInVaultAsync(
         CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
     {
         var chain = ca.Chain(credential.Level);
-        var certificate = X509CertificateLoader.LoadCertificate(credential.Certificate);
         var cms = request.Format != SignatureFormat.Raw;
         var scheme = HashRules.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms);
-        var signingTime = time.GetUtcNow();
-        var prepared = cms
-            ? request.Hashes.Select(h => Cms.CadesBuilder.Prepare(
-                certificate, request.Hash, h.Span, request.Format == SignatureFormat.Pades ? Cms.CmsProfile.Pades : Cms.CmsProfile.Cades, signingTime)).ToList()
+        var builder = cms
+            ? new CadesBuilder(
+                X509CertificateLoader.LoadCertificate(credential.Certificate), [.. chain.Select(X509CertificateLoader.LoadCertificate)])
             : null;
-        IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => (ReadOnlyMemory<byte>)p.DigestToSign)];
+        var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
+        var signingTime = time.GetUtcNow();
+        var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
+        IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => p.DigestToSign)];
 
         IReadOnlyList<byte[]> values;
         try
@@ -209,21 +211,21 @@ public sealed class SigningFlow(
         }
 
         var tokens = request.Timestamp ? await TimestampAllAsync(values, request.Hash, ct) : [];
-        if (prepared is null)
+        if (builder is null || prepared is null)
         {
-            return new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level);
+            return (new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level), tokens);
         }
 
-        var extra = chain.Select(X509CertificateLoader.LoadCertificate).ToList();
-        var algorithm = Cms.CmsSignatureAlgorithms.For(scheme);
+        var cmsScheme = credential.Algorithm is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384 ? CmsSignatureScheme.Ecdsa
+            : request.RsaPkcs1 ? CmsSignatureScheme.RsaPkcs1
+            : CmsSignatureScheme.RsaPss;
         var signatures = new byte[values.Count][];
         for (var i = 0; i < values.Count; i++)
         {
-            signatures[i] = Cms.CadesBuilder.Complete(
-                prepared[i], certificate, extra, algorithm, values[i], request.Timestamp ? tokens[i] : default);
+            signatures[i] = builder.Complete(prepared[i], cmsScheme, values[i], request.Timestamp ? tokens[i] : default);
         }
 
-        return new SignatureResult(signatures, [credential.Certificate, .. chain], [], credential.Level);
+        return (new SignatureResult(signatures, [credential.Certificate, .. chain], [], credential.Level), tokens);
     }
 
     /// <summary>One token per signature value, over the hash of the value (signature-time-stamp).</summary>
@@ -232,7 +234,7 @@ public sealed class SigningFlow(
         var tokens = new byte[values.Count][];
         for (var i = 0; i < values.Count; i++)
         {
-            var result = await tsa.TimestampAsync(hash, CryptographicOperations.HashData(hash, values[i]), includeCertificate: true, ct);
+            var result = await tsa.TimestampAsync(hash, CadesBuilder.SignatureTimeStampImprint(hash, values[i]), includeCertificate: true, ct);
             tokens[i] = result.IsGranted
                 ? result.Token.ToArray()
                 : throw new DTrustException(ErrorKind.Unavailable, "the time-stamping authority refused: " + result.StatusText);
@@ -243,7 +245,7 @@ public sealed class SigningFlow(
 
     /// <summary>One durable entry per signature (credential, hash, algorithm, TSA serial), each billed once.</summary>
     private Task AuditSignaturesAsync(
-        CallerRecord partner, CredentialRecord credential, SignatureRequest request, SignatureResult result, CancellationToken ct)
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<byte[]> tokens, CancellationToken ct)
     {
         var appends = new Task[request.Hashes.Count];
         for (var i = 0; i < appends.Length; i++)
@@ -256,7 +258,7 @@ public sealed class SigningFlow(
                     hash = Convert.ToHexString(request.Hashes[i].Span),
                     algorithm = request.Hash.Name,
                     format = request.Format.ToString(),
-                    tsa_serial = TsaSerial(result, i),
+                    tsa_serial = i < tokens.Count ? TsaSerial(tokens[i]) : null,
                 },
                 usage: (credential.Level, 1),
                 ct: CancellationToken.None);
@@ -266,15 +268,11 @@ public sealed class SigningFlow(
         return Task.WhenAll(appends);
     }
 
-    /// <summary>The TSA serial of signature <paramref name="i"/>'s token (RAW keeps tokens apart, CMS embeds them).</summary>
-    private static string? TsaSerial(SignatureResult result, int i)
-    {
-        var token = result.TimestampTokens.Count > i ? result.TimestampTokens[i] : Cms.CadesBuilder.SignatureTimestampToken(result.Signatures[i]);
-        return token is not null && System.Security.Cryptography.Pkcs.Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
+    private static string? TsaSerial(byte[] token) =>
+        System.Security.Cryptography.Pkcs.Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
             ? Convert.ToHexString(decoded.TokenInfo.GetSerialNumber().Span)
             : null;
-    }
 
-    private Task Refuse(CallerRecord partner, string credentialId, string action, string why, CancellationToken ct) =>
+    private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, CancellationToken ct) =>
         audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, ct: ct);
 }

@@ -58,9 +58,9 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
             context.CancellationToken);
 
         var response = new V1.SignHashResponse { Level = ProtoMapping.ToProto(result.Level) };
-        response.Signatures.AddRange(result.Signatures.Select(UnsafeByteOperations.UnsafeWrap));
-        response.CertificateChain.AddRange(result.Chain.Select(UnsafeByteOperations.UnsafeWrap));
-        response.TimestampTokens.AddRange(result.TimestampTokens.Select(UnsafeByteOperations.UnsafeWrap));
+        response.Signatures.AddRange(result.Signatures.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
+        response.CertificateChain.AddRange(result.Chain.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
+        response.TimestampTokens.AddRange(result.TimestampTokens.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
         return response;
     }
 
