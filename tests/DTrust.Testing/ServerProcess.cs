@@ -156,6 +156,21 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Task<string> AddOperatorAsync(string tenant) => AddCallerAsync(tenant, "operator");
 
+    /// <summary>The SoftHSM configuration of this server's tokens (made by softhsm-tokens.sh).</summary>
+    public string HsmConfPath => Path.Combine(StateDir, "hsm", "softhsm2.conf");
+
+    /// <summary>The PIN file of one of this server's tokens.</summary>
+    public string HsmPinFile(string label) => Path.Combine(StateDir, "hsm", "pins", label + ".pin");
+
+    /// <summary>
+    /// Points SoftHSM in this (test) process at the server's tokens, for checks through an HsmVault of its own.
+    /// SoftHSM reads SOFTHSM2_CONF once, when the module loads: a process can look at one server's tokens only.
+    /// </summary>
+    public void ExportHsmConfiguration() => NativeEnvironment.Export("SOFTHSM2_CONF", HsmConfPath);
+
+    /// <summary>The SQLite store of this server (the default engine).</summary>
+    public string SqlitePath => Path.Combine(StateDir, "dtrust.db");
+
     private static void Append(StringBuilder log, string? line)
     {
         if (line is null)

@@ -1,0 +1,61 @@
+using System.Globalization;
+using DTrust.Client;
+using DTrust.Signing.V1;
+using DTrust.Testing;
+
+namespace DTrust.Server.Tests;
+
+/// <summary>The dtrust CLI (the built client assembly) and openssl as the outside oracles of the credential tests.</summary>
+internal static class Tools
+{
+    public static string CliDll => Path.Combine(Path.GetDirectoryName(typeof(DTrustClient).Assembly.Location)!, "dtrust.dll");
+
+    /// <summary>Runs <c>dtrust ARGS --server S --api-key-file F</c> as the tenant's operator.</summary>
+    public static Task<ProcessRunner.Result> DtrustAsync(ServerProcess server, string keyFile, params string[] args) =>
+        ProcessRunner.RunAsync("dotnet", [CliDll, .. args, "--server", server.GrpcAddress.ToString(), "--api-key-file", keyFile]);
+
+    public static Task<ProcessRunner.Result> OpensslAsync(params string[] args) => ProcessRunner.RunAsync("openssl", args);
+
+    /// <summary>The serial as openssl prints it: upper-case hex without the sign-padding zero byte.</summary>
+    public static string OpensslSerial(string dotnetSerialHex)
+    {
+        var s = dotnetSerialHex.ToUpperInvariant();
+        while (s.Length > 2 && s.StartsWith("00", StringComparison.Ordinal))
+        {
+            s = s[2..];
+        }
+
+        return s;
+    }
+
+    public static async Task<string> WritePemAsync(string dir, string name, Google.Protobuf.ByteString der)
+    {
+        var path = Path.Combine(dir, name);
+        await File.WriteAllTextAsync(path, System.Security.Cryptography.PemEncoding.WriteString("CERTIFICATE", der.Span));
+        return path;
+    }
+
+    public static async Task<Credential> ActivateAsync(DTrustClient client, string credentialId, string transportPin, string pin = "12345678") =>
+        await client.Credentials.ActivateCredentialAsync(
+            new ActivateCredentialRequest { CredentialId = credentialId, TransportPin = transportPin, ActivationPin = pin });
+
+    public static async Task<CredentialStatus> PollStatusAsync(DTrustClient client, string id, CredentialStatus wanted)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        CredentialStatus status;
+        do
+        {
+            status = (await client.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = id })).Status;
+            if (status == wanted)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+        return status;
+    }
+
+    public static string Seconds(TimeSpan span) => ((long)span.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+}
