@@ -307,13 +307,13 @@ public sealed class CadesBuilder
     }
 
     /// <summary>One DER ContentInfo whose content type is signedData, nothing after it.</summary>
-    private static void CheckTimestampToken(ReadOnlySpan<byte> token)
+    private static void CheckTimestampToken(ReadOnlySpan<byte> timestampToken)
     {
         try
         {
-            AsnDecoder.ReadSequence(token, AsnEncodingRules.DER, out var contentOffset, out var contentLength, out var consumed);
-            if (consumed == token.Length
-                && AsnDecoder.ReadObjectIdentifier(token.Slice(contentOffset, contentLength), AsnEncodingRules.DER, out _)
+            AsnDecoder.ReadSequence(timestampToken, AsnEncodingRules.DER, out var contentOffset, out var contentLength, out var consumed);
+            if (consumed == timestampToken.Length
+                && AsnDecoder.ReadObjectIdentifier(timestampToken.Slice(contentOffset, contentLength), AsnEncodingRules.DER, out _)
                     == CmsOids.SignedData)
             {
                 return;
@@ -324,7 +324,7 @@ public sealed class CadesBuilder
             // Reported below, like any other malformed token.
         }
 
-        throw new ArgumentException("the time-stamp token is not one DER ContentInfo of SignedData", nameof(token));
+        throw new ArgumentException("the time-stamp token is not one DER ContentInfo of SignedData", nameof(timestampToken));
     }
 
     /// <summary>
@@ -449,25 +449,25 @@ public sealed class CadesBuilder
         throw new ArgumentException($"hash algorithm '{hash.Name}' is not SHA-256, SHA-384 or SHA-512", nameof(hash));
     }
 
-    private static (KeyKind Kind, int Bytes) ReadKey(X509Certificate2 certificate)
+    private static (KeyKind Kind, int Bytes) ReadKey(X509Certificate2 signer)
     {
-        switch (certificate.PublicKey.Oid.Value)
+        switch (signer.PublicKey.Oid.Value)
         {
             case CmsOids.EcPublicKey:
-                using (var ec = certificate.GetECDsaPublicKey())
+                using (var ec = signer.GetECDsaPublicKey())
                 {
                     return (KeyKind.Ec, (ec!.KeySize + 7) / 8);
                 }
 
             case CmsOids.RsaEncryption:
-                using (var rsa = certificate.GetRSAPublicKey())
+                using (var rsa = signer.GetRSAPublicKey())
                 {
                     return (KeyKind.Rsa, (rsa!.KeySize + 7) / 8);
                 }
 
             default:
                 throw new ArgumentException(
-                    $"the signer key algorithm {certificate.PublicKey.Oid.Value} is neither EC nor RSA", nameof(certificate));
+                    $"the signer key algorithm {signer.PublicKey.Oid.Value} is neither EC nor RSA", nameof(signer));
         }
     }
 
