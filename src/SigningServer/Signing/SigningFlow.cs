@@ -205,6 +205,13 @@ public sealed class SigningFlow(
             throw new DTrustException(ErrorKind.FailedPrecondition, "wrong PIN");
         }
 
+        // The HSM's answer is checked once per batch against the certificate: a blob that unwrapped to another key
+        // (or a faulty device) must never put a signature the certificate does not vouch for into the world.
+        if (!SelfCheck(credential.Certificate, digests[0].Span, values[0], scheme))
+        {
+            throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
+        }
+
         if (credential.FailedPinCount > 0)
         {
             await store.ResetWrongPinsAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct);
@@ -266,6 +273,26 @@ public sealed class SigningFlow(
 
         // Not cancellable: once the HSM has signed, the entries must be written before anything is returned.
         return Task.WhenAll(appends);
+    }
+
+    private static bool SelfCheck(byte[] certificateDer, ReadOnlySpan<byte> digest, byte[] signature, SignatureScheme scheme)
+    {
+        using var certificate = X509CertificateLoader.LoadCertificate(certificateDer);
+        var name = scheme.ToString();
+        if (certificate.GetECDsaPublicKey() is { } ec)
+        {
+            using (ec)
+            {
+                var format = name.EndsWith("P1363", StringComparison.Ordinal) ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence;
+                return ec.VerifyHash(digest, signature, format);
+            }
+        }
+
+        using var rsa = certificate.GetRSAPublicKey()!;
+        var hash = name.Contains("512", StringComparison.Ordinal) ? HashAlgorithmName.SHA512
+            : name.Contains("384", StringComparison.Ordinal) ? HashAlgorithmName.SHA384
+            : HashAlgorithmName.SHA256;
+        return rsa.VerifyHash(digest, signature, hash, name.StartsWith("RsaPss", StringComparison.Ordinal) ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1);
     }
 
     private static string? TsaSerial(byte[] token) =>
