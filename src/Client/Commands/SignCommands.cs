@@ -112,7 +112,8 @@ internal static class SignCommands
         var file = new Argument<FileInfo>("file");
         var signature = new Argument<FileInfo>("signature") { Description = "the detached CMS (FILE.p7s)" };
         var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
-        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp") { file, signature, ca };
+        var tokenOut = new Option<FileInfo?>("--timestamp-out") { Description = "write the embedded time-stamp token (DER) here, for openssl ts -verify" };
+        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp") { file, signature, ca, tokenOut };
         command.SetAction(async (parse, ct) =>
         {
             var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct)), detached: true);
@@ -152,6 +153,11 @@ internal static class SignCommands
                     var tokenOk = token.VerifySignatureForSignerInfo(signer, out var tsa, token.AsSignedCms().Certificates);
                     trustedTime = token.TokenInfo.Timestamp.UtcDateTime;
                     Console.WriteLine($"time-stamp {(tokenOk ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp:yyyy-MM-dd HH:mm:ss.fff}Z by {tsa?.Subject}");
+                    Console.WriteLine($"imprint        {Convert.ToHexString(token.TokenInfo.GetMessageHash().Span).ToLowerInvariant()} (hash of the signature value)");
+                    if (parse.GetValue(tokenOut) is { } target)
+                    {
+                        await File.WriteAllBytesAsync(target.FullName, attribute.Values[0].RawData, ct);
+                    }
                     ok &= tokenOk && tsa is not null && Chains(tsa, roots, token.AsSignedCms().Certificates, trustedTime.Value, "1.3.6.1.5.5.7.3.8");
                 }
             }
