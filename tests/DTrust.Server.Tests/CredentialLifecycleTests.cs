@@ -82,7 +82,7 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
         var revoking = await client.Credentials.RevokeCredentialAsync(
             new RevokeCredentialRequest { CredentialId = credential.CredentialId, Reason = RevocationReason.KeyCompromise });
         Assert.Equal(CredentialStatus.RevocationInProgress, revoking.Status);
-        var status = await PollStatusAsync(client, credential.CredentialId, CredentialStatus.Revoked);
+        var status = await Tools.PollStatusAsync(client, credential.CredentialId, CredentialStatus.Revoked);
         Assert.Equal(CredentialStatus.Revoked, status);
 
         await AssertRefused(StatusCode.FailedPrecondition, client.Credentials.UnlockCredentialAsync(
@@ -203,23 +203,5 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
     {
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
         Assert.True(expected == e.StatusCode, $"expected {expected}, got {e.StatusCode}: {e.Status.Detail}");
-    }
-
-    private static async Task<CredentialStatus> PollStatusAsync(DTrustClient client, string id, CredentialStatus wanted)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        CredentialStatus status;
-        do
-        {
-            status = (await client.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = id })).Status;
-            if (status == wanted)
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-        while (DateTime.UtcNow < deadline);
-        return status;
     }
 }
