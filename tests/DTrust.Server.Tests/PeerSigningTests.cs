@@ -8,6 +8,7 @@ using DTrust.Client;
 using DTrust.Signing.V1;
 using DTrust.Testing;
 using Google.Protobuf;
+using Xunit.Abstractions;
 using HashAlgorithm = DTrust.Signing.V1.HashAlgorithm;
 
 namespace DTrust.Server.Tests;
@@ -18,7 +19,7 @@ namespace DTrust.Server.Tests;
 /// README walks it, each result checked by openssl.
 /// </summary>
 [Collection(ServerGroup.Name)]
-public sealed partial class PeerSigningTests(ServerFixture fixture)
+public sealed partial class PeerSigningTests(ServerFixture fixture, ITestOutputHelper output)
 {
     private const string SignatureTimeStampOid = "1.2.840.113549.1.9.16.2.14";
 
@@ -162,6 +163,7 @@ public sealed partial class PeerSigningTests(ServerFixture fixture)
                 ["DTRUST_SERVER"] = server.GrpcAddress.ToString(),
                 ["DTRUST_STATE_DIR"] = server.StateDir,
             });
+            output.WriteLine($"$ dtrust {string.Join(' ', args)}\n{r.StdOut}");
             Assert.True(r.ExitCode == 0, $"dtrust {string.Join(' ', args)} exited {r.ExitCode}: {r.StdErr}{r.StdOut}");
             return r.StdOut;
         }
