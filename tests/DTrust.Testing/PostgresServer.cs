@@ -53,9 +53,7 @@ public sealed class PostgresServer : IAsyncDisposable
             // --no-sync: a throw-away cluster need not survive a crash of this machine; the server itself still fsyncs.
             (await server.RunAsync("initdb", ["-D", server.DataDirectory, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                 "--locale=C", "--no-sync"])).EnsureSuccess("initdb");
-            var options = $"-p {server.Port} -k {dir} -c listen_addresses=127.0.0.1";
-            (await server.RunAsync("pg_ctl", ["-D", server.DataDirectory, "-l", Path.Combine(dir, "server.log"),
-                "-o", options, "-w", "-t", "30", "start"])).EnsureSuccess("pg_ctl start");
+            await server.StartServerAsync();
             return server;
         }
         catch
@@ -73,6 +71,30 @@ public sealed class PostgresServer : IAsyncDisposable
             ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres",
              "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", $"CREATE DATABASE {name}"])).EnsureSuccess("psql CREATE DATABASE");
         return ConnectionString(name);
+    }
+
+    /// <summary>Runs <paramref name="sql"/> through psql in the database of <paramref name="connectionString"/>; the unaligned output.</summary>
+    public async Task<string> QueryAsync(string connectionString, string sql)
+    {
+        var database = connectionString.Split(';').Select(p => p.Split('=', 2))
+            .Single(p => p[0].Equals("Database", StringComparison.OrdinalIgnoreCase))[1];
+        return (await ProcessRunner.RunAsync(Path.Combine(_bin, "psql"),
+            ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres",
+             "-d", database, "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])).EnsureSuccess("psql").StdOut.Trim();
+    }
+
+    /// <summary>Stops the cluster (fast: open sessions are cut, as in an outage) and keeps its data for <see cref="RestartAsync"/>.</summary>
+    public async Task StopAsync() =>
+        (await RunAsync("pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])).EnsureSuccess("pg_ctl stop");
+
+    /// <summary>Starts the stopped cluster again on the same port with the same data.</summary>
+    public Task RestartAsync() => StartServerAsync();
+
+    private async Task StartServerAsync()
+    {
+        var options = $"-p {Port} -k {Directory} -c listen_addresses=127.0.0.1";
+        (await RunAsync("pg_ctl", ["-D", DataDirectory, "-l", Path.Combine(Directory, "server.log"),
+            "-o", options, "-w", "-t", "30", "start"])).EnsureSuccess("pg_ctl start");
     }
 
     private static string FindBinaries()

@@ -13,6 +13,7 @@ public sealed class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _log;
     private bool _ownsState = true;
+    private bool _ownsRedis = true;
 
     private IDictionary<string, string?> _environment = new Dictionary<string, string?>();
 
@@ -62,17 +63,24 @@ public sealed class ServerProcess : IAsyncDisposable
     /// Starts a server. With <paramref name="stateDir"/> it reuses (and leaves behind) that state directory, as a
     /// second <c>make run</c> would; otherwise it makes a fresh one and deletes it when disposed.
     /// </summary>
-    public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null, string? stateDir = null)
+    public static Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null, string? stateDir = null) =>
+        StartAsync(extraEnv, stateDir, redis: null);
+
+    /// <summary>
+    /// Starts a server on <paramref name="redis"/> when given (a second node of a cluster, or a Redis the test
+    /// stops and restarts); that Redis stays the caller's to dispose. Without it the server gets a Redis of its own.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv, string? stateDir, RedisServer? redis)
     {
         var ownsState = stateDir is null;
+        var ownsRedis = redis is null;
         var state = stateDir ?? Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
-        RedisServer? redis = null;
         Process? p = null;
         try
         {
             var conf = (await ProcessRunner.RunAsync("bash", [RepoPaths.Script("softhsm-tokens.sh"), Path.Combine(state, "hsm"), .. TokenLabels]))
                 .EnsureSuccess("softhsm-tokens.sh").StdOut.Trim();
-            redis = await RedisServer.StartAsync();
+            redis ??= await RedisServer.StartAsync();
             var grpcPort = RedisServer.FreePort();
             var httpPort = RedisServer.FreePort();
 
@@ -104,6 +112,7 @@ public sealed class ServerProcess : IAsyncDisposable
             var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis)
             {
                 _ownsState = ownsState,
+                _ownsRedis = ownsRedis,
                 _environment = psi.Environment,
                 HttpTls = psi.Environment.TryGetValue("DTrust__Listen__HttpTls", out var tls) && tls == "true",
             };
@@ -121,7 +130,7 @@ public sealed class ServerProcess : IAsyncDisposable
             }
 
             p?.Dispose();
-            if (redis is not null)
+            if (ownsRedis && redis is not null)
             {
                 await redis.DisposeAsync();
             }
@@ -235,7 +244,11 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
-        await Redis.DisposeAsync();
+        if (_ownsRedis)
+        {
+            await Redis.DisposeAsync();
+        }
+
         if (_ownsState)
         {
             DeleteState(StateDir);
