@@ -96,6 +96,10 @@ public sealed class TsaCertificateTests : IDisposable
             ["DTrust__Development"] = "false",
             ["DTrust__Tsa__CertificatePath"] = certPath,
             ["DTrust__Tsa__ChainPath"] = chainPath,
+
+            // Production has no outbox: codes go to an SMS gateway (never called here: nothing is signed).
+            ["DTrust__Signing__OtpSender"] = "webhook",
+            ["DTrust__Signing__Webhook__Url"] = "https://sms-gateway.invalid/send",
         };
         foreach (var level in new[] { "simple", "advanced", "qualified" })
         {

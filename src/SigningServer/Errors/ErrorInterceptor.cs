@@ -81,6 +81,9 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> log) : 
     {
         DTrustException d => new Status(ToCode(d.Kind), d.Message),
         KeyVaultException { IsTransient: true } => new Status(StatusCode.Unavailable, "the HSM is unavailable; retry later"),
+
+        // Start-up proved every token object present, so one missing later means the HSM lost it: not the caller's fault.
+        KeyVaultException { Kind: KeyVaultErrorKind.KeyNotFound } => new Status(StatusCode.Unavailable, "the HSM is unavailable; retry later"),
         KeyVaultException { Kind: KeyVaultErrorKind.InvalidInput } k => new Status(StatusCode.InvalidArgument, k.Message),
 
         // Challenges live only in Redis: without it nothing is authorized or signed, and the caller may retry.

@@ -114,7 +114,26 @@ public sealed class SigningFlow(
         {
             var (credential, _) = await SignableAsync(partner, request.CredentialId, "signature.sign", ct);
             await ConsumeChallengeAsync(partner, credential, request, ct);
-            var (result, tokens) = await SignInVaultAsync(partner, credential, request, pin, ct);
+            (SignatureResult Result, IReadOnlyList<byte[]> Tokens) signed;
+            try
+            {
+                signed = await SignInVaultAsync(partner, credential, request, pin, ct);
+            }
+            catch (Exception e) when (e is not DTrustException { Kind: ErrorKind.FailedPrecondition })
+            {
+                // The challenge is spent; leave a trace of why nothing was signed (best effort: the store may be down too).
+                try
+                {
+                    await Refuse(partner, credential.Id, "signature.sign", "signing failed: " + e.GetType().Name, CancellationToken.None);
+                }
+                catch (DTrustException)
+                {
+                }
+
+                throw;
+            }
+
+            var (result, tokens) = signed;
             await AuditSignaturesAsync(partner, credential, request, tokens, ct);
             return result;
         }
