@@ -75,8 +75,9 @@ public sealed class SigningFlow(
         var id = Callers.ApiKeys.NewId("chal");
         var code = needsOtp ? OneTimeCodes.NewCode() : null;
         var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
+        var listDigest = HashRules.ListDigest(hashes, hash);
         await challenges.StoreAsync(
-            new Challenge(id, partner.Id, credential.Id, HashRules.ListDigest(hashes, hash), hashes.Count,
+            new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count,
                 code is null ? null : codes.Mac(id, code), lifetime),
             options.OtpAttempts);
         if (code is not null)
@@ -97,7 +98,7 @@ public sealed class SigningFlow(
 
         await audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
-            details: new { challenge = id, hashes = hashes.Count, list = HashRules.ListDigest(hashes, hash), otp = needsOtp }, ct: ct);
+            details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp }, ct: ct);
         return new Authorization(id, needsOtp, time.GetUtcNow() + lifetime);
     }
 
@@ -204,10 +205,8 @@ public sealed class SigningFlow(
         var chain = ca.Chain(credential.Level);
         var cms = request.Format != SignatureFormat.Raw;
         var scheme = HashRules.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms);
-        var builder = cms
-            ? new CadesBuilder(
-                X509CertificateLoader.LoadCertificate(credential.Certificate), [.. chain.Select(X509CertificateLoader.LoadCertificate)])
-            : null;
+        using var certificate = X509CertificateLoader.LoadCertificate(credential.Certificate);
+        var builder = cms ? new CadesBuilder(certificate, [.. chain.Select(X509CertificateLoader.LoadCertificate)]) : null;
         var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
         var signingTime = time.GetUtcNow();
         var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
@@ -226,7 +225,7 @@ public sealed class SigningFlow(
 
         // The HSM's answer is checked once per batch against the certificate: a blob that unwrapped to another key
         // (or a faulty device) must never put a signature the certificate does not vouch for into the world.
-        if (!SelfCheck(credential.Certificate, digests[0].Span, values[0], scheme))
+        if (!SelfCheck(certificate, digests[0].Span, values[0], request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms))
         {
             throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
         }
@@ -294,24 +293,20 @@ public sealed class SigningFlow(
         return Task.WhenAll(appends);
     }
 
-    private static bool SelfCheck(byte[] certificateDer, ReadOnlySpan<byte> digest, byte[] signature, SignatureScheme scheme)
+    private static bool SelfCheck(
+        X509Certificate2 certificate, ReadOnlySpan<byte> digest, byte[] signature, HashAlgorithmName hash, bool pkcs1, bool p1363)
     {
-        using var certificate = X509CertificateLoader.LoadCertificate(certificateDer);
-        var name = scheme.ToString();
         if (certificate.GetECDsaPublicKey() is { } ec)
         {
             using (ec)
             {
-                var format = name.EndsWith("P1363", StringComparison.Ordinal) ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence;
-                return ec.VerifyHash(digest, signature, format);
+                return ec.VerifyHash(
+                    digest, signature, p1363 ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence);
             }
         }
 
         using var rsa = certificate.GetRSAPublicKey()!;
-        var hash = name.Contains("512", StringComparison.Ordinal) ? HashAlgorithmName.SHA512
-            : name.Contains("384", StringComparison.Ordinal) ? HashAlgorithmName.SHA384
-            : HashAlgorithmName.SHA256;
-        return rsa.VerifyHash(digest, signature, hash, name.StartsWith("RsaPss", StringComparison.Ordinal) ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1);
+        return rsa.VerifyHash(digest, signature, hash, pkcs1 ? RSASignaturePadding.Pkcs1 : RSASignaturePadding.Pss);
     }
 
     private static string? TsaSerial(byte[] token) =>
