@@ -48,6 +48,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The host's process id (the load generator reads its peak RSS from /proc).</summary>
+    public int ProcessId => _process.Id;
+
     public string Log
     {
         get
