@@ -2,7 +2,7 @@
 STATE ?= .state
 export DTRUST_STATE_DIR := $(abspath $(STATE))
 
-.PHONY: run test deps build format bench bench-rpc bench-tsa clean-state
+.PHONY: run test deps build format bench bench-rpc bench-tsa bench-load clean-state
 
 deps:
 	@bash scripts/deps.sh
@@ -31,3 +31,8 @@ clean-state:
 
 bench-tsa: deps
 	bash benchmarks/tsa-load.sh
+
+# The load generator against nodes it starts itself: one node (SQLite), then two nodes on one Redis, PostgreSQL and
+# token directory. Writes docs/performance/load-{1,2}node.md and the latency chart; about 15 minutes.
+bench-load: deps
+	bash benchmarks/load.sh

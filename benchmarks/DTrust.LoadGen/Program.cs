@@ -16,7 +16,7 @@ var sweep = new Option<string>("--sweep") { Description = "open loop for scenari
 var rate = new Option<double?>("--rate") { Description = "open loop only: operations per second offered for every scenario, instead of the closed loop" };
 var sessions = new Option<int>("--sessions") { Description = "HSM sessions per domain (spawned nodes get it; raw baselines use as many threads)", DefaultValueFactory = _ => 4 };
 var rawSeconds = new Option<double>("--raw-seconds") { Description = "seconds per raw PKCS#11 measurement", DefaultValueFactory = _ => 3 };
-var output = new Option<string>("--out") { Description = "directory for the markdown table and the chart", DefaultValueFactory = _ => "benchmarks/results" };
+var output = new Option<string>("--out") { Description = "directory for the markdown table and the chart", DefaultValueFactory = _ => "docs/performance" };
 
 var root = new RootCommand("DTrust load generator: the whole partner flow against running or spawned nodes, read against raw PKCS#11 rates")
 {
@@ -80,7 +80,7 @@ namespace DTrust.LoadGen
                     var limit = rates[(s.Raw, s.RawAlgorithm)];
                     result.Runs.Add((m, limit));
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"run {run}: scenario {s.Number}: {m.SignaturesPerSecond:0} signatures/s = {m.SignaturesPerSecond / limit:0.00} x raw; p50 {m.Percentile(50):0.0} p99 {m.Percentile(99):0.0} max {m.MaxMs:0.0} ms; errors {m.ErrorCount}; peak RSS {m.PeakRssBytes / 1048576} MB"));
+                        $"run {run}: scenario {s.Number}: {m.SignaturesPerSecond:0} signatures/s = {m.SignaturesPerSecond / limit:0.00} x raw; p50 {m.Percentile(50):0.0} p99 {m.Percentile(99):0.0} max {m.MaxMs:0.0} ms; errors {m.ErrorCount}; peak RSS {m.PeakRssBytes / 1048576} MB; CPU ms/signature server {m.CpuPerSignatureMs.Server:0.00} generator {m.CpuPerSignatureMs.Generator:0.00} rest {m.CpuPerSignatureMs.Other:0.00}"));
                 }
             }
 

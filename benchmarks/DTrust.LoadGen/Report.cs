@@ -23,9 +23,9 @@ public static class Report
         var sb = new StringBuilder();
         sb.AppendLine(Inv, $"{nodes} node(s), store {target.Store}, {target.Sessions} HSM sessions per domain per node; medians of {runs} run(s), (min–max) over runs; raw measured in each run before its load.");
         sb.AppendLine();
-        sb.Append("| scenario | load | signatures/s | raw/s | ratio to raw | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | peak RSS MB |");
+        sb.Append("| scenario | load | signatures/s | raw/s | ratio to raw | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | peak RSS MB | CPU ms/signature: server / generator / rest |");
         sb.AppendLine(nodes > 1 ? " signatures/s per node |" : "");
-        sb.Append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        sb.Append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         sb.AppendLine(nodes > 1 ? " --- |" : "");
         foreach (var s in scenarios)
         {
@@ -42,7 +42,8 @@ public static class Report
 
             sb.Append(Inv, $"| {loads.Max(l => l.MaxMs):0.0} ");
             sb.Append(Inv, $"| {(errors.Count == 0 ? "0" : string.Join(", ", errors))} ");
-            sb.Append(Inv, $"| {loads.Max(l => l.PeakRssBytes) / 1048576.0:0} |");
+            sb.Append(Inv, $"| {loads.Max(l => l.PeakRssBytes) / 1048576.0:0} ");
+            sb.Append(Inv, $"| {Median([.. loads.Select(l => l.CpuPerSignatureMs.Server)]):0.00} / {Median([.. loads.Select(l => l.CpuPerSignatureMs.Generator)]):0.00} / {Median([.. loads.Select(l => l.CpuPerSignatureMs.Other)]):0.00} |");
             if (nodes > 1)
             {
                 sb.Append(' ').Append(string.Join(" / ", Enumerable.Range(0, nodes)

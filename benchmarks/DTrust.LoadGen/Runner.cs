@@ -12,8 +12,22 @@ public sealed record Measurement(
     LongHistogram Latency,
     IReadOnlyDictionary<string, long> Errors,
     IReadOnlyList<double> SignaturesPerSecondByNode,
-    long PeakRssBytes)
+    long PeakRssBytes,
+    CpuUse Cpu)
 {
+    /// <summary>Milliseconds of CPU per signature: server, generator, rest of the machine.</summary>
+    public (double Server, double Generator, double Other) CpuPerSignatureMs
+    {
+        get
+        {
+            var signatures = SignaturesPerSecond * Seconds;
+            return signatures == 0 ? (double.NaN, double.NaN, double.NaN)
+                : (1000 * Cpu.ServerSeconds / signatures, 1000 * Cpu.GeneratorSeconds / signatures, 1000 * Cpu.OtherSeconds / signatures);
+        }
+    }
+
+    public double Seconds { get; init; }
+
     public double Percentile(double p) => Latency.TotalCount == 0 ? double.NaN : Latency.GetValueAtPercentile(p) / 1000.0;
 
     public double MaxMs => Latency.TotalCount == 0 ? double.NaN : Latency.GetMaxValue() / 1000.0;
@@ -47,8 +61,9 @@ public sealed class Runner(Target target)
         }));
         await Task.Delay(warmup);
         rss.Reset();
+        var cpu = new CpuMeter(target.ProcessIds);
         await Task.WhenAll(workers);
-        return phase.Result(duration, rss.Peak);
+        return phase.Result(duration, rss.Peak, cpu.Stop());
     }
 
     public async Task<Measurement> OpenLoopAsync(Scenario scenario, double operationsPerSecond, TimeSpan warmup, TimeSpan duration)
@@ -60,6 +75,7 @@ public sealed class Runner(Target target)
         var inFlight = new List<Task>();
         long started = 0;
         var rssReset = false;
+        CpuMeter? cpu = null;
         while (clock.Elapsed < total)
         {
             var due = (long)(clock.Elapsed.TotalSeconds * operationsPerSecond);
@@ -74,6 +90,7 @@ public sealed class Runner(Target target)
             if (!rssReset && clock.Elapsed >= warmup)
             {
                 rss.Reset();
+                cpu = new CpuMeter(target.ProcessIds);
                 rssReset = true;
             }
 
@@ -82,7 +99,7 @@ public sealed class Runner(Target target)
         }
 
         await Task.WhenAll(inFlight);
-        return phase.Result(duration, rss.Peak);
+        return phase.Result(duration, rss.Peak, (cpu ?? new CpuMeter(target.ProcessIds)).Stop());
     }
 
     /// <summary>Counts of one phase, shared by its workers.</summary>
@@ -127,7 +144,7 @@ public sealed class Runner(Target target)
             }
         }
 
-        public Measurement Result(TimeSpan duration, long peakRss)
+        public Measurement Result(TimeSpan duration, long peakRss, CpuUse cpu)
         {
             var latency = new LongHistogram(HighestMicros, 3);
             foreach (var h in _local.Values)
@@ -142,7 +159,11 @@ public sealed class Runner(Target target)
                 latency,
                 new Dictionary<string, long>(_errors),
                 [.. _signaturesByNode.Select(n => n / seconds)],
-                peakRss);
+                peakRss,
+                cpu)
+            {
+                Seconds = seconds,
+            };
         }
 
         public void Dispose() => _local.Dispose();

@@ -27,6 +27,8 @@ public sealed class Target : IAsyncDisposable
 
     public IReadOnlyList<Node> Nodes { get; }
 
+    public IEnumerable<int> ProcessIds => Nodes.Where(n => n.ProcessId is not null).Select(n => n.ProcessId!.Value);
+
     public string StateDir { get; }
 
     /// <summary>Logged-in PKCS#11 sessions per key domain on each node (the raw baselines use as many threads).</summary>
