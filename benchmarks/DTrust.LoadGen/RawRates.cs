@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using DTrust.Benchmarks.Vault;
 using DTrust.KeyVault;
-using DTrust.KeyVault.Interop;
 using DTrust.KeyVault.Internal;
+using DTrust.KeyVault.Interop;
 using DTrust.Testing;
 
 namespace DTrust.LoadGen;
@@ -92,7 +92,8 @@ public sealed class RawRates : IDisposable
                 {
                     Transaction(s, master);
                     Sign(s, tokenKey);
-                },
+                }
+                ,
             };
 
             // A short warm-up, then every thread runs until the deadline; the rate is what all of them completed.

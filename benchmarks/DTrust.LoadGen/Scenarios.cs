@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Formats.Asn1;
-using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
 using DTrust.Client;
 using DTrust.KeyVault;
 using DTrust.Signing.V1;
