@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using System.Text;
 using DTrust.KeyVault.Internal;
@@ -13,14 +14,24 @@ namespace DTrust.KeyVault;
 /// </summary>
 public sealed class HsmVault : IDisposable
 {
+    /// <summary>
+    /// The System.Diagnostics.Metrics meter of the session pools: per domain (tag <c>domain</c>), sessions in use and
+    /// capacity (gauges), leases that had to wait and the time they waited (counters).
+    /// </summary>
+    public const string MeterName = "DTrust.KeyVault";
+
     private readonly Dictionary<string, KeyDomain> _domains;
+    private readonly VaultMetrics _metrics;
 
     private HsmVault(Dictionary<string, KeyDomain> domains)
     {
         _domains = domains;
+        _metrics = new VaultMetrics(domains.Values);
     }
 
     public IReadOnlyCollection<KeyDomain> Domains => _domains.Values;
+
+    internal Meter Meter => _metrics.Meter;
 
     /// <summary>
     /// Validates <paramref name="options"/> (two domains bound to one token are refused), finds each token by label
@@ -80,6 +91,7 @@ public sealed class HsmVault : IDisposable
 
     public void Dispose()
     {
+        _metrics.Dispose();
         foreach (var domain in _domains.Values)
         {
             domain.Dispose();

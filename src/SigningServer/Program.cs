@@ -18,17 +18,21 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
 options.StateDirectory = Path.GetFullPath(options.StateDirectory);
 
+ServerMetrics.Configure();
 builder.WebHost.ConfigureKestrel(k => Listeners.Configure(k, options.Listen));
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddGrpc(o =>
 {
-    // Interceptors run in this order: errors are mapped outermost, so every inner failure reaches it.
+    // Interceptors run in this order: the timing sees the status errors were mapped to, and errors are mapped
+    // outside authentication, so every inner failure reaches the mapping.
+    o.Interceptors.Add<RpcMetricsInterceptor>();
     o.Interceptors.Add<ErrorInterceptor>();
     o.Interceptors.Add<CallerAuthInterceptor>();
     o.EnableDetailedErrors = false;
     o.MaxReceiveMessageSize = options.Grpc.MaxReceiveBytes;
 }).AddServiceOptions<TimestampGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxTsaReceiveBytes);
+builder.Services.AddSingleton<RpcMetricsInterceptor>();
 builder.Services.AddGrpcReflection();
 builder.Services.AddGrpcHealthChecks(o =>
 {
@@ -119,6 +123,7 @@ app.MapGrpcReflectionService().OnListener(grpc);
 app.MapHttpTsa(http);
 app.MapPkiEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http);
+app.MapServerMetrics(http);
 
 await app.RunAsync();
 return 0;

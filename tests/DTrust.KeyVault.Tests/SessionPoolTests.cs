@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using DTrust.KeyVault.Interop;
 using DTrust.Testing;
@@ -144,6 +145,60 @@ public sealed class SessionPoolTests
 
         Assert.Single(await Sign(TestVault.CredentialPin));
         Assert.Single(spy.OpenSessions);
+    }
+
+    [Fact]
+    public async Task The_meter_reports_each_domain_s_sessions_in_use_and_the_leases_that_waited()
+    {
+        using var vault = TestVault.Open(null, null, TestVault.DomainOptions("tsa", "tsa", 1), TestVault.DomainOptions("simple", "simple", 2));
+        var pool = vault.Domain("tsa").Pool;
+        var seen = new Dictionary<(string Instrument, string Domain), double>();
+        using var listener = new MeterListener
+        {
+            // Other tests' vaults publish the same instruments: only this vault's meter is listened to.
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter == vault.Meter)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((i, value, tags, _) => seen[(i.Name, Domain(tags))] = value);
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) => seen[(i.Name, Domain(tags))] = value);
+        listener.SetMeasurementEventCallback<double>((i, value, tags, _) => seen[(i.Name, Domain(tags))] = value);
+        listener.Start();
+
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, seen[("sessions.in_use", "tsa")]);
+        Assert.Equal(1, seen[("sessions.capacity", "tsa")]);
+        Assert.Equal(2, seen[("sessions.capacity", "simple")]);
+        Assert.Equal(0, seen[("session.waits", "tsa")]);
+
+        // The one session is leased, so the next lease waits until it comes back.
+        var first = await pool.RentAsync(CancellationToken.None);
+        var second = pool.RentAsync(CancellationToken.None).AsTask();
+        await Task.Delay(50);
+        listener.RecordObservableInstruments();
+        Assert.Equal(1, seen[("sessions.in_use", "tsa")]);
+        Assert.Equal(0, seen[("sessions.in_use", "simple")]);
+        Assert.False(second.IsCompleted);
+
+        first.Dispose();
+        (await second).Dispose();
+        using (await pool.RentAsync(CancellationToken.None))
+        {
+            // A free session is taken without waiting, and is not counted as a wait.
+        }
+
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, seen[("sessions.in_use", "tsa")]);
+        Assert.Equal(1, seen[("session.waits", "tsa")]);
+        Assert.InRange(seen[("session.wait_seconds", "tsa")], 0.04, 30);
+        Assert.Equal(0, seen[("session.waits", "simple")]);
+
+        static string Domain(ReadOnlySpan<KeyValuePair<string, object?>> tags) =>
+            Assert.Single(tags.ToArray(), t => t.Key == "domain").Value as string ?? "";
     }
 
     [Fact]

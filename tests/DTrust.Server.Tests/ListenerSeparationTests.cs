@@ -54,15 +54,18 @@ public sealed class ListenerSeparationTests(ServerFixture fixture) : IDisposable
         // The control: the same requests as below, on their own port, are served.
         using var healthz = await SendAsync(fixture.Server.HttpPort, HttpMethod.Get, "/healthz", HttpVersion.Version11);
         using var tsa = await SendAsync(fixture.Server.HttpPort, HttpMethod.Post, "/tsa", HttpVersion.Version11, TsaQuery());
+        using var metrics = await SendAsync(fixture.Server.HttpPort, HttpMethod.Get, "/metrics", HttpVersion.Version11);
 
         Assert.Equal(HttpStatusCode.OK, healthz.StatusCode);
         Assert.Equal(HttpStatusCode.OK, tsa.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.Equal("application/timestamp-reply", tsa.Content.Headers.ContentType?.MediaType);
     }
 
     [Theory]
     [InlineData("GET", "/healthz")]
     [InlineData("POST", "/tsa")]
+    [InlineData("GET", "/metrics")]
     public async Task Http_endpoints_are_not_served_on_the_grpc_port(string method, string path)
     {
         using var response = await SendAsync(
@@ -74,6 +77,7 @@ public sealed class ListenerSeparationTests(ServerFixture fixture) : IDisposable
     [Theory]
     [InlineData("GET", "/healthz")]
     [InlineData("POST", "/tsa")]
+    [InlineData("GET", "/metrics")]
     public async Task Host_header_naming_the_http_port_does_not_open_http_endpoints_on_the_grpc_port(string method, string path)
     {
         using var response = await SendAsync(

@@ -56,7 +56,7 @@ public sealed class SigningFlowTests(ServerFixture fixture)
     internal static ByteString[] Hashes(int count, HashAlgorithmName hash) =>
         [.. Enumerable.Range(0, count).Select(_ => ByteString.CopyFrom(CryptographicOperations.HashData(hash, RandomNumberGenerator.GetBytes(64))))];
 
-    private static SignHashRequest SignRequest(Credential c, AuthorizeSignatureResponse challenge, string otp, ByteString[] hashes,
+    internal static SignHashRequest SignRequest(Credential c, AuthorizeSignatureResponse challenge, string otp, ByteString[] hashes,
         HashAlgorithm hash = HashAlgorithm.Sha256, SignatureFormat format = SignatureFormat.Raw, string pin = Pin)
     {
         var r = new SignHashRequest
@@ -72,7 +72,7 @@ public sealed class SigningFlowTests(ServerFixture fixture)
         return r;
     }
 
-    private static AuthorizeSignatureRequest AuthorizeRequest(Credential c, ByteString[] hashes, HashAlgorithm hash = HashAlgorithm.Sha256)
+    internal static AuthorizeSignatureRequest AuthorizeRequest(Credential c, ByteString[] hashes, HashAlgorithm hash = HashAlgorithm.Sha256)
     {
         var r = new AuthorizeSignatureRequest { CredentialId = c.CredentialId, HashAlgorithm = hash, Description = "test contract" };
         r.Hashes.AddRange(hashes);

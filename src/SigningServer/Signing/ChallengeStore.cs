@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Globalization;
+using DTrust.SigningServer.Hosting;
 using StackExchange.Redis;
 
 namespace DTrust.SigningServer.Signing;
@@ -9,8 +11,11 @@ public sealed record Challenge(
 
 public enum ConsumeOutcome
 {
-    /// <summary>Everything matched; the challenge is gone, this caller may sign.</summary>
+    /// <summary>Everything matched; the challenge (which needed no code) is gone, this caller may sign.</summary>
     Consumed,
+
+    /// <summary>Everything matched, the one-time code too; the challenge is gone, this caller may sign.</summary>
+    ConsumedWithCode,
 
     /// <summary>No such challenge: never made, expired, used, or another partner's or credential's.</summary>
     NotFound,
@@ -49,6 +54,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
           return 'wrong_code:' .. left
         end
         redis.call('DEL', @key)
+        if c[4] ~= '' then return 'consumed_code' end
         return 'consumed'
         """);
 
@@ -61,6 +67,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
 
     public async Task StoreAsync(Challenge challenge, int attempts)
     {
+        var start = Stopwatch.GetTimestamp();
         var key = ChallengeKey(challenge.Id);
         var db = redis.GetDatabase();
         var tx = db.CreateTransaction();
@@ -74,26 +81,44 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
             new HashEntry("attempts", attempts),
         ]);
         _ = tx.KeyExpireAsync(key, challenge.Lifetime);
-        if (!await tx.ExecuteAsync())
+        try
         {
-            throw new RedisException("the challenge could not be stored");
+            if (!await tx.ExecuteAsync())
+            {
+                throw new RedisException("the challenge could not be stored");
+            }
+        }
+        finally
+        {
+            ServerMetrics.RedisStore.ObserveSince(start);
         }
     }
 
     public async Task<(ConsumeOutcome Outcome, int AttemptsLeft)> ConsumeAsync(
         string challengeId, string partnerId, string credentialId, string hashListDigest, string? otpMac)
     {
-        var result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
+        var start = Stopwatch.GetTimestamp();
+        string? result;
+        try
         {
-            key = (RedisKey)ChallengeKey(challengeId),
-            partner = partnerId,
-            credential = credentialId,
-            digest = hashListDigest,
-            otp = otpMac ?? "",
-        });
+            result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
+            {
+                key = (RedisKey)ChallengeKey(challengeId),
+                partner = partnerId,
+                credential = credentialId,
+                digest = hashListDigest,
+                otp = otpMac ?? "",
+            });
+        }
+        finally
+        {
+            ServerMetrics.RedisConsume.ObserveSince(start);
+        }
+
         return result switch
         {
             "consumed" => (ConsumeOutcome.Consumed, 0),
+            "consumed_code" => (ConsumeOutcome.ConsumedWithCode, 0),
             "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0),
             "exhausted" => (ConsumeOutcome.Exhausted, 0),
             { } s when s.StartsWith("wrong_code:", StringComparison.Ordinal) =>
@@ -102,17 +127,36 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         };
     }
 
-    public Task DeleteAsync(string challengeId) => redis.GetDatabase().KeyDeleteAsync(ChallengeKey(challengeId));
+    public async Task DeleteAsync(string challengeId)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            await redis.GetDatabase().KeyDeleteAsync(ChallengeKey(challengeId));
+        }
+        finally
+        {
+            ServerMetrics.RedisDelete.ObserveSince(start);
+        }
+    }
 
     /// <summary>Counts a new challenge for the credential in the current minute; returns the count so far.</summary>
     public async Task<long> CountNewChallengeAsync(string credentialId)
     {
+        var start = Stopwatch.GetTimestamp();
         var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
-        return (long)await redis.GetDatabase().ScriptEvaluateAsync(CountChallenge, new
+        try
         {
-            key = (RedisKey)$"dtrust:{{rl:{credentialId}}}:{window.ToString(CultureInfo.InvariantCulture)}",
-            windowMs = 61_000,
-        });
+            return (long)await redis.GetDatabase().ScriptEvaluateAsync(CountChallenge, new
+            {
+                key = (RedisKey)$"dtrust:{{rl:{credentialId}}}:{window.ToString(CultureInfo.InvariantCulture)}",
+                windowMs = 61_000,
+            });
+        }
+        finally
+        {
+            ServerMetrics.RedisCount.ObserveSince(start);
+        }
     }
 
     private static string ChallengeKey(string id) => $"dtrust:{{{id}}}:challenge";

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Store;
 using DTrust.Tsa;
@@ -64,7 +65,63 @@ public sealed class SigningFlow(
             throw new DTrustException(ErrorKind.InvalidArgument, "description is longer than 200 characters");
         }
 
-        var (credential, holder) = await SignableAsync(partner, credentialId, "signature.authorize", ct);
+        var credential = await CredentialAsync(partner, credentialId, ct);
+        try
+        {
+            var authorization = await AuthorizeAsync(partner, credential, hashes, hash, description, ct);
+            ServerMetrics.CountAuthorization(credential.Level, Outcome.Done);
+            return authorization;
+        }
+        catch (Exception e)
+        {
+            ServerMetrics.CountAuthorization(credential.Level, ServerMetrics.OutcomeOf(e));
+            throw;
+        }
+    }
+
+    public async Task<SignatureResult> SignAsync(CallerRecord partner, SignatureRequest request, CancellationToken ct)
+    {
+        HashRules.Validate(request.Hashes, request.Hash, options.MaxHashesPerChallenge);
+        if (string.IsNullOrEmpty(request.ChallengeId))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required");
+        }
+
+        var pin = Pins.Presented(request.Pin, "activation PIN");
+        try
+        {
+            var credential = await CredentialAsync(partner, request.CredentialId, ct);
+            try
+            {
+                var result = await SignAsync(partner, credential, request, pin, ct);
+                ServerMetrics.CountSignatures(credential.Level, request.Format, Outcome.Done, request.Hashes.Count);
+                return result;
+            }
+            catch (Exception e)
+            {
+                ServerMetrics.CountSignatures(credential.Level, request.Format, ServerMetrics.OutcomeOf(e), request.Hashes.Count);
+                throw;
+            }
+        }
+        finally
+        {
+            Array.Clear(pin);
+        }
+    }
+
+    /// <summary>QUALIFIED always needs the code; ADVANCED unless the holder consented to one factor; SIMPLE never.</summary>
+    public static bool NeedsOtp(CredentialRecord credential) => credential.Level switch
+    {
+        CredentialLevel.Qualified => true,
+        CredentialLevel.Advanced => credential.OneFactorConsentAt is null,
+        _ => false,
+    };
+
+    private async Task<Authorization> AuthorizeAsync(
+        CallerRecord partner, CredentialRecord credential, IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash,
+        string? description, CancellationToken ct)
+    {
+        var holder = await SignableAsync(partner, credential, "signature.authorize", ct);
         if (await challenges.CountNewChallengeAsync(credential.Id) > options.ChallengesPerMinute)
         {
             await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
@@ -88,9 +145,11 @@ public sealed class SigningFlow(
                     (string.IsNullOrWhiteSpace(description) ? "" : $" ({description})") +
                     $". Code {code}, valid {lifetime.TotalMinutes:0} minutes. Never share it.";
                 await otpSender.SendAsync(new OtpMessage(id, credential.Id, holder.Phone, code, text), ct);
+                ServerMetrics.CountOtp(OtpOutcome.Sent);
             }
             catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
             {
+                ServerMetrics.CountOtp(OtpOutcome.SendFailed);
                 await challenges.DeleteAsync(id);
                 throw new DTrustException(ErrorKind.Unavailable, "the one-time code could not be sent; retry", e);
             }
@@ -102,61 +161,42 @@ public sealed class SigningFlow(
         return new Authorization(id, needsOtp, time.GetUtcNow() + lifetime);
     }
 
-    public async Task<SignatureResult> SignAsync(CallerRecord partner, SignatureRequest request, CancellationToken ct)
+    private async Task<SignatureResult> SignAsync(
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
     {
-        HashRules.Validate(request.Hashes, request.Hash, options.MaxHashesPerChallenge);
-        if (string.IsNullOrEmpty(request.ChallengeId))
-        {
-            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required");
-        }
-
-        var pin = Pins.Presented(request.Pin, "activation PIN");
+        await SignableAsync(partner, credential, "signature.sign", ct);
+        await ConsumeChallengeAsync(partner, credential, request, ct);
+        (SignatureResult Result, IReadOnlyList<byte[]> Tokens) signed;
         try
         {
-            var (credential, _) = await SignableAsync(partner, request.CredentialId, "signature.sign", ct);
-            await ConsumeChallengeAsync(partner, credential, request, ct);
-            (SignatureResult Result, IReadOnlyList<byte[]> Tokens) signed;
+            signed = await SignInVaultAsync(partner, credential, request, pin, ct);
+        }
+        catch (Exception e) when (e is not DTrustException { Kind: ErrorKind.FailedPrecondition })
+        {
+            // The challenge is spent; leave a trace of why nothing was signed (best effort: the store may be down too).
             try
             {
-                signed = await SignInVaultAsync(partner, credential, request, pin, ct);
+                await Refuse(partner, credential.Id, "signature.sign", "signing failed: " + e.GetType().Name, CancellationToken.None);
             }
-            catch (Exception e) when (e is not DTrustException { Kind: ErrorKind.FailedPrecondition })
+            catch (DTrustException)
             {
-                // The challenge is spent; leave a trace of why nothing was signed (best effort: the store may be down too).
-                try
-                {
-                    await Refuse(partner, credential.Id, "signature.sign", "signing failed: " + e.GetType().Name, CancellationToken.None);
-                }
-                catch (DTrustException)
-                {
-                }
-
-                throw;
             }
 
-            var (result, tokens) = signed;
-            await AuditSignaturesAsync(partner, credential, request, tokens, ct);
-            return result;
+            throw;
         }
-        finally
-        {
-            Array.Clear(pin);
-        }
+
+        var (result, tokens) = signed;
+        await AuditSignaturesAsync(partner, credential, request, tokens, ct);
+        return result;
     }
 
-    /// <summary>QUALIFIED always needs the code; ADVANCED unless the holder consented to one factor; SIMPLE never.</summary>
-    public static bool NeedsOtp(CredentialRecord credential) => credential.Level switch
-    {
-        CredentialLevel.Qualified => true,
-        CredentialLevel.Advanced => credential.OneFactorConsentAt is null,
-        _ => false,
-    };
+    /// <summary>The credential of the partner's tenant, as it stands now (NOT_FOUND for another tenant's).</summary>
+    private async Task<CredentialRecord> CredentialAsync(CallerRecord partner, string credentialId, CancellationToken ct) =>
+        registry.Effective(await registry.GetStoredAsync(partner, credentialId, ct));
 
-    /// <summary>The credential (of the partner's tenant) and its holder, if it may sign now.</summary>
-    private async Task<(CredentialRecord Credential, UserRecord Holder)> SignableAsync(
-        CallerRecord partner, string credentialId, string action, CancellationToken ct)
+    /// <summary>The credential's holder, if the credential may sign now.</summary>
+    private async Task<UserRecord> SignableAsync(CallerRecord partner, CredentialRecord credential, string action, CancellationToken ct)
     {
-        var credential = registry.Effective(await registry.GetStoredAsync(partner, credentialId, ct));
         if (credential.Status != CredentialStatus.Valid)
         {
             var why = $"the credential is {CredentialRegistry.StatusName(credential.Status)}";
@@ -172,7 +212,7 @@ public sealed class SigningFlow(
             throw new DTrustException(ErrorKind.FailedPrecondition, problem);
         }
 
-        return (credential, holder!);
+        return holder!;
     }
 
     private async Task ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
@@ -180,9 +220,10 @@ public sealed class SigningFlow(
         var otpMac = string.IsNullOrEmpty(request.Otp) ? null : codes.Mac(request.ChallengeId, request.Otp);
         var (outcome, left) = await challenges.ConsumeAsync(
             request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac);
+        ServerMetrics.CountChallengeCheck(outcome);
         switch (outcome)
         {
-            case ConsumeOutcome.Consumed:
+            case ConsumeOutcome.Consumed or ConsumeOutcome.ConsumedWithCode:
                 return;
             case ConsumeOutcome.WrongCode:
                 await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code", ct);
@@ -260,6 +301,7 @@ public sealed class SigningFlow(
         for (var i = 0; i < values.Count; i++)
         {
             var result = await tsa.TimestampAsync(hash, CadesBuilder.SignatureTimeStampImprint(hash, values[i]), includeCertificate: true, ct);
+            ServerMetrics.CountTsaToken(TsaSource.Signature, result);
             tokens[i] = result.IsGranted
                 ? result.Token.ToArray()
                 : throw new DTrustException(ErrorKind.Unavailable, "the time-stamping authority refused: " + result.StatusText);

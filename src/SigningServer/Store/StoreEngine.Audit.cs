@@ -1,7 +1,9 @@
 using System.Data.Common;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Store.Internal;
 
 namespace DTrust.SigningServer.Store;
@@ -35,12 +37,20 @@ public abstract partial class StoreEngine
     {
         ArgumentNullException.ThrowIfNull(entry);
         ct.ThrowIfCancellationRequested();
+        var start = Stopwatch.GetTimestamp();
         var pending = new PendingAppend(entry, ct);
         ObjectDisposedException.ThrowIf(!_appends.Writer.TryWrite(pending), this);
 
         // A caller that gives up stops waiting, but its entry may still be in a batch being written: the batch is
         // never altered once taken, so a cancellation can lose an acknowledgement, never a link of the chain.
-        return await pending.Completion.Task.WaitAsync(ct);
+        try
+        {
+            return await pending.Completion.Task.WaitAsync(ct);
+        }
+        finally
+        {
+            ServerMetrics.StoreAuditAppend.ObserveSince(start);
+        }
     }
 
     public async IAsyncEnumerable<AuditEntry> ReadAllAsync([EnumeratorCancellation] CancellationToken ct)
@@ -118,9 +128,11 @@ public abstract partial class StoreEngine
                 continue;
             }
 
+            var start = Stopwatch.GetTimestamp();
             try
             {
                 var entries = await WriteBatchAsync(batch);
+                ServerMetrics.StoreAuditCommit.ObserveSince(start);
                 Interlocked.Increment(ref _auditCommits);
                 for (var i = 0; i < batch.Count; i++)
                 {

@@ -1,7 +1,10 @@
 using System.Data.Common;
+using System.Diagnostics;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Store.Internal;
+using Prometheus;
 
 namespace DTrust.SigningServer.Store;
 
@@ -61,7 +64,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
                 ("tenant", tenant), ("id", userId));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             return await r.ReadAsync(ct) ? ReadUser(r) : null;
-        }, ct);
+        }, ct, ServerMetrics.StoreUserRead);
 
     public Task<bool> InsertUserAsync(UserRecord user, CancellationToken ct)
     {
@@ -119,7 +122,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
                 ("tenant", tenant), ("id", credentialId));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             return await r.ReadAsync(ct) ? ReadCredential(r) : null;
-        }, ct);
+        }, ct, ServerMetrics.StoreCredentialRead);
 
     public Task<IReadOnlyList<CredentialRecord>> ListCredentialsAsync(
         string tenant, string? userId, bool onlyValid, string? afterId, int limit, CancellationToken ct)
@@ -250,7 +253,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
                 ("hash", credentialHash));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             return await r.ReadAsync(ct) ? ReadCaller(r) : null;
-        }, ct);
+        }, ct, ServerMetrics.StoreCallerRead);
     }
 
     public Task<IReadOnlyList<CallerRecord>> ListCallersAsync(string tenant, CancellationToken ct) =>
@@ -287,8 +290,10 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
 
     // ---- plumbing ----
 
-    private protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken ct)
+    /// <summary>Runs <paramref name="work"/> on a connection; with <paramref name="latency"/>, times it (the connection's opening too).</summary>
+    private protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken ct, Histogram.Child? latency = null)
     {
+        var start = Stopwatch.GetTimestamp();
         try
         {
             await using var connection = await OpenAsync(ct);
@@ -297,6 +302,10 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         catch (Exception e) when (IsUnavailable(e) && !ct.IsCancellationRequested)
         {
             throw Unavailable(e);
+        }
+        finally
+        {
+            latency?.ObserveSince(start);
         }
     }
 

@@ -1,3 +1,4 @@
+using DTrust.SigningServer.Hosting;
 using DTrust.Tsa;
 
 namespace DTrust.SigningServer.Timestamping;
@@ -8,5 +9,11 @@ namespace DTrust.SigningServer.Timestamping;
 /// </summary>
 public sealed class TsaResponder(TimeStampAuthority tsa)
 {
-    public Task<TsaResult> RespondAsync(ReadOnlyMemory<byte> derRequest, CancellationToken ct) => tsa.RespondAsync(derRequest, ct);
+    /// <summary>Answers a DER TimeStampReq from a client (gRPC or HTTP), counted in <c>dtrust_tsa_tokens_total</c>.</summary>
+    public async Task<TsaResult> RespondAsync(ReadOnlyMemory<byte> derRequest, CancellationToken ct)
+    {
+        var result = await tsa.RespondAsync(derRequest, ct);
+        ServerMetrics.CountTsaToken(TsaSource.Request, result);
+        return result;
+    }
 }
