@@ -16,11 +16,12 @@ var sweep = new Option<string>("--sweep") { Description = "open loop for scenari
 var rate = new Option<double?>("--rate") { Description = "open loop only: operations per second offered for every scenario, instead of the closed loop" };
 var sessions = new Option<int>("--sessions") { Description = "HSM sessions per domain (spawned nodes get it; raw baselines use as many threads)", DefaultValueFactory = _ => 4 };
 var rawSeconds = new Option<double>("--raw-seconds") { Description = "seconds per raw PKCS#11 measurement", DefaultValueFactory = _ => 3 };
+var settle = new Option<double>("--settle") { Description = "seconds of unmeasured load per scenario before the first run (the JIT's tiers settle)", DefaultValueFactory = _ => 10 };
 var output = new Option<string>("--out") { Description = "directory for the markdown table and the chart", DefaultValueFactory = _ => "docs/performance" };
 
 var root = new RootCommand("DTrust load generator: the whole partner flow against running or spawned nodes, read against raw PKCS#11 rates")
 {
-    spawn, servers, state, pid, scenarios, partners, duration, warmup, runs, sweep, rate, sessions, rawSeconds, output,
+    spawn, servers, state, pid, scenarios, partners, duration, warmup, runs, sweep, rate, sessions, rawSeconds, settle, output,
 };
 root.SetAction(async (parse, ct) =>
 {
@@ -37,7 +38,8 @@ root.SetAction(async (parse, ct) =>
         parse.GetValue(runs),
         [.. parse.GetValue(sweep)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(f => double.Parse(f, CultureInfo.InvariantCulture))],
         parse.GetValue(rate),
-        TimeSpan.FromSeconds(parse.GetValue(rawSeconds)));
+        TimeSpan.FromSeconds(parse.GetValue(rawSeconds)),
+        TimeSpan.FromSeconds(parse.GetValue(settle)));
     await plan.RunAsync(target, parse.GetValue(output)!, ct);
     return 0;
 });
@@ -47,7 +49,7 @@ namespace DTrust.LoadGen
 {
     /// <summary>What one invocation runs: per run the raw rates, then every scenario; then the sweep.</summary>
     internal sealed record LoadPlan(
-        Scenario[] Scenarios, int Partners, TimeSpan Warmup, TimeSpan Duration, int Runs, double[] Sweep, double? Rate, TimeSpan RawDuration)
+        Scenario[] Scenarios, int Partners, TimeSpan Warmup, TimeSpan Duration, int Runs, double[] Sweep, double? Rate, TimeSpan RawDuration, TimeSpan Settle)
     {
         public async Task RunAsync(Target target, string outDir, CancellationToken ct)
         {
@@ -57,6 +59,15 @@ namespace DTrust.LoadGen
             foreach (var s in Scenarios)
             {
                 await s.SetupAsync(target, Math.Max(Partners, 64), ct);
+            }
+
+            // A server fresh from start-up still compiles its hot paths to their final tier for a minute or more.
+            if (Settle > TimeSpan.Zero)
+            {
+                foreach (var s in Scenarios)
+                {
+                    await runner.ClosedLoopAsync(s, Partners, TimeSpan.Zero, Settle);
+                }
             }
 
             using var raw = new RawRates(target.Sessions);

@@ -51,6 +51,7 @@ public sealed class SigningFlow(
     HsmVault vault,
     TimeStampAuthority tsa,
     ICertificateAuthority ca,
+    SignerCache signers,
     AuditTrail audit,
     SigningOptions options,
     TimeProvider time)
@@ -166,7 +167,7 @@ public sealed class SigningFlow(
     {
         await SignableAsync(partner, credential, "signature.sign", ct);
         await ConsumeChallengeAsync(partner, credential, request, ct);
-        (SignatureResult Result, IReadOnlyList<byte[]> Tokens) signed;
+        (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;
         try
         {
             signed = await SignInVaultAsync(partner, credential, request, pin, ct);
@@ -185,8 +186,8 @@ public sealed class SigningFlow(
             throw;
         }
 
-        var (result, tokens) = signed;
-        await AuditSignaturesAsync(partner, credential, request, tokens, ct);
+        var (result, stamps) = signed;
+        await AuditSignaturesAsync(partner, credential, request, stamps, ct);
         return result;
     }
 
@@ -240,14 +241,14 @@ public sealed class SigningFlow(
         }
     }
 
-    private async Task<(SignatureResult Result, IReadOnlyList<byte[]> Tokens)> SignInVaultAsync(
+    private async Task<(SignatureResult Result, IReadOnlyList<TsaResult> Stamps)> SignInVaultAsync(
         CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
     {
         var chain = ca.Chain(credential.Level);
         var cms = request.Format != SignatureFormat.Raw;
         var scheme = HashRules.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms);
-        using var certificate = X509CertificateLoader.LoadCertificate(credential.Certificate);
-        var builder = cms ? new CadesBuilder(certificate, [.. chain.Select(X509CertificateLoader.LoadCertificate)]) : null;
+        var signer = signers.For(credential);
+        var builder = cms ? signer.Cades : null;
         var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
         var signingTime = time.GetUtcNow();
         var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
@@ -266,7 +267,7 @@ public sealed class SigningFlow(
 
         // The HSM's answer is checked once per batch against the certificate: a blob that unwrapped to another key
         // (or a faulty device) must never put a signature the certificate does not vouch for into the world.
-        if (!SelfCheck(certificate, digests[0].Span, values[0], request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms))
+        if (!SelfCheck(signer.PublicKey, digests[0].Span, values[0], request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms))
         {
             throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
         }
@@ -276,10 +277,11 @@ public sealed class SigningFlow(
             await store.ResetWrongPinsAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct);
         }
 
-        var tokens = request.Timestamp ? await TimestampAllAsync(values, request.Hash, ct) : [];
+        var stamps = request.Timestamp ? await TimestampAllAsync(values, request.Hash, ct) : [];
+        IReadOnlyList<byte[]> tokens = [.. stamps.Select(s => s.Token.ToArray())];
         if (builder is null || prepared is null)
         {
-            return (new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level), tokens);
+            return (new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level), stamps);
         }
 
         var cmsScheme = credential.Algorithm is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384 ? CmsSignatureScheme.Ecdsa
@@ -291,28 +293,28 @@ public sealed class SigningFlow(
             signatures[i] = builder.Complete(prepared[i], cmsScheme, values[i], request.Timestamp ? tokens[i] : default);
         }
 
-        return (new SignatureResult(signatures, [credential.Certificate, .. chain], [], credential.Level), tokens);
+        return (new SignatureResult(signatures, [credential.Certificate, .. chain], [], credential.Level), stamps);
     }
 
     /// <summary>One token per signature value, over the hash of the value (signature-time-stamp).</summary>
-    private async Task<IReadOnlyList<byte[]>> TimestampAllAsync(IReadOnlyList<byte[]> values, HashAlgorithmName hash, CancellationToken ct)
+    private async Task<TsaResult[]> TimestampAllAsync(IReadOnlyList<byte[]> values, HashAlgorithmName hash, CancellationToken ct)
     {
-        var tokens = new byte[values.Count][];
+        var stamps = new TsaResult[values.Count];
         for (var i = 0; i < values.Count; i++)
         {
             var result = await tsa.TimestampAsync(hash, CadesBuilder.SignatureTimeStampImprint(hash, values[i]), includeCertificate: true, ct);
             ServerMetrics.CountTsaToken(TsaSource.Signature, result);
-            tokens[i] = result.IsGranted
-                ? result.Token.ToArray()
+            stamps[i] = result.IsGranted
+                ? result
                 : throw new DTrustException(ErrorKind.Unavailable, "the time-stamping authority refused: " + result.StatusText);
         }
 
-        return tokens;
+        return stamps;
     }
 
     /// <summary>One durable entry per signature (credential, hash, algorithm, TSA serial), each billed once.</summary>
     private Task AuditSignaturesAsync(
-        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<byte[]> tokens, CancellationToken ct)
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<TsaResult> stamps, CancellationToken ct)
     {
         var appends = new Task[request.Hashes.Count];
         for (var i = 0; i < appends.Length; i++)
@@ -325,7 +327,7 @@ public sealed class SigningFlow(
                     hash = Convert.ToHexString(request.Hashes[i].Span),
                     algorithm = request.Hash.Name,
                     format = request.Format.ToString(),
-                    tsa_serial = i < tokens.Count ? TsaSerial(tokens[i]) : null,
+                    tsa_serial = i < stamps.Count ? stamps[i].SerialNumber : null,
                 },
                 usage: (credential.Level, 1),
                 ct: CancellationToken.None);
@@ -336,25 +338,10 @@ public sealed class SigningFlow(
     }
 
     private static bool SelfCheck(
-        X509Certificate2 certificate, ReadOnlySpan<byte> digest, byte[] signature, HashAlgorithmName hash, bool pkcs1, bool p1363)
-    {
-        if (certificate.GetECDsaPublicKey() is { } ec)
-        {
-            using (ec)
-            {
-                return ec.VerifyHash(
-                    digest, signature, p1363 ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence);
-            }
-        }
-
-        using var rsa = certificate.GetRSAPublicKey()!;
-        return rsa.VerifyHash(digest, signature, hash, pkcs1 ? RSASignaturePadding.Pkcs1 : RSASignaturePadding.Pss);
-    }
-
-    private static string? TsaSerial(byte[] token) =>
-        System.Security.Cryptography.Pkcs.Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
-            ? Convert.ToHexString(decoded.TokenInfo.GetSerialNumber().Span)
-            : null;
+        AsymmetricAlgorithm publicKey, ReadOnlySpan<byte> digest, byte[] signature, HashAlgorithmName hash, bool pkcs1, bool p1363) =>
+        publicKey is ECDsa ec
+            ? ec.VerifyHash(digest, signature, p1363 ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence)
+            : ((RSA)publicKey).VerifyHash(digest, signature, hash, pkcs1 ? RSASignaturePadding.Pkcs1 : RSASignaturePadding.Pss);
 
     private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, CancellationToken ct) =>
         audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, ct: ct);

@@ -41,6 +41,7 @@ public static class SigningRegistration
                 throw new InvalidOperationException($"unknown one-time code sender '{options.OtpSender}' (outbox or webhook)");
         }
 
+        services.AddSingleton<SignerCache>();
         services.AddSingleton<SigningFlow>();
         return services;
     }
