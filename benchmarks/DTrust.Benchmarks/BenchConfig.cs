@@ -24,6 +24,10 @@ public sealed class BenchConfig : ManualConfig
         AddDiagnoser(MemoryDiagnoser.Default);
         AddColumn(StatisticColumn.OperationsPerSecond);
         WithOptions(ConfigOptions.DisableOptimizationsValidator);
+
+        // BenchmarkDotNet builds its boilerplate project (and so the server and its references) without the compiler
+        // server; beside parallel builds on 2 cores that took more than its default two minutes.
+        WithBuildTimeout(TimeSpan.FromMinutes(10));
     }
 }
 
