@@ -11,6 +11,7 @@ using DTrust.Testing;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using HashAlgorithm = DTrust.Signing.V1.HashAlgorithm;
@@ -31,7 +32,8 @@ namespace DTrust.Benchmarks.Server;
 /// the server's background health probes, every 2 s); with 100 hashes it is per signature. The baseline is the HSM
 /// work inside one SignHash, measured on the server's own vault and tokens in the same run: one vault transaction
 /// (derive + unwrap + sign + destroys) of a P-256 credential key in the qualified domain, so the ratio reads as
-/// "round trip per HSM transaction".
+/// "round trip per HSM transaction". Beside it, a grpc.health.v1 Check on the same channel (no caller lookup, answered
+/// from the cached probe) is the cost of one gRPC call as such; a signature makes two.
 /// </summary>
 [Config(typeof(BenchConfig))]
 [SuppressMessage("Design", "CA1001", Justification = "BenchmarkDotNet calls [GlobalCleanup], which disposes them, not Dispose")]
@@ -46,6 +48,7 @@ public class SigningRoundTripBenchmarks
     private InProcessServer _server = null!;
     private GrpcChannel _channel = null!;
     private SigningService.SigningServiceClient _signing = null!;
+    private Health.HealthClient _health = null!;
     private Metadata _partner = null!;
     private string _state = "";
     private string _credentialId = "";
@@ -87,6 +90,7 @@ public class SigningRoundTripBenchmarks
         var op = new Metadata { { "authorization", "Bearer " + Key("operator") } };
         _partner = new Metadata { { "authorization", "Bearer " + Key("partner") } };
         _signing = new SigningService.SigningServiceClient(_channel);
+        _health = new Health.HealthClient(_channel);
         _credentialId = await ActiveQualifiedCredentialAsync(new CredentialService.CredentialServiceClient(_channel), op);
 
         _one = Hashes(1);
@@ -127,6 +131,9 @@ public class SigningRoundTripBenchmarks
     [Benchmark(Baseline = true, Description = "vault transaction alone, 1 digest (server's tokens)")]
     public Task<IReadOnlyList<byte[]>> VaultTransaction() =>
         _qualified.SignBatchAsync(_vaultKey, VaultPin, _digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None);
+
+    [Benchmark(Description = "gRPC health Check, same channel (one bare call)")]
+    public async Task<HealthCheckResponse> HealthCheck() => await _health.CheckAsync(new HealthCheckRequest());
 
     [Benchmark(Description = "Authorize + OTP + SignHash, 1 hash (Allocated: client+server)")]
     public Task<SignHashResponse> OneHash() => SignAsync(_one);
