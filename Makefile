@@ -2,7 +2,7 @@
 STATE ?= .state
 export DTRUST_STATE_DIR := $(abspath $(STATE))
 
-.PHONY: run test deps build format bench bench-rpc bench-tsa bench-load clean-state
+.PHONY: run test deps build format bench bench-full bench-rpc bench-tsa bench-load clean-state
 
 deps:
 	@bash scripts/deps.sh
@@ -20,8 +20,12 @@ build:
 format:
 	dotnet format DTrust.sln
 
+# BenchmarkDotNet: a short representative set (minutes), or every suite and parameter; results in benchmarks/results/.
 bench: deps
-	dotnet run -c Release --project benchmarks/DTrust.Benchmarks -- --filter '*'
+	bash benchmarks/bench.sh quick
+
+bench-full: deps
+	bash benchmarks/bench.sh full
 
 bench-rpc: deps
 	bash benchmarks/rpc-load.sh

@@ -13,8 +13,8 @@ namespace DTrust.Benchmarks.Vault;
 /// raw C_Sign on a token key, and the raw per-transaction work (derive + unwrap + one sign + two destroys) with
 /// bare PKCS#11 calls (<see cref="RawPkcs11"/>, not the vault's Pkcs11Interop adapter). Every benchmark reports time per signature (raw transaction: per transaction), and spreads a
 /// fixed amount of work over <see cref="Sessions"/> threads, each with its own session, so ops/s compare directly.
-/// Default matrix: P-256 and RSA-2048 with 1 and 4 sessions. Set DTRUST_BENCH_MATRIX=full for P-256, P-384,
-/// RSA-2048 and RSA-3072 with 1, 2 and 4 sessions (about three times as long).
+/// Default matrix: P-256 and RSA-2048 with 1 and 4 sessions. DTRUST_BENCH_MATRIX=full: P-256, P-384, RSA-2048 and
+/// RSA-3072 with 1, 2 and 4 sessions (about three times as long); quick (make bench): P-256 and RSA-2048 with 1 session.
 /// </summary>
 [Config(typeof(BenchConfig))]
 public class KeyVaultBenchmarks
@@ -22,7 +22,6 @@ public class KeyVaultBenchmarks
     private const int Transactions = 16;
     private const int Batches = 4;
 
-    private static readonly bool Full = Environment.GetEnvironmentVariable("DTRUST_BENCH_MATRIX") == "full";
     private static readonly byte[] Pin = "bench-pin-1"u8.ToArray();
     private static readonly int[] BatchSizes = [1, 10, 100];
 
@@ -41,12 +40,13 @@ public class KeyVaultBenchmarks
     private byte[] _rawInput = [];
     private ReadOnlyMemory<byte>[][] _batches = [];
 
-    public static IEnumerable<KeyAlgorithm> AlgorithmValues => Only(
+    public static IEnumerable<KeyAlgorithm> AlgorithmValues => BenchMatrix.Only(
         "DTRUST_BENCH_ALGORITHMS",
-        Full ? [KeyAlgorithm.EcP256, KeyAlgorithm.EcP384, KeyAlgorithm.Rsa2048, KeyAlgorithm.Rsa3072] : [KeyAlgorithm.EcP256, KeyAlgorithm.Rsa2048],
+        BenchMatrix.Full ? [KeyAlgorithm.EcP256, KeyAlgorithm.EcP384, KeyAlgorithm.Rsa2048, KeyAlgorithm.Rsa3072] : [KeyAlgorithm.EcP256, KeyAlgorithm.Rsa2048],
         Enum.Parse<KeyAlgorithm>);
 
-    public static IEnumerable<int> SessionValues => Only("DTRUST_BENCH_SESSIONS", Full ? [1, 2, 4] : [1, 4], int.Parse);
+    public static IEnumerable<int> SessionValues => BenchMatrix.Only(
+        "DTRUST_BENCH_SESSIONS", BenchMatrix.Full ? [1, 2, 4] : BenchMatrix.Quick ? [1] : [1, 4], int.Parse);
 
     [ParamsSource(nameof(AlgorithmValues))]
     public KeyAlgorithm Algorithm { get; set; }
@@ -123,12 +123,6 @@ public class KeyVaultBenchmarks
 
     [Benchmark(OperationsPerInvoke = Batches * 100, Description = "vault batch 100 (per signature)")]
     public void VaultBatch100() => VaultSpread(Batches, _batches[2]);
-
-    /// <summary>A comma-separated list in <paramref name="variable"/> narrows the matrix (e.g. EcP256 and 1 to chase one case).</summary>
-    private static T[] Only<T>(string variable, T[] all, Func<string, T> parse) =>
-        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } list
-            ? [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse)]
-            : all;
 
     /// <summary>
     /// Runs <paramref name="total"/> operations split evenly over one worker per session. Workers are thread-pool
