@@ -8,11 +8,12 @@ namespace DTrust.LoadGen;
 /// would receive them, so the load runs the whole real flow. The server appends a challenge's line before
 /// AuthorizeSignature answers, so a code is looked up by reading only what was appended since the last look.
 /// </summary>
-public sealed class OtpOutbox(string path)
+public sealed class OtpOutbox(string path) : IDisposable
 {
     private readonly ConcurrentDictionary<string, string> _codes = new();
     private readonly Lock _gate = new();
     private long _offset;
+    private FileStream? _file;
 
     public async Task<string> CodeAsync(string challengeId, CancellationToken ct)
     {
@@ -43,40 +44,49 @@ public sealed class OtpOutbox(string path)
     {
         lock (_gate)
         {
-            if (!File.Exists(path))
+            if (_file is null)
+            {
+                if (!File.Exists(path))
+                {
+                    return;
+                }
+
+                // Kept open: the generator shares the server's cores, and one open per code would cost more than the read.
+                _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024);
+            }
+
+            if (_file.Length <= _offset)
             {
                 return;
             }
 
-            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            if (file.Length <= _offset)
-            {
-                return;
-            }
-
-            file.Position = _offset;
-            using var reader = new StreamReader(file);
-            var text = reader.ReadToEnd();
+            var buffer = new byte[_file.Length - _offset];
+            _file.Position = _offset;
+            _file.ReadExactly(buffer);
 
             // Only whole lines: a line still being appended is read next time.
-            var end = text.LastIndexOf('\n');
+            var end = Array.LastIndexOf(buffer, (byte)'\n');
             if (end < 0)
             {
                 return;
             }
 
-            foreach (var line in text.AsSpan(0, end).EnumerateLines())
+            foreach (var range in buffer.AsSpan(0, end).Split((byte)'\n'))
             {
+                var line = buffer.AsSpan(0, end)[range];
                 if (line.IsEmpty)
                 {
                     continue;
                 }
 
-                using var doc = JsonDocument.Parse(line.ToString());
+                var reader = new Utf8JsonReader(line);
+                using var doc = JsonDocument.ParseValue(ref reader);
                 _codes[doc.RootElement.GetProperty("challenge_id").GetString()!] = doc.RootElement.GetProperty("otp").GetString()!;
             }
 
-            _offset += System.Text.Encoding.UTF8.GetByteCount(text.AsSpan(0, end + 1));
+            _offset += end + 1;
         }
     }
+
+    public void Dispose() => _file?.Dispose();
 }

@@ -107,6 +107,7 @@ public sealed class Target : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Outbox.Dispose();
         foreach (var o in _owned)
         {
             await o.DisposeAsync();

@@ -72,7 +72,7 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
         try
         {
             await File.WriteAllTextAsync(path, "{\"challenge_id\":\"chal_a\",\"otp\":\"111111\"}\n{\"challenge_id\":\"chal_b\",\"ot");
-            var outbox = new OtpOutbox(path);
+            using var outbox = new OtpOutbox(path);
             Assert.Equal("111111", await outbox.CodeAsync("chal_a", CancellationToken.None));
 
             await File.AppendAllTextAsync(path, "p\":\"222222\"}\n");
