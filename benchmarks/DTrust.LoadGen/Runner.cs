@@ -78,7 +78,8 @@ public sealed class Runner(Target target)
         CpuMeter? cpu = null;
         while (clock.Elapsed < total)
         {
-            var due = (long)(clock.Elapsed.TotalSeconds * operationsPerSecond);
+            // Operation i is due at i / rate: the first at once, not one interval late.
+            var due = (long)(clock.Elapsed.TotalSeconds * operationsPerSecond) + 1;
             for (; started < due; started++)
             {
                 // The operation's scheduled time, not the moment this loop got round to it.

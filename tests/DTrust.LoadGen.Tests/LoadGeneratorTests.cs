@@ -52,6 +52,11 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
         var open = await runner.OpenLoopAsync(results[0].Scenario, operationsPerSecond: 20, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1.5));
         Assert.Empty(open.Errors);
         Assert.InRange(open.OperationsPerSecond, 10, 30);
+
+        // Latency counts from each operation's scheduled start: an operation launched one interval (50 ms) late
+        // would show here, a time-stamp takes a few milliseconds.
+        var tsa = await runner.OpenLoopAsync(results[4].Scenario, operationsPerSecond: 20, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1.5));
+        Assert.InRange(tsa.Percentile(50), 0, 40);
     }
 
     [Fact]
