@@ -79,9 +79,16 @@ public sealed class OtpOutbox(string path) : IDisposable
                     continue;
                 }
 
-                var reader = new Utf8JsonReader(line);
-                using var doc = JsonDocument.ParseValue(ref reader);
-                _codes[doc.RootElement.GetProperty("challenge_id").GetString()!] = doc.RootElement.GetProperty("otp").GetString()!;
+                try
+                {
+                    var reader = new Utf8JsonReader(line);
+                    using var doc = JsonDocument.ParseValue(ref reader);
+                    _codes[doc.RootElement.GetProperty("challenge_id").GetString()!] = doc.RootElement.GetProperty("otp").GetString()!;
+                }
+                catch (JsonException)
+                {
+                    // A damaged line costs its operation (counted as an error when its code is not found), not the run.
+                }
             }
 
             _offset += end + 1;

@@ -74,7 +74,9 @@ namespace DTrust.LoadGen
             var results = Scenarios.Select(s => new ScenarioRuns(s, Rate is { } r ? $"open {r:0}/s" : $"closed {Partners}", [])).ToList();
             for (var run = 1; run <= Runs; run++)
             {
-                // The raw limits are measured in the same run as the load they are compared with.
+                // The raw limits are measured in the same run as the load they are compared with, once the
+                // server has finished what the last load left it (answers in flight, collections).
+                await Task.Delay(TimeSpan.FromSeconds(2), ct);
                 var rates = new Dictionary<(RawOperation, KeyAlgorithm), double>();
                 foreach (var key in Scenarios.Select(s => (s.Raw, s.RawAlgorithm)).Distinct())
                 {

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace DTrust.SigningServer.Signing;
@@ -16,32 +17,52 @@ public interface IOtpSender
 /// Development only: appends one JSON object a line to <c>{state}/otp-outbox.jsonl</c>, which the CLI
 /// (<c>--otp-from-outbox</c>) and the tests read. The server refuses to start with it outside development.
 /// </summary>
-public sealed class OutboxOtpSender(string path) : IOtpSender, IDisposable
+public sealed partial class OutboxOtpSender : IOtpSender, IDisposable
 {
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    private const int WriteOnly = 0x1, Create = 0x40, Append = 0x400, CloseOnExec = 0x80000;
 
-    public async Task SendAsync(OtpMessage message, CancellationToken ct)
+    // Several nodes on one state directory append to the same file. .NET's FileMode.Append seeks once and then
+    // writes at its own offset, so two processes overwrite each other's lines (seen under load with two nodes);
+    // O_APPEND makes the kernel put every write at the end, whole.
+    private readonly int _fd;
+
+    public OutboxOtpSender(string path)
     {
-        var line = JsonSerializer.Serialize(new
+        _fd = Open(path, WriteOnly | Create | Append | CloseOnExec, Convert.ToInt32("600", 8));
+        if (_fd < 0)
+        {
+            throw new IOException($"cannot open the OTP outbox {path}: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    public Task SendAsync(OtpMessage message, CancellationToken ct)
+    {
+        byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(new
         {
             challenge_id = message.ChallengeId,
             credential_id = message.CredentialId,
             phone = message.Phone,
             otp = message.Code,
             text = message.Text,
-        }) + "\n";
-        await _lock.WaitAsync(ct);
-        try
-        {
-            await File.AppendAllTextAsync(path, line, CancellationToken.None);
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        }), (byte)'\n'];
+
+        // One write(2) per line: a reader never sees half a line followed by another.
+        var written = Write(_fd, line, line.Length);
+        return written == line.Length
+            ? Task.CompletedTask
+            : throw new IOException($"the OTP outbox write failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
-    public void Dispose() => _lock.Dispose();
+    public void Dispose() => _ = Close(_fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint Write(int fd, byte[] buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
 }
 
 /// <summary>
