@@ -66,8 +66,7 @@ public sealed class MetricsTests(ServerFixture fixture)
             "dtrust_rpc_duration_seconds_count{service=\"dtrust.signing.v1.SigningService\",method=\"AuthorizeSignature\",code=\"OK\"}"));
         Assert.Equal(1, after.Delta(before, $"dtrust_rpc_duration_seconds_bucket{{{SignHash},code=\"OK\",le=\"+Inf\"}}"));
         Assert.InRange(after.Delta(before, $"dtrust_rpc_duration_seconds_sum{{{SignHash},code=\"OK\"}}"), 1e-6, 30);
-        Assert.Equal(2, after.Delta(before, "dtrust_redis_duration_seconds_count{operation=\"store\"}"));
-        Assert.Equal(2, after.Delta(before, "dtrust_redis_duration_seconds_count{operation=\"count\"}"));
+        Assert.Equal(2, after.Delta(before, "dtrust_redis_duration_seconds_count{operation=\"create\"}"));
         Assert.Equal(3, after.Delta(before, "dtrust_redis_duration_seconds_count{operation=\"consume\"}"));
 
         // Store: at least the two authorizations, three signatures and two refusals were appended durably.

@@ -106,8 +106,7 @@ internal static class ServerMetrics
         "Credential store calls by operation; audit_append waits for a durable entry, audit_commit is one group commit",
         ["operation"], new HistogramConfiguration { Buckets = RoundTripBuckets });
 
-    public static readonly Histogram.Child RedisStore = RedisDuration.WithLabels("store");
-    public static readonly Histogram.Child RedisCount = RedisDuration.WithLabels("count");
+    public static readonly Histogram.Child RedisCreate = RedisDuration.WithLabels("create");
     public static readonly Histogram.Child RedisConsume = RedisDuration.WithLabels("consume");
     public static readonly Histogram.Child RedisDelete = RedisDuration.WithLabels("delete");
 

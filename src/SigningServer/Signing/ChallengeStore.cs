@@ -32,8 +32,8 @@ public enum ConsumeOutcome
 
 /// <summary>
 /// Challenges in Redis, shared by every server node. One script checks and consumes atomically, so a challenge
-/// signs at most once whichever node is asked. Keys carry a hash tag (<c>dtrust:{id}:…</c>) so the scripts also
-/// run on Redis Cluster.
+/// signs at most once whichever node is asked. Keys carry the credential as hash tag (<c>dtrust:{credential}:…</c>)
+/// so the scripts also run on Redis Cluster.
 /// </summary>
 public sealed class ChallengeStore(IConnectionMultiplexer redis)
 {
@@ -58,39 +58,48 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         return 'consumed'
         """);
 
-    // A fixed one-minute window per credential: INCR, and the first increment sets the expiry.
-    private static readonly LuaScript CountChallenge = LuaScript.Prepare("""
-        local n = redis.call('INCR', @key)
-        if n == 1 then redis.call('PEXPIRE', @key, @windowMs) end
-        return n
+    // The credential's new-challenge count in a fixed one-minute window (the first increment sets its expiry) and,
+    // within the limit, the challenge itself: one script, one round trip for AuthorizeSignature. Both keys carry the
+    // credential's hash tag, so the script also runs on Redis Cluster.
+    private static readonly LuaScript Create = LuaScript.Prepare("""
+        local n = redis.call('INCR', @rateKey)
+        if n == 1 then redis.call('PEXPIRE', @rateKey, @windowMs) end
+        if n > tonumber(@limit) then return 0 end
+        redis.call('HSET', @key, 'partner', @partner, 'credential', @credential, 'digest', @digest,
+          'count', @count, 'otp', @otp, 'attempts', @attempts)
+        redis.call('PEXPIRE', @key, @lifetimeMs)
+        return 1
         """);
 
-    public async Task StoreAsync(Challenge challenge, int attempts)
+    /// <summary>
+    /// Counts a new challenge for the credential in the current minute and, if that count is within
+    /// <paramref name="perMinute"/>, stores the challenge. False: over the limit, nothing stored.
+    /// </summary>
+    public async Task<bool> CreateAsync(Challenge challenge, int attempts, int perMinute)
     {
         var start = Stopwatch.GetTimestamp();
-        var key = ChallengeKey(challenge.Id);
-        var db = redis.GetDatabase();
-        var tx = db.CreateTransaction();
-        _ = tx.HashSetAsync(key,
-        [
-            new HashEntry("partner", challenge.PartnerId),
-            new HashEntry("credential", challenge.CredentialId),
-            new HashEntry("digest", challenge.HashListDigest),
-            new HashEntry("count", challenge.HashCount),
-            new HashEntry("otp", challenge.OtpMac ?? ""),
-            new HashEntry("attempts", attempts),
-        ]);
-        _ = tx.KeyExpireAsync(key, challenge.Lifetime);
         try
         {
-            if (!await tx.ExecuteAsync())
+            var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
+            var created = (long)await redis.GetDatabase().ScriptEvaluateAsync(Create, new
             {
-                throw new RedisException("the challenge could not be stored");
-            }
+                rateKey = (RedisKey)$"dtrust:{{{challenge.CredentialId}}}:rl:{window.ToString(CultureInfo.InvariantCulture)}",
+                windowMs = 61_000,
+                limit = perMinute,
+                key = (RedisKey)ChallengeKey(challenge.CredentialId, challenge.Id),
+                partner = challenge.PartnerId,
+                credential = challenge.CredentialId,
+                digest = challenge.HashListDigest,
+                count = challenge.HashCount,
+                otp = challenge.OtpMac ?? "",
+                attempts,
+                lifetimeMs = (long)challenge.Lifetime.TotalMilliseconds,
+            });
+            return created == 1;
         }
         finally
         {
-            ServerMetrics.RedisStore.ObserveSince(start);
+            ServerMetrics.RedisCreate.ObserveSince(start);
         }
     }
 
@@ -103,7 +112,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         {
             result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
             {
-                key = (RedisKey)ChallengeKey(challengeId),
+                key = (RedisKey)ChallengeKey(credentialId, challengeId),
                 partner = partnerId,
                 credential = credentialId,
                 digest = hashListDigest,
@@ -127,12 +136,12 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         };
     }
 
-    public async Task DeleteAsync(string challengeId)
+    public async Task DeleteAsync(string credentialId, string challengeId)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
-            await redis.GetDatabase().KeyDeleteAsync(ChallengeKey(challengeId));
+            await redis.GetDatabase().KeyDeleteAsync(ChallengeKey(credentialId, challengeId));
         }
         finally
         {
@@ -140,24 +149,6 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         }
     }
 
-    /// <summary>Counts a new challenge for the credential in the current minute; returns the count so far.</summary>
-    public async Task<long> CountNewChallengeAsync(string credentialId)
-    {
-        var start = Stopwatch.GetTimestamp();
-        var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
-        try
-        {
-            return (long)await redis.GetDatabase().ScriptEvaluateAsync(CountChallenge, new
-            {
-                key = (RedisKey)$"dtrust:{{rl:{credentialId}}}:{window.ToString(CultureInfo.InvariantCulture)}",
-                windowMs = 61_000,
-            });
-        }
-        finally
-        {
-            ServerMetrics.RedisCount.ObserveSince(start);
-        }
-    }
-
-    private static string ChallengeKey(string id) => $"dtrust:{{{id}}}:challenge";
+    // The credential's hash tag keeps a challenge in the slot of its rate counter (one script touches both).
+    private static string ChallengeKey(string credentialId, string id) => $"dtrust:{{{credentialId}}}:challenge:{id}";
 }

@@ -123,21 +123,18 @@ public sealed class SigningFlow(
         string? description, CancellationToken ct)
     {
         var holder = await SignableAsync(partner, credential, "signature.authorize", ct);
-        if (await challenges.CountNewChallengeAsync(credential.Id) > options.ChallengesPerMinute)
-        {
-            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
-            throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
-        }
-
         var needsOtp = NeedsOtp(credential);
         var id = Callers.ApiKeys.NewId("chal");
         var code = needsOtp ? OneTimeCodes.NewCode() : null;
         var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
         var listDigest = HashRules.ListDigest(hashes, hash);
-        await challenges.StoreAsync(
-            new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count,
-                code is null ? null : codes.Mac(id, code), lifetime),
-            options.OtpAttempts);
+        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, code is null ? null : codes.Mac(id, code), lifetime);
+        if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
+        {
+            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
+        }
+
         if (code is not null)
         {
             try
@@ -151,7 +148,7 @@ public sealed class SigningFlow(
             catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
             {
                 ServerMetrics.CountOtp(OtpOutcome.SendFailed);
-                await challenges.DeleteAsync(id);
+                await challenges.DeleteAsync(credential.Id, id);
                 throw new DTrustException(ErrorKind.Unavailable, "the one-time code could not be sent; retry", e);
             }
         }
