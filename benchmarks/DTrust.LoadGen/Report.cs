@@ -93,7 +93,7 @@ public static class Report
 
         plot.Title("Scenario 1 (authorize + sign 1 hash, P-256): latency against offered load\n" + subtitle);
         plot.XLabel("offered load (signatures/s, open loop)");
-        plot.YLabel("latency (ms): authorize + sign, as the partner sees it");
+        plot.YLabel("authorize + sign latency (ms)");
         plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         plot.Axes.SetLimitsY(0, points.Max(p => Median([.. p.Runs.Select(r => r.Percentile(99.9))])) * 1.1);
         plot.SavePng(pathWithoutExtension + ".png", 900, 520);
