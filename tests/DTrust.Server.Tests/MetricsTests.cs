@@ -142,6 +142,23 @@ public sealed class MetricsTests(ServerFixture fixture)
         Assert.Contains("le=\"0.00025\"", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_method_path_in_another_casing_adds_no_series_of_its_own()
+    {
+        // Routing ignores case, so a client can reach a method under paths nobody declared; the label must stay
+        // the declared name, or every invented casing becomes a series (unbounded, chosen by the caller).
+        using var raw = new RawGrpc();
+        var answer = await raw.PostAsync(fixture.Server.GrpcAddress, "/DTRUST.TSA.V1.TIMESTAMPSERVICE/TIMESTAMP", RawGrpc.Frame([]));
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri(fixture.Server.HttpAddress, "/metrics"));
+
+        Assert.DoesNotContain("TIMESTAMPSERVICE", text, StringComparison.Ordinal);
+
+        // It was routed to the method's pipeline (no API key: UNAUTHENTICATED) and counted under the declared name.
+        Assert.Equal("16", answer.GrpcStatus);
+        Assert.Contains("method=\"Timestamp\",code=\"UNAUTHENTICATED\"", text, StringComparison.Ordinal);
+    }
+
     private async Task<Scrape> ScrapeAsync()
     {
         using var http = new HttpClient();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -18,12 +19,12 @@ internal sealed class RpcMetricsInterceptor : Interceptor
         try
         {
             var response = await continuation(request, context);
-            ServerMetrics.ObserveRpc(context.Method, context.Status.StatusCode, start);
+            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
             return response;
         }
         catch (Exception e)
         {
-            ServerMetrics.ObserveRpc(context.Method, CodeOf(e), start);
+            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
             throw;
         }
     }
@@ -36,11 +37,11 @@ internal sealed class RpcMetricsInterceptor : Interceptor
         try
         {
             await continuation(request, responseStream, context);
-            ServerMetrics.ObserveRpc(context.Method, context.Status.StatusCode, start);
+            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
         }
         catch (Exception e)
         {
-            ServerMetrics.ObserveRpc(context.Method, CodeOf(e), start);
+            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
             throw;
         }
     }
@@ -52,12 +53,12 @@ internal sealed class RpcMetricsInterceptor : Interceptor
         try
         {
             var response = await continuation(requestStream, context);
-            ServerMetrics.ObserveRpc(context.Method, context.Status.StatusCode, start);
+            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
             return response;
         }
         catch (Exception e)
         {
-            ServerMetrics.ObserveRpc(context.Method, CodeOf(e), start);
+            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
             throw;
         }
     }
@@ -70,14 +71,21 @@ internal sealed class RpcMetricsInterceptor : Interceptor
         try
         {
             await continuation(requestStream, responseStream, context);
-            ServerMetrics.ObserveRpc(context.Method, context.Status.StatusCode, start);
+            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
         }
         catch (Exception e)
         {
-            ServerMetrics.ObserveRpc(context.Method, CodeOf(e), start);
+            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
             throw;
         }
     }
+
+    /// <summary>
+    /// The method as the service declares it. Not <c>context.Method</c>: that is the request path, and routing
+    /// ignores case, so every casing a client invents would become a series of its own.
+    /// </summary>
+    private static string MethodOf(ServerCallContext context) =>
+        context.GetHttpContext().GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.FullName ?? "unknown";
 
     private static StatusCode CodeOf(Exception e) => e is RpcException rpc ? rpc.StatusCode : StatusCode.Unknown;
 }

@@ -94,7 +94,7 @@ internal static class ServerMetrics
     // Status codes 0–16, named as on the wire (OK, INVALID_ARGUMENT, …).
     private static readonly string[] CodeNames = [.. Enumerable.Range(0, 17).Select(c => JsonNamingPolicy.SnakeCaseUpper.ConvertName(((StatusCode)c).ToString()))];
 
-    // Keyed by the method path the framework passes: only implemented methods reach interceptors, so this stays small.
+    // Keyed by the declared method name (endpoint metadata, never the request path): a fixed, small set.
     private static readonly ConcurrentDictionary<string, Histogram.Child?[]> RpcChildren = new(StringComparer.Ordinal);
 
     private static readonly Histogram RedisDuration = Factory.CreateHistogram(

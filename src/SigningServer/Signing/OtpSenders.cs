@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
 
 namespace DTrust.SigningServer.Signing;
@@ -24,15 +25,21 @@ public sealed partial class OutboxOtpSender : IOtpSender, IDisposable
     // Several nodes on one state directory append to the same file. .NET's FileMode.Append seeks once and then
     // writes at its own offset, so two processes overwrite each other's lines (seen under load with two nodes);
     // O_APPEND makes the kernel put every write at the end, whole.
-    private readonly int _fd;
+    // A SafeFileHandle, not the bare number: a write racing Dispose fails instead of reaching a descriptor the
+    // kernel has since given to something else.
+    private readonly SafeFileHandle _file;
 
     public OutboxOtpSender(string path)
     {
-        _fd = Open(path, WriteOnly | Create | Append | CloseOnExec, Convert.ToInt32("600", 8));
-        if (_fd < 0)
+        if (!OperatingSystem.IsLinux())
         {
-            throw new IOException($"cannot open the OTP outbox {path}: errno {Marshal.GetLastPInvokeError()}");
+            throw new PlatformNotSupportedException("the development OTP outbox uses Linux open(2) flags");
         }
+
+        var fd = Open(path, WriteOnly | Create | Append | CloseOnExec, Convert.ToInt32("600", 8));
+        _file = fd >= 0
+            ? new SafeFileHandle(fd, ownsHandle: true)
+            : throw new IOException($"cannot open the OTP outbox {path}: errno {Marshal.GetLastPInvokeError()}");
     }
 
     public Task SendAsync(OtpMessage message, CancellationToken ct)
@@ -47,22 +54,21 @@ public sealed partial class OutboxOtpSender : IOtpSender, IDisposable
         }), (byte)'\n'];
 
         // One write(2) per line: a reader never sees half a line followed by another.
-        var written = Write(_fd, line, line.Length);
+        var written = Write(_file, line, line.Length);
         return written == line.Length
             ? Task.CompletedTask
-            : throw new IOException($"the OTP outbox write failed: errno {Marshal.GetLastPInvokeError()}");
+            : throw new IOException(written < 0
+                ? $"the OTP outbox write failed: errno {Marshal.GetLastPInvokeError()}"
+                : $"the OTP outbox took {written} of {line.Length} bytes");
     }
 
-    public void Dispose() => _ = Close(_fd);
+    public void Dispose() => _file.Dispose();
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static partial nint Write(int fd, byte[] buffer, nint count);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
+    private static partial nint Write(SafeFileHandle fd, byte[] buffer, nint count);
 }
 
 /// <summary>
