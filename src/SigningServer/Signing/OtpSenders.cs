@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 
 namespace DTrust.SigningServer.Signing;
 
