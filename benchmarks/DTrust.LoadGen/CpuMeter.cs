@@ -16,37 +16,37 @@ public sealed record CpuUse(double ServerSeconds, double GeneratorSeconds, doubl
 /// </summary>
 public sealed class CpuMeter
 {
-    private static readonly double TicksPerSecond = 100; // USER_HZ on Linux x86-64
+    private static readonly double TicksPerSecond = 100; // USER_HZ of /proc/stat on Linux x86-64
     private readonly IReadOnlyList<int> _pids;
-    private readonly long _server;
+    private readonly TimeSpan _server;
     private readonly TimeSpan _generator;
     private readonly long _machine;
 
     public CpuMeter(IEnumerable<int> serverPids)
     {
         _pids = [.. serverPids];
-        _server = _pids.Sum(ProcessTicks);
+        _server = ServerTime();
         _generator = Process.GetCurrentProcess().TotalProcessorTime;
         _machine = MachineBusyTicks();
     }
 
     public CpuUse Stop() => new(
-        (_pids.Sum(ProcessTicks) - _server) / TicksPerSecond,
+        (ServerTime() - _server).TotalSeconds,
         (Process.GetCurrentProcess().TotalProcessorTime - _generator).TotalSeconds,
         (MachineBusyTicks() - _machine) / TicksPerSecond);
 
-    /// <summary>utime + stime of a process (fields 14 and 15 of /proc/PID/stat, after the parenthesised name).</summary>
-    private static long ProcessTicks(int pid)
+    private TimeSpan ServerTime() => _pids.Aggregate(TimeSpan.Zero, (sum, pid) => sum + ProcessTime(pid));
+
+    private static TimeSpan ProcessTime(int pid)
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            using var process = Process.GetProcessById(pid);
+            return process.TotalProcessorTime;
         }
-        catch (IOException)
+        catch (ArgumentException)
         {
-            return 0;
+            return TimeSpan.Zero; // the node has exited
         }
     }
 

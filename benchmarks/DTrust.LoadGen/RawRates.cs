@@ -67,17 +67,13 @@ public sealed class RawRates : IDisposable
         void Sign(ulong session, ulong key)
         {
             Span<byte> signature = stackalloc byte[512];
-            _p11.SignInit(session, mechanism, key);
-            _p11.Sign(session, input, signature[..length]);
+            _p11.SignWith(session, mechanism, key, input, signature[..length]);
         }
 
         void Transaction(ulong session, ulong master)
         {
-            var kek = _p11.DeriveAesEcb(session, kekMaterial, master, kekTemplate);
-            var key = _p11.UnwrapAesKeyWrapPad(session, kek, credential.Blob, unwrapTemplate);
-            Sign(session, key);
-            _p11.DestroyObject(session, key);
-            _p11.DestroyObject(session, kek);
+            Span<byte> signature = stackalloc byte[512];
+            _p11.Transaction(session, master, kekMaterial, kekTemplate, credential.Blob, unwrapTemplate, mechanism, input, signature[..length]);
         }
 
         var sessions = Enumerable.Range(0, _threads).Select(_ => _p11.OpenSession(_domain.SlotId)).ToArray();

@@ -189,23 +189,17 @@ public sealed class RssSampler : IDisposable
 
     public void Reset() => Interlocked.Exchange(ref _peak, 0);
 
-    public static long ResidentBytes(int pid, string field = "VmRSS:")
+    public static long ResidentBytes(int pid)
     {
         try
         {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            {
-                if (line.StartsWith(field, StringComparison.Ordinal))
-                {
-                    return long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 1024;
-                }
-            }
+            using var process = Process.GetProcessById(pid);
+            return process.WorkingSet64; // VmRSS on Linux
         }
-        catch (IOException)
+        catch (ArgumentException)
         {
+            return 0; // the node has exited
         }
-
-        return 0;
     }
 
     private void Sample()

@@ -99,20 +99,16 @@ public class KeyVaultBenchmarks
     public void RawSign() => Spread(Transactions, s =>
     {
         Span<byte> signature = stackalloc byte[512];
-        _p11.SignInit(s, _signMechanism, _tokenKey);
-        _p11.Sign(s, _rawInput, signature[..Algorithms.SignatureLength(Algorithm)]);
+        _p11.SignWith(s, _signMechanism, _tokenKey, _rawInput, signature[..Algorithms.SignatureLength(Algorithm)]);
     });
 
     [Benchmark(OperationsPerInvoke = Transactions, Description = "raw transaction (derive+unwrap+sign+2 destroys)")]
     public void RawTransaction() => Spread(Transactions, s =>
     {
-        var kek = _p11.DeriveAesEcb(s, _kekMaterial, _master, _kekTemplate);
-        var key = _p11.UnwrapAesKeyWrapPad(s, kek, _credential.Blob, _unwrapTemplate);
         Span<byte> signature = stackalloc byte[512];
-        _p11.SignInit(s, _signMechanism, key);
-        _p11.Sign(s, _rawInput, signature[..Algorithms.SignatureLength(Algorithm)]);
-        _p11.DestroyObject(s, key);
-        _p11.DestroyObject(s, kek);
+        _p11.Transaction(
+            s, _master, _kekMaterial, _kekTemplate, _credential.Blob, _unwrapTemplate, _signMechanism, _rawInput,
+            signature[..Algorithms.SignatureLength(Algorithm)]);
     });
 
     [Benchmark(OperationsPerInvoke = Transactions, Description = "vault batch 1 (per signature)")]

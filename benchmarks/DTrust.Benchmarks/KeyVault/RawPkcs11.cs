@@ -104,6 +104,28 @@ internal sealed unsafe class RawPkcs11
         }
     }
 
+    /// <summary>C_SignInit + C_Sign into a buffer of the signature's length (no length query).</summary>
+    public void SignWith(ulong session, ulong mechanism, ulong key, ReadOnlySpan<byte> input, Span<byte> signature)
+    {
+        SignInit(session, mechanism, key);
+        Sign(session, input, signature);
+    }
+
+    /// <summary>
+    /// The raw work of one PIN-bound signature, the calls the vault makes: derive the KEK from the master key, unwrap
+    /// the credential key, sign once, destroy both session objects.
+    /// </summary>
+    public void Transaction(
+        ulong session, ulong master, ReadOnlySpan<byte> kekMaterial, NativeTemplate kekTemplate, ReadOnlySpan<byte> blob,
+        NativeTemplate unwrapTemplate, ulong mechanism, ReadOnlySpan<byte> input, Span<byte> signature)
+    {
+        var kek = DeriveAesEcb(session, kekMaterial, master, kekTemplate);
+        var key = UnwrapAesKeyWrapPad(session, kek, blob, unwrapTemplate);
+        SignWith(session, mechanism, key, input, signature);
+        DestroyObject(session, key);
+        DestroyObject(session, kek);
+    }
+
     public void DestroyObject(ulong session, ulong handle) =>
         Check(((delegate* unmanaged<ulong, ulong, ulong>)_functions[FnDestroyObject])(session, handle), "C_DestroyObject");
 

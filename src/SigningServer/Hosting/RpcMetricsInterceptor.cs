@@ -12,66 +12,41 @@ namespace DTrust.SigningServer.Hosting;
 /// </summary>
 internal sealed class RpcMetricsInterceptor : Interceptor
 {
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
-        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        var start = Stopwatch.GetTimestamp();
-        try
-        {
-            var response = await continuation(request, context);
-            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
-            return response;
-        }
-        catch (Exception e)
-        {
-            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
-            throw;
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, (request, context, continuation), static s => s.continuation(s.request, s.context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var start = Stopwatch.GetTimestamp();
-        try
+        ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, (request, responseStream, context, continuation), static async s =>
         {
-            await continuation(request, responseStream, context);
-            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
-        }
-        catch (Exception e)
-        {
-            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
-            throw;
-        }
-    }
+            await s.continuation(s.request, s.responseStream, s.context);
+            return true;
+        });
 
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var start = Stopwatch.GetTimestamp();
-        try
-        {
-            var response = await continuation(requestStream, context);
-            ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
-            return response;
-        }
-        catch (Exception e)
-        {
-            ServerMetrics.ObserveRpc(MethodOf(context), CodeOf(e), start);
-            throw;
-        }
-    }
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, (requestStream, context, continuation), static s => s.continuation(s.requestStream, s.context));
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        TimedAsync(context, (requestStream, responseStream, context, continuation), static async s =>
+        {
+            await s.continuation(s.requestStream, s.responseStream, s.context);
+            return true;
+        });
+
+    /// <summary>One timing for all four call kinds; the state travels as a struct, so no closure per call.</summary>
+    private static async Task<T> TimedAsync<TState, T>(ServerCallContext context, TState state, Func<TState, Task<T>> call)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
-            await continuation(requestStream, responseStream, context);
+            var result = await call(state);
             ServerMetrics.ObserveRpc(MethodOf(context), context.Status.StatusCode, start);
+            return result;
         }
         catch (Exception e)
         {
