@@ -21,6 +21,8 @@ done
 if [ "${1:-}" = "--test" ]; then
   # Debian's grpcio/protobuf are modules of /usr/bin/python3, not of a pyenv python first on PATH.
   /usr/bin/python3 -c 'import grpc, google.protobuf' >/dev/null 2>&1 || missing+=(python3-grpcio python3-protobuf)
+  # Relying parties in Python read our certificates with it; a test parses every one we issue.
+  /usr/bin/python3 -c 'import cryptography.x509' >/dev/null 2>&1 || missing+=(python3-cryptography)
   # The store's contract tests run a real PostgreSQL (initdb/pg_ctl are not on PATH in Debian's layout).
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi

@@ -7,10 +7,12 @@ namespace DTrust.Tsa;
 public sealed class TsaOptions
 {
     /// <summary>
-    /// DTrust development arc: a UUID-derived OID (ITU-T X.667, arc 2.25) so no registration is needed, and no
-    /// collision with anyone else's policies is possible. Production deployments configure their own policy OID.
+    /// DTrust development arc: private enterprise number 32473, which IANA reserves for documentation and examples
+    /// (RFC 5612), so no registered enterprise is impersonated. Short arcs on purpose: a UUID arc (2.25.&lt;128-bit&gt;)
+    /// has a component above 64 bits, and common parsers (Debian 12's python3-cryptography 38) refuse the
+    /// certificate policies that carry one. Production deployments configure their own arc.
     /// </summary>
-    public const string DevelopmentArc = "2.25.137144690230779327755562659452014337557";
+    public const string DevelopmentArc = "1.3.6.1.4.1.32473";
 
     /// <summary>Default TSA policy: DevelopmentArc.1 (TSA policies).1 (development policy, version 1).</summary>
     public const string DefaultPolicyOid = DevelopmentArc + ".1.1";

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using DTrust.Client;
 using DTrust.KeyVault;
 using DTrust.Signing.V1;
+using DTrust.Testing;
 using Microsoft.Data.Sqlite;
 using static DTrust.Server.Tests.Tools;
 using VaultAlgorithm = DTrust.KeyVault.KeyAlgorithm;
@@ -23,6 +24,44 @@ public sealed class CredentialCertificateTests(ServerFixture fixture) : IDisposa
     private DTrustClient Operator() => DTrustClient.Connect(fixture.Server.GrpcAddress, apiKey: fixture.Server.ApiKey("operator"));
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Python_cryptography_parses_every_certificate_and_crl_we_issue()
+    {
+        var server = fixture.Server;
+        using var client = Operator();
+        var user = await CredentialLifecycleTests.NewHolderAsync(client);
+        var files = new List<string>();
+        foreach (var (level, algorithm) in new[]
+        {
+            (Level.Simple, DTrust.Signing.V1.KeyAlgorithm.EcP256), (Level.Advanced, DTrust.Signing.V1.KeyAlgorithm.Rsa2048), (Level.Advanced, DTrust.Signing.V1.KeyAlgorithm.EcP384),
+            (Level.Qualified, DTrust.Signing.V1.KeyAlgorithm.EcP256), (Level.Qualified, DTrust.Signing.V1.KeyAlgorithm.Rsa3072),
+        })
+        {
+            var (credential, _) = await CredentialLifecycleTests.EnrolAsync(client, user, level, algorithm, organisation: "Musterfirma GmbH");
+            files.Add(await WritePemAsync(_dir, $"{level}-{algorithm}.pem", credential.Certificate));
+        }
+
+        // The root, the issuing CAs, their OCSP responders and the TSA (the chain files repeat them).
+        var pki = Directory.GetFiles(Path.GetDirectoryName(server.Pki("root.pem"))!, "*.pem")
+            .Where(p => !p.EndsWith(".csr.pem", StringComparison.Ordinal) && !Path.GetFileName(p).StartsWith("chain", StringComparison.Ordinal))
+            .ToList();
+        Assert.Contains(pki, p => p.EndsWith("tsa.pem", StringComparison.Ordinal));
+        Assert.Contains(pki, p => p.EndsWith("ocsp-qualified.pem", StringComparison.Ordinal));
+        files.AddRange(pki);
+        using var http = new HttpClient();
+        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        {
+            var crl = Path.Combine(_dir, level + ".crl");
+            await File.WriteAllBytesAsync(crl, await http.GetByteArrayAsync(new Uri(server.HttpAddress, $"/crl/{level}.crl")));
+            files.Add(crl);
+        }
+
+        var run = await ProcessRunner.RunAsync(
+            "/usr/bin/python3", [Path.Combine(RepoPaths.Root, "tests", "peers", "python", "parse_pki.py"), .. files]);
+        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
+        Assert.Equal(files.Count, Lines(run.StdOut).Count(l => l.StartsWith("OK ", StringComparison.Ordinal)));
+    }
 
     [Fact]
     public async Task Openssl_reads_a_qualified_certificate_and_sees_its_revocation_in_crl_and_ocsp()

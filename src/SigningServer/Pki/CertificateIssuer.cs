@@ -62,8 +62,8 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
         extensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         extensions.Add(new X509KeyUsageExtension(KeyUsage(level), critical: true));
         extensions.Add(level == CredentialLevel.Qualified
-            ? Profiles.CertificatePolicies(PkiOids.QcpNQscd, PkiOids.QualifiedPolicy)
-            : Profiles.CertificatePolicies(PkiOids.Policy(level)));
+            ? Profiles.CertificatePolicies(PkiOids.QcpNQscd, PkiOids.Policy(level, options.PolicyArc))
+            : Profiles.CertificatePolicies(PkiOids.Policy(level, options.PolicyArc)));
         if (level == CredentialLevel.Qualified)
         {
             extensions.Add(Profiles.QcStatementsEsign());

@@ -84,6 +84,7 @@ public static class PkiServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddPki(this IServiceCollection services, PkiOptions options)
     {
+        PkiOids.RequireShortArc(options.PolicyArc, "DTrust:Pki:PolicyArc");
         services.AddSingleton(options);
         if (!services.Any(d => d.ServiceType == typeof(DevPki)))
         {

@@ -6,8 +6,8 @@ namespace DTrust.SigningServer.Pki;
 public static class PkiOids
 {
     /// <summary>
-    /// Certificate policies under the DTrust development arc (the TSA's policies are arc .1, certificate policies
-    /// arc .2): a UUID-derived OID (ITU-T X.667, 2.25) needs no registration. A production QTSP uses its own arc.
+    /// Default arc of our certificate policies, under the development arc (the TSA's policies are arc .1,
+    /// certificate policies arc .2). A production QTSP configures its own (<see cref="PkiOptions.PolicyArc"/>).
     /// </summary>
     public const string PolicyArc = Tsa.TsaOptions.DevelopmentArc + ".2";
 
@@ -38,12 +38,28 @@ public static class PkiOids
     public const string Title = "2.5.4.12";
     public const string SerialNumber = "2.5.4.5";
 
-    /// <summary>Our policy OID of a level.</summary>
-    public static string Policy(CredentialLevel level) => level switch
+    /// <summary>Our policy OID of a level under <paramref name="arc"/> (.1 simple, .2 advanced, .3 qualified).</summary>
+    public static string Policy(CredentialLevel level, string arc = PolicyArc) => level switch
     {
-        CredentialLevel.Simple => SimplePolicy,
-        CredentialLevel.Advanced => AdvancedPolicy,
-        CredentialLevel.Qualified => QualifiedPolicy,
+        CredentialLevel.Simple => arc + ".1",
+        CredentialLevel.Advanced => arc + ".2",
+        CredentialLevel.Qualified => arc + ".3",
         _ => throw new ArgumentOutOfRangeException(nameof(level)),
     };
+
+    /// <summary>
+    /// Refuses (at start-up) an arc that is not a dotted OID or has a component of 2^63 or more: every certificate
+    /// would carry it, and parsers that keep components in 64 bits refuse the whole policies extension.
+    /// </summary>
+    public static void RequireShortArc(string arc, string setting)
+    {
+        var parts = arc.Split('.');
+        var valid = parts.Length >= 2 && parts[0] is "0" or "1" or "2"
+            && parts.All(p => p.Length > 0 && p.All(char.IsAsciiDigit) && long.TryParse(p, out _));
+        if (!valid)
+        {
+            throw new InvalidOperationException(
+                $"{setting} '{arc}' must be a dotted OID whose components are each below 2^63 (a UUID arc 2.25.<128 bits> is refused by common parsers)");
+        }
+    }
 }

@@ -15,6 +15,12 @@ public sealed class PkiOptions
     public string PublicBaseUrl { get; set; } = "http://127.0.0.1:5080";
 
     /// <summary>
+    /// Arc of the QTSP's own certificate policies: levels get .1 (simple), .2 (advanced), .3 (qualified). Keep every
+    /// component below 2^63: longer arcs (UUID arcs) are refused by widely used parsers.
+    /// </summary>
+    public string PolicyArc { get; set; } = PkiOids.PolicyArc;
+
+    /// <summary>
     /// Production: per level name (simple, advanced, qualified) the certificates the operator had issued for the
     /// CSRs under <c>pki/</c>. Missing entries in development get the dev PKI's certificates.
     /// </summary>

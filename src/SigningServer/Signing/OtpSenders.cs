@@ -1,7 +1,10 @@
 using System.Net.Http.Json;
+using System.Net.Security;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
+using Polly;
 
 namespace DTrust.SigningServer.Signing;
 
@@ -73,7 +76,9 @@ public sealed partial class OutboxOtpSender : IOtpSender, IDisposable
 
 /// <summary>
 /// Posts <c>{"to", "text"}</c> to an SMS gateway. Timeouts and retries with backoff come from the resilience
-/// handler the host puts on this client (Microsoft.Extensions.Http.Resilience).
+/// handler the host puts on this client (Microsoft.Extensions.Http.Resilience). Whatever keeps the message from
+/// the gateway (refusal after the retries, timeout, open circuit, TLS) is one <see cref="IOException"/>, so the flow
+/// needs to know nothing of HTTP or Polly to void the challenge and answer UNAVAILABLE.
 /// </summary>
 public sealed class WebhookOtpSender(HttpClient http, SigningOptions options) : IOtpSender
 {
@@ -92,7 +97,49 @@ public sealed class WebhookOtpSender(HttpClient http, SigningOptions options) : 
             request.Headers.TryAddWithoutValidation("Authorization", _authorization);
         }
 
-        using var response = await http.SendAsync(request, ct);
-        response.EnsureSuccessStatusCode();
+        try
+        {
+            using var response = await http.SendAsync(request, ct);
+            response.EnsureSuccessStatusCode();
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is HttpRequestException or ExecutionRejectedException or OperationCanceledException)
+        {
+            // The message text holds the code: only the kind of failure goes into the exception.
+            throw new IOException("the SMS gateway did not take the message: " + e.GetType().Name, e);
+        }
+    }
+
+    /// <summary>
+    /// A handler that trusts exactly the CA certificates in <paramref name="caFile"/> for the gateway (a gateway on a
+    /// private PKI; the system roots are then not used). The host name must still match.
+    /// </summary>
+    public static SocketsHttpHandler HandlerTrusting(string caFile)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(caFile);
+        if (roots.Count == 0)
+        {
+            throw new InvalidOperationException($"DTrust:Signing:Webhook:CaFile '{caFile}' holds no certificate");
+        }
+
+        return new SocketsHttpHandler
+        {
+            SslOptions =
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                },
+            },
+        };
     }
 }

@@ -41,5 +41,9 @@ public sealed class WebhookOptions
     /// <summary>Sent as the Authorization header (e.g. "Bearer …"); read from <see cref="AuthorizationFile"/> if set.</summary>
     public string? AuthorizationFile { get; set; }
 
+    /// <summary>Seconds per attempt; three attempts (with backoff) at most.</summary>
     public int TimeoutSeconds { get; set; } = 10;
+
+    /// <summary>PEM file of the CA certificates to trust for the gateway instead of the system roots (a private PKI).</summary>
+    public string? CaFile { get; set; }
 }

@@ -29,8 +29,13 @@ public static class SigningRegistration
                     throw new InvalidOperationException("DTrust:Signing:Webhook:Url must be an https URL of the SMS gateway");
                 }
 
-                services.AddHttpClient<IOtpSender, WebhookOtpSender>()
-                    .AddStandardResilienceHandler(r =>
+                var webhook = services.AddHttpClient<IOtpSender, WebhookOtpSender>();
+                if (!string.IsNullOrEmpty(options.Webhook.CaFile))
+                {
+                    webhook.ConfigurePrimaryHttpMessageHandler(() => WebhookOtpSender.HandlerTrusting(options.Webhook.CaFile));
+                }
+
+                webhook.AddStandardResilienceHandler(r =>
                     {
                         r.AttemptTimeout.Timeout = TimeSpan.FromSeconds(options.Webhook.TimeoutSeconds);
                         r.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(options.Webhook.TimeoutSeconds * 3);
