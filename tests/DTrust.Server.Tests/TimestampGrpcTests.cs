@@ -61,7 +61,7 @@ public sealed class TimestampGrpcTests(ServerFixture fixture)
         var dir = Directory.CreateTempSubdirectory("dtrust-cli-").FullName;
         var doc = Path.Combine(dir, "doc.txt");
         await File.WriteAllTextAsync(doc, "loan agreement 42");
-        var cli = Path.Combine(Path.GetDirectoryName(typeof(DTrustClient).Assembly.Location)!, "dtrust.dll");
+        var cli = Tools.CliDll;
         var run = await ProcessRunner.RunAsync(
             "dotnet",
             [cli, "timestamp", doc, "--server", fixture.Server.GrpcAddress.ToString(), "--ca", fixture.Server.Pki("root.pem")]);

@@ -8,7 +8,18 @@ namespace DTrust.Server.Tests;
 /// <summary>The dtrust CLI (the built client assembly) and openssl as the outside oracles of the credential tests.</summary>
 internal static class Tools
 {
-    public static string CliDll => Path.Combine(Path.GetDirectoryName(typeof(DTrustClient).Assembly.Location)!, "dtrust.dll");
+    /// <summary>
+    /// The CLI from its own build output (src/Client/bin/&lt;configuration&gt;/&lt;tfm&gt;), as a user runs it: this test
+    /// project references ASP.NET Core, so its own folder lacks assemblies that the CLI's runtime needs.
+    /// </summary>
+    public static string CliDll
+    {
+        get
+        {
+            var here = new DirectoryInfo(Path.GetDirectoryName(typeof(DTrustClient).Assembly.Location)!);
+            return Path.Combine(RepoPaths.Root, "src", "Client", "bin", here.Parent!.Name, here.Name, "dtrust.dll");
+        }
+    }
 
     /// <summary>Runs <c>dtrust ARGS --server S --api-key-file F</c> as the tenant's operator.</summary>
     public static Task<ProcessRunner.Result> DtrustAsync(ServerProcess server, string keyFile, params string[] args) =>
