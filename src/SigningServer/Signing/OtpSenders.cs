@@ -126,7 +126,7 @@ public sealed class WebhookOtpSender(HttpClient http, SigningOptions options) : 
         {
             SslOptions =
             {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                RemoteCertificateValidationCallback = (_, certificate, presented, errors) =>
                 {
                     if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
                     {
@@ -137,7 +137,18 @@ public sealed class WebhookOtpSender(HttpClient http, SigningOptions options) : 
                     chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                     chain.ChainPolicy.CustomTrustStore.AddRange(roots);
                     chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+
+                    // Intermediates the gateway sent, so a CA file holding only the root suffices.
+                    if (presented is not null)
+                    {
+                        foreach (var element in presented.ChainElements)
+                        {
+                            chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                        }
+                    }
+
+                    using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                    return chain.Build(leaf);
                 },
             },
         };
