@@ -206,6 +206,9 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
+                // HasExited can be true before the asynchronous readers have taken the last lines (the reason it
+                // exited): WaitForExitAsync also waits for the end of both redirected streams. Seen empty in CI.
+                await _process.WaitForExitAsync();
                 throw new InvalidOperationException("server exited during start-up:\n" + Log);
             }
 
