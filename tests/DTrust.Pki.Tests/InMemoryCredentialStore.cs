@@ -53,8 +53,11 @@ internal sealed class InMemoryCredentialStore : ICredentialStore
         string tenant, string? userId, bool onlyValid, string? afterId, int limit, CancellationToken ct) =>
         throw new NotSupportedException();
 
-    public Task<(int FailedPins, CredentialStatus Status)?> RecordWrongPinAsync(
-        string tenant, string credentialId, int lockThreshold, DateTimeOffset now, CancellationToken ct) =>
+    public Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
+        string tenant, string credentialId, CredentialStatus expected, int limit, DateTimeOffset now, CancellationToken ct) =>
+        throw new NotSupportedException();
+
+    public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
         throw new NotSupportedException();
 
     public Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>

@@ -83,8 +83,9 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Empty(await Store.ListCredentialsAsync("t2", null, false, null, 10, default));
         Assert.False(await Store.UpdateUserAsync(User("t2", "u1"), 1, default));
         Assert.False(await Store.UpdateCredentialAsync(credential with { Tenant = "t2", Status = CredentialStatus.Revoked }, 1, default));
-        Assert.Null(await Store.RecordWrongPinAsync("t2", "c1", 5, T0, default));
+        Assert.Null(await Store.TakePinAttemptAsync("t2", "c1", CredentialStatus.Valid, 5, T0, default));
         await Store.ResetWrongPinsAsync("t2", "c1", T0, default);
+        await Store.ReturnPinAttemptAsync("t2", "c1", 5, T0, default);
 
         var stored = await Store.GetCredentialAsync("t1", "c1", default);
         Assert.Equal(CredentialStatus.Valid, stored!.Status);
@@ -162,39 +163,68 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
-    public async Task Concurrent_wrong_pins_are_all_counted_and_lock_at_the_threshold()
+    public async Task Concurrent_pin_attempts_never_exceed_the_limit_and_the_last_one_locks()
     {
-        await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "01"), default);
+        await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "01") with { ActivatedAt = T0 }, default);
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ =>
-            Task.Run(() => Store.RecordWrongPinAsync("t1", "c1", 5, T0, default))));
+        // Two engines, as two nodes: 40 attempts at once, 5 may be taken.
+        await using var second = OpenStore();
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            Task.Run(() => (i % 2 == 0 ? Store : second).TakePinAttemptAsync("t1", "c1", CredentialStatus.Valid, 5, T0, default))));
 
-        Assert.Equal(Enumerable.Range(1, 20), results.Select(r => r!.Value.FailedPins).Order());
-        Assert.All(results.Where(r => r!.Value.FailedPins >= 5), r => Assert.Equal(CredentialStatus.Locked, r!.Value.Status));
-        Assert.All(results.Where(r => r!.Value.FailedPins < 5), r => Assert.Equal(CredentialStatus.Valid, r!.Value.Status));
+        var taken = results.Where(r => r is not null).Select(r => r!.Value).ToList();
+        Assert.Equal(Enumerable.Range(1, 5), taken.Select(r => r.FailedPins).Order());
+        Assert.Equal(CredentialStatus.Locked, taken.Single(r => r.FailedPins == 5).Status);
+        Assert.All(taken.Where(r => r.FailedPins < 5), r => Assert.Equal(CredentialStatus.Valid, r.Status));
         var stored = await Store.GetCredentialAsync("t1", "c1", default);
-        Assert.Equal(20, stored!.FailedPinCount);
-        Assert.Equal(CredentialStatus.Locked, stored.Status);
-        Assert.Equal(21, stored.Version);
-        Assert.Null(await Store.RecordWrongPinAsync("t1", "missing", 5, T0, default));
+        Assert.Equal((5, CredentialStatus.Locked, 6L), (stored!.FailedPinCount, stored.Status, stored.Version));
+        Assert.Null(await Store.TakePinAttemptAsync("t1", "c1", CredentialStatus.Locked, 5, T0, default));
+        Assert.Null(await Store.TakePinAttemptAsync("t1", "missing", CredentialStatus.Valid, 5, T0, default));
     }
 
     [Fact]
-    public async Task Wrong_pins_do_not_lock_a_credential_that_is_not_valid_and_reset_clears_the_count()
+    public async Task Pin_attempts_need_the_expected_status_and_lock_a_credential_never_activated_too()
     {
         await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "01") with { Status = CredentialStatus.Revoked }, default);
-        await Store.InsertCredentialAsync(Credential("t1", "u1", "c2", "02"), default);
+        await Store.InsertCredentialAsync(Credential("t1", "u1", "c2", "02") with { Status = CredentialStatus.NotActivated }, default);
 
-        Assert.Equal((1, CredentialStatus.Revoked), await Store.RecordWrongPinAsync("t1", "c1", 1, T0, default));
-        Assert.Equal((1, CredentialStatus.Valid), await Store.RecordWrongPinAsync("t1", "c2", 3, T0, default));
-        await Store.ResetWrongPinsAsync("t1", "c2", T0.AddSeconds(1), default);
-        var reset = await Store.GetCredentialAsync("t1", "c2", default);
-        Assert.Equal(0, reset!.FailedPinCount);
-        Assert.Equal(3, reset.Version);
+        Assert.Null(await Store.TakePinAttemptAsync("t1", "c1", CredentialStatus.Valid, 5, T0, default));
+        Assert.Null(await Store.TakePinAttemptAsync("t1", "c2", CredentialStatus.Valid, 5, T0, default));
+        Assert.Equal((1, CredentialStatus.NotActivated), await Store.TakePinAttemptAsync("t1", "c2", CredentialStatus.NotActivated, 2, T0, default));
+        Assert.Equal((2, CredentialStatus.Locked), await Store.TakePinAttemptAsync("t1", "c2", CredentialStatus.NotActivated, 2, T0, default));
+
+        // A device fault gives its attempt back: below the limit again, back to NOT_ACTIVATED (never activated).
+        await Store.ReturnPinAttemptAsync("t1", "c2", 2, T0, default);
+        var returned = await Store.GetCredentialAsync("t1", "c2", default);
+        Assert.Equal((1, CredentialStatus.NotActivated), (returned!.FailedPinCount, returned.Status));
+    }
+
+    [Fact]
+    public async Task The_right_pin_resets_the_count_and_lifts_a_pin_lock_only()
+    {
+        await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "01") with { ActivatedAt = T0 }, default);
+        await Store.InsertCredentialAsync(Credential("t1", "u1", "c2", "02") with { ActivatedAt = T0 }, default);
+        for (var i = 0; i < 3; i++)
+        {
+            await Store.TakePinAttemptAsync("t1", "c1", CredentialStatus.Valid, 3, T0, default);
+        }
+
+        await Store.ResetWrongPinsAsync("t1", "c1", T0.AddSeconds(1), default);
+        var reset = await Store.GetCredentialAsync("t1", "c1", default);
+        Assert.Equal((0, CredentialStatus.Valid, 5L), (reset!.FailedPinCount, reset.Status, reset.Version));
 
         // Already zero: nothing is written, so a concurrent update's version stays valid.
-        await Store.ResetWrongPinsAsync("t1", "c2", T0.AddSeconds(2), default);
-        Assert.Equal(3, (await Store.GetCredentialAsync("t1", "c2", default))!.Version);
+        await Store.ResetWrongPinsAsync("t1", "c1", T0.AddSeconds(2), default);
+        Assert.Equal(5, (await Store.GetCredentialAsync("t1", "c1", default))!.Version);
+
+        // Revoked while the attempt was in the HSM: the revocation stands.
+        await Store.TakePinAttemptAsync("t1", "c2", CredentialStatus.Valid, 3, T0, default);
+        var c2 = (await Store.GetCredentialAsync("t1", "c2", default))!;
+        Assert.True(await Store.UpdateCredentialAsync(c2 with { Status = CredentialStatus.RevocationInProgress }, c2.Version, default));
+        await Store.ResetWrongPinsAsync("t1", "c2", T0, default);
+        await Store.ReturnPinAttemptAsync("t1", "c2", 3, T0, default);
+        var revoked = await Store.GetCredentialAsync("t1", "c2", default);
+        Assert.Equal((1, CredentialStatus.RevocationInProgress), (revoked!.FailedPinCount, revoked.Status));
     }
 
     [Fact]

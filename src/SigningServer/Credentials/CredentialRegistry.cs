@@ -180,16 +180,9 @@ public sealed class CredentialRegistry(
         {
             var credential = await GetStoredAsync(caller, credentialId, ct);
             RequireStatus(credential, "activate", CredentialStatus.NotActivated);
-            WrappedCredentialKey rewrapped;
-            try
-            {
-                rewrapped = await vault.Domain(PkiLevels.Name(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct);
-            }
-            catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
-            {
-                await WrongPinAsync(caller, credential, "credential.activate", ct);
-                throw new DTrustException(ErrorKind.FailedPrecondition, "wrong transport PIN");
-            }
+            var rewrapped = await WithPinAttemptAsync(
+                caller, credential, "credential.activate", "wrong transport PIN",
+                () => vault.Domain(PkiLevels.Name(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct), ct);
 
             var activated = await MutateAsync(caller, credentialId, c =>
             {
@@ -207,27 +200,62 @@ public sealed class CredentialRegistry(
     }
 
     /// <summary>
-    /// Counts a wrong PIN (transport or activation) and audits it; the fifth locks the credential. A credential that
-    /// was never activated locks too, and keeps its transport PIN as the only PIN.
+    /// Runs <paramref name="useKey"/>, the HSM's only judgement of a PIN, under one attempt taken before it and given
+    /// back on success; the attempt that reaches <see cref="PinAttempts"/> locks the credential (NOT_ACTIVATED too,
+    /// which keeps its transport PIN as the only PIN). Counting first means neither concurrent calls, a cancelled
+    /// call nor a store fault after the HSM's answer can try more PINs than the limit. An attempt is given back only
+    /// when the vault says it never judged the PIN (device faults); a cancelled call keeps it.
     /// </summary>
-    public async Task WrongPinAsync(CallerRecord caller, CredentialRecord credential, string during, CancellationToken ct)
+    public async Task<T> WithPinAttemptAsync<T>(
+        CallerRecord caller, CredentialRecord credential, string during, string wrongPin, Func<Task<T>> useKey, CancellationToken ct)
     {
-        var now = time.GetUtcNow();
-        var result = await store.RecordWrongPinAsync(caller.Tenant, credential.Id, PinAttempts, now, ct) ?? throw NotFound;
-        await audit.RecordAsync(
-            caller.Id, caller.Tenant, credential.Id, "pin.wrong", "refused: wrong PIN", new { during, failed = result.FailedPins }, ct: ct);
-        var locked = result.Status == CredentialStatus.Locked;
-        if (!locked && result.FailedPins >= PinAttempts && credential.Status == CredentialStatus.NotActivated)
+        var taken = await store.TakePinAttemptAsync(caller.Tenant, credential.Id, credential.Status, PinAttempts, time.GetUtcNow(), ct);
+        if (taken is not { } attempt)
         {
-            await MutateAsync(caller, credential.Id, c => c.Status == CredentialStatus.NotActivated && c.FailedPinCount >= PinAttempts
-                ? c with { Status = CredentialStatus.Locked, ActivatedAt = null }
-                : c, ct);
-            locked = true;
+            var now = Effective(await GetStoredAsync(caller, credential.Id, CancellationToken.None));
+            var why = $"the credential is {StatusName(now.Status)}";
+            await audit.RecordAsync(caller.Id, caller.Tenant, credential.Id, during, "refused: " + why, ct: CancellationToken.None);
+            throw new DTrustException(ErrorKind.FailedPrecondition, why + "; no PIN attempt left");
         }
 
-        if (locked && result.FailedPins == PinAttempts)
+        T result;
+        try
         {
-            await audit.RecordAsync(caller.Id, caller.Tenant, credential.Id, "credential.locked", details: new { failed = result.FailedPins }, ct: ct);
+            result = await useKey();
+        }
+        catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
+        {
+            await AttemptSpentAsync(caller, credential.Id, during, "refused: wrong PIN", attempt);
+            throw new DTrustException(ErrorKind.FailedPrecondition, wrongPin);
+        }
+        catch (KeyVaultException e) when (e.Kind is KeyVaultErrorKind.HsmUnavailable or KeyVaultErrorKind.HsmError
+            or KeyVaultErrorKind.CorruptKeyBlob or KeyVaultErrorKind.WrongDomain or KeyVaultErrorKind.InvalidInput)
+        {
+            await store.ReturnPinAttemptAsync(caller.Tenant, credential.Id, PinAttempts, time.GetUtcNow(), CancellationToken.None);
+            throw;
+        }
+        catch (Exception e)
+        {
+            // Cancelled, or the HSM call ended in a way that does not show whether the PIN was tried: it counts.
+            await AttemptSpentAsync(caller, credential.Id, during, "refused: PIN attempt not settled (" + e.GetType().Name + ")", attempt);
+            throw;
+        }
+
+        // Not the caller's token: a reset the client's cancellation skipped would leave the right PIN counted.
+        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, time.GetUtcNow(), CancellationToken.None);
+        return result;
+    }
+
+    /// <summary>Audits a spent attempt, and the lock if this attempt took the last one; not cancellable.</summary>
+    private async Task AttemptSpentAsync(
+        CallerRecord caller, string credentialId, string during, string outcome, (int FailedPins, CredentialStatus Status) attempt)
+    {
+        await audit.RecordAsync(
+            caller.Id, caller.Tenant, credentialId, "pin.wrong", outcome, new { during, failed = attempt.FailedPins }, ct: CancellationToken.None);
+        if (attempt.Status == CredentialStatus.Locked)
+        {
+            await audit.RecordAsync(
+                caller.Id, caller.Tenant, credentialId, "credential.locked", details: new { failed = attempt.FailedPins }, ct: CancellationToken.None);
         }
     }
 

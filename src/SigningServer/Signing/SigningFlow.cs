@@ -251,27 +251,21 @@ public sealed class SigningFlow(
         var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
         IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => p.DigestToSign)];
 
-        IReadOnlyList<byte[]> values;
-        try
-        {
-            values = await vault.Domain(PkiLevels.Name(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct);
-        }
-        catch (KeyVaultException e) when (e.Kind == KeyVaultErrorKind.WrongPin)
-        {
-            await registry.WrongPinAsync(partner, credential, "signature.sign", ct);
-            throw new DTrustException(ErrorKind.FailedPrecondition, "wrong PIN");
-        }
+        var values = await registry.WithPinAttemptAsync(
+            partner, credential, "signature.sign", "wrong PIN",
+            () => vault.Domain(PkiLevels.Name(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct), ct);
 
-        // The HSM's answer is checked once per batch against the certificate: a blob that unwrapped to another key
-        // (or a faulty device) must never put a signature the certificate does not vouch for into the world.
-        if (!SelfCheck(signer.PublicKey, digests[0].Span, values[0], request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms))
+        // The HSM's answer is checked against the certificate before release: a blob that unwrapped to another key
+        // (or a faulty device) must never put a signature the certificate does not vouch for into the world. Every
+        // RSA signature is checked, since one CRT fault on any of them gives the key away; ECDSA once per batch.
+        var p1363 = request.EcdsaP1363 && !cms;
+        var checks = signer.PublicKey is RSA ? values.Count : 1;
+        for (var i = 0; i < checks; i++)
         {
-            throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
-        }
-
-        if (credential.FailedPinCount > 0)
-        {
-            await store.ResetWrongPinsAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct);
+            if (!SelfCheck(signer.PublicKey, digests[i].Span, values[i], request.Hash, request.RsaPkcs1, p1363))
+            {
+                throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
+            }
         }
 
         var stamps = request.Timestamp ? await TimestampAllAsync(values, request.Hash, ct) : [];

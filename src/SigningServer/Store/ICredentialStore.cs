@@ -30,14 +30,25 @@ public interface ICredentialStore
     Task<bool> UpdateCredentialAsync(CredentialRecord credential, long expectedVersion, CancellationToken ct);
 
     /// <summary>
-    /// Counts one wrong PIN atomically; at <paramref name="lockThreshold"/> a VALID credential becomes LOCKED in the
-    /// same statement. Returns the new count and status (null when the credential does not exist).
+    /// Takes one PIN attempt before the HSM is asked, atomically: only while the credential is
+    /// <paramref name="expected"/> and fewer than <paramref name="limit"/> attempts are counted; the attempt that
+    /// reaches the limit locks it in the same statement. Returns the new count and status, or null when no attempt
+    /// may be taken (missing, another status, or no attempts left).
     /// </summary>
-    Task<(int FailedPins, CredentialStatus Status)?> RecordWrongPinAsync(
-        string tenant, string credentialId, int lockThreshold, DateTimeOffset now, CancellationToken ct);
+    Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
+        string tenant, string credentialId, CredentialStatus expected, int limit, DateTimeOffset now, CancellationToken ct);
 
-    /// <summary>Resets the wrong-PIN counter after a right PIN (a no-op write when it is already zero is skipped).</summary>
+    /// <summary>
+    /// After a right PIN: the count to zero, and a PIN lock lifted (to VALID, or NOT_ACTIVATED if never activated).
+    /// A credential already at zero is not written.
+    /// </summary>
     Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
+    /// Gives one taken attempt back when the HSM never judged the PIN (a device fault): one less, and a PIN lock
+    /// lifted if the count falls below <paramref name="limit"/>.
+    /// </summary>
+    Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>Credentials in REVOCATION_IN_PROGRESS, any tenant (the background step that publishes CRLs).</summary>
     Task<IReadOnlyList<CredentialRecord>> ListRevocationsInProgressAsync(CancellationToken ct);

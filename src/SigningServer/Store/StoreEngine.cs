@@ -24,6 +24,9 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         "not_after_us, key_domain, key_algorithm, key_spki, key_salt, key_blob, key_digest, failed_pins, " +
         "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us";
 
+    // A PIN lock falls back to where the credential was: VALID once activated, else NOT_ACTIVATED.
+    private const string StatusBeforeLock = "CASE WHEN activated_at_us IS NULL THEN @not_activated ELSE @valid END";
+
     private const string CallerColumns = "id, tenant, name, role, credential_hash, created_at_us, revoked_at_us";
 
     private protected StoreEngine(string engineName, int auditBatchSize, ILogger log)
@@ -174,20 +177,22 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         }, ct);
     }
 
-    public Task<(int FailedPins, CredentialStatus Status)?> RecordWrongPinAsync(
-        string tenant, string credentialId, int lockThreshold, DateTimeOffset now, CancellationToken ct)
+    public Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
+        string tenant, string credentialId, CredentialStatus expected, int limit, DateTimeOffset now, CancellationToken ct)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(lockThreshold, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         return RunAsync<(int, CredentialStatus)?>(async c =>
         {
-            // One statement: concurrent wrong PINs on several nodes cannot lose a count or skip the lock.
+            // One statement, before the HSM is asked: concurrent calls on any node can never take more than the
+            // limit, and the attempt that takes the last one locks the credential for everybody after it.
             await using var cmd = Command(c, null,
                 "UPDATE credentials SET failed_pins = failed_pins + 1, " +
-                "status = CASE WHEN failed_pins + 1 >= @threshold AND status = @valid THEN @locked ELSE status END, " +
+                "status = CASE WHEN failed_pins + 1 >= @limit THEN @locked ELSE status END, " +
                 "updated_at_us = @now, version = version + 1 " +
-                "WHERE tenant = @tenant AND id = @id RETURNING failed_pins, status",
-                ("threshold", (long)lockThreshold), ("valid", nameof(CredentialStatus.Valid)),
-                ("locked", nameof(CredentialStatus.Locked)), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId));
+                "WHERE tenant = @tenant AND id = @id AND status = @expected AND failed_pins < @limit " +
+                "RETURNING failed_pins, status",
+                ("limit", (long)limit), ("locked", nameof(CredentialStatus.Locked)), ("expected", expected.ToString()),
+                ("now", Micros(now)), ("tenant", tenant), ("id", credentialId));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             return await r.ReadAsync(ct) ? ((int)r.GetInt64(0), Enum.Parse<CredentialStatus>(r.GetString(1))) : null;
         }, ct);
@@ -196,12 +201,32 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
     public Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>
         RunAsync(async c =>
         {
+            // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
+            // this one set is lifted (back to NOT_ACTIVATED if it never was activated, as an operator's unlock).
             await using var cmd = Command(c, null,
-                "UPDATE credentials SET failed_pins = 0, updated_at_us = @now, version = version + 1 " +
-                "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0",
-                ("now", Micros(now)), ("tenant", tenant), ("id", credentialId));
+                "UPDATE credentials SET failed_pins = 0, " +
+                $"status = CASE WHEN status = @locked THEN {StatusBeforeLock} ELSE status END, " +
+                "updated_at_us = @now, version = version + 1 " +
+                "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
+                [.. LockStatuses, ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
             return await cmd.ExecuteNonQueryAsync(ct);
         }, ct);
+
+    public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        return RunAsync(async c =>
+        {
+            // One attempt back, not a reset: the wrong PINs of other calls stay counted.
+            await using var cmd = Command(c, null,
+                "UPDATE credentials SET failed_pins = failed_pins - 1, " +
+                $"status = CASE WHEN status = @locked AND failed_pins - 1 < @limit THEN {StatusBeforeLock} ELSE status END, " +
+                "updated_at_us = @now, version = version + 1 " +
+                "WHERE tenant = @tenant AND id = @id AND failed_pins > 0 AND status IN (@valid, @not_activated, @locked)",
+                [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }, ct);
+    }
 
     public Task<IReadOnlyList<CredentialRecord>> ListRevocationsInProgressAsync(CancellationToken ct) =>
         ListAsync($"SELECT {CredentialColumns} FROM credentials WHERE status = @status ORDER BY id",
@@ -322,6 +347,12 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
 
             return list;
         }, ct);
+
+    private static readonly (string, object?)[] LockStatuses =
+    [
+        ("valid", nameof(CredentialStatus.Valid)), ("not_activated", nameof(CredentialStatus.NotActivated)),
+        ("locked", nameof(CredentialStatus.Locked)),
+    ];
 
     private protected static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
