@@ -209,7 +209,10 @@ public sealed class CredentialRegistry(
     public async Task<T> WithPinAttemptAsync<T>(
         CallerRecord caller, CredentialRecord credential, string during, string wrongPin, Func<Task<T>> useKey, CancellationToken ct)
     {
-        var taken = await store.TakePinAttemptAsync(caller.Tenant, credential.Id, credential.Status, PinAttempts, time.GetUtcNow(), ct);
+        // Not cancellable either: an attempt the store took is always audited below, never left half-recorded.
+        ct.ThrowIfCancellationRequested();
+        var taken = await store.TakePinAttemptAsync(
+            caller.Tenant, credential.Id, credential.Status, PinAttempts, time.GetUtcNow(), CancellationToken.None);
         if (taken is not { } attempt)
         {
             var now = Effective(await GetStoredAsync(caller, credential.Id, CancellationToken.None));
