@@ -30,15 +30,15 @@ public class ChallengeStoreBenchmarks
     {
         _redis = await RedisServer.StartAsync();
         _connection = await ConnectionMultiplexer.ConnectAsync(_redis.AuthenticatedConfiguration);
-        _challenges = new ChallengeStore(_connection);
+        _challenges = new ChallengeStore(_connection, new OneTimeCodes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
         _digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("hash list"u8));
         _otpMac = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("one-time code"u8));
 
         // Fail before timing if the script refuses what the flow would accept.
         var id = NewId();
         await CreateAsync(Challenge(id));
-        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac);
-        if (outcome != ConsumeOutcome.Consumed)
+        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
+        if (outcome != ConsumeOutcome.ConsumedWithCode)
         {
             throw new InvalidOperationException("setup: the challenge was not consumed but " + outcome);
         }
@@ -78,15 +78,15 @@ public class ChallengeStoreBenchmarks
     {
         var id = NewId();
         await CreateAsync(Challenge(id));
-        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac);
-        if (outcome != ConsumeOutcome.Consumed)
+        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
+        if (outcome != ConsumeOutcome.ConsumedWithCode)
         {
             throw new InvalidOperationException("not consumed: " + outcome);
         }
     }
 
     // Challenges stored by Store() are never consumed: a short lifetime keeps Redis from filling up during the run.
-    private Challenge Challenge(string id) => new(id, "partner-1", "cred-1", _digest, 1, _otpMac, TimeSpan.FromSeconds(20));
+    private Challenge Challenge(string id) => new(id, "partner-1", "cred-1", _digest, 1, _otpMac, DateTimeOffset.UtcNow.AddSeconds(20));
 
     private string NewId() => "chal-bench-" + Interlocked.Increment(ref _next).ToString(System.Globalization.CultureInfo.InvariantCulture);
 

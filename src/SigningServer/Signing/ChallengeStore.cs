@@ -1,13 +1,18 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using DTrust.SigningServer.Hosting;
 using StackExchange.Redis;
 
 namespace DTrust.SigningServer.Signing;
 
-/// <summary>A challenge as AuthorizeSignature makes it: bound to partner, credential and the ordered hash list.</summary>
+/// <summary>
+/// A challenge as AuthorizeSignature makes it: bound to partner, credential and the ordered hash list, with the code
+/// (as its MAC) when one is required, living until <see cref="ExpiresAt"/>.
+/// </summary>
 public sealed record Challenge(
-    string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? OtpMac, TimeSpan Lifetime);
+    string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? OtpMac, DateTimeOffset ExpiresAt);
 
 public enum ConsumeOutcome
 {
@@ -28,34 +33,42 @@ public enum ConsumeOutcome
 
     /// <summary>Wrong code and no attempts left: the challenge is gone.</summary>
     Exhausted,
+
+    /// <summary>
+    /// Redis answered with a challenge whose seal does not verify, whose fields are not those asked for, or a code
+    /// check the node does not confirm: written or altered by someone without the server secret. Gone; never signs.
+    /// </summary>
+    Tampered,
 }
 
 /// <summary>
 /// Challenges in Redis, shared by every server node. One script checks and consumes atomically, so a challenge
 /// signs at most once whichever node is asked. Keys carry the credential as hash tag (<c>dtrust:{credential}:…</c>)
-/// so the scripts also run on Redis Cluster.
+/// so the scripts also run on Redis Cluster. Redis is not trusted with the decision: each challenge carries a seal
+/// (<see cref="OneTimeCodes.Seal"/>) that the node checks against the fields the script returns, and the node
+/// compares the code's MAC itself, so a forged, re-pointed or code-less challenge, or a forged "consumed" reply,
+/// never signs.
 /// </summary>
-public sealed class ChallengeStore(IConnectionMultiplexer redis)
+public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes codes)
 {
     // Refusing a foreign partner or credential before looking at the code means another partner cannot burn the
     // holder's attempts; a wrong code costs one attempt and the last one deletes the challenge.
     private static readonly LuaScript Consume = LuaScript.Prepare("""
-        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'otp', 'attempts')
-        if not c[1] then return 'not_found' end
-        if c[1] ~= @partner or c[2] ~= @credential then return 'not_found' end
-        if c[3] ~= @digest then return 'hashes_differ' end
+        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'otp', 'attempts', 'count', 'expires', 'seal')
+        if not c[1] then return {'not_found'} end
+        if c[1] ~= @partner or c[2] ~= @credential then return {'not_found'} end
+        if c[3] ~= @digest then return {'hashes_differ'} end
         if c[4] ~= '' and c[4] ~= @otp then
           local left = tonumber(c[5]) - 1
           if left <= 0 then
             redis.call('DEL', @key)
-            return 'exhausted'
+            return {'exhausted'}
           end
           redis.call('HSET', @key, 'attempts', left)
-          return 'wrong_code:' .. left
+          return {'wrong_code:' .. left}
         end
         redis.call('DEL', @key)
-        if c[4] ~= '' then return 'consumed_code' end
-        return 'consumed'
+        return {'consumed', c[1], c[2], c[3], c[6] or '', c[4], c[7] or '', c[8] or ''}
         """);
 
     // The credential's new-challenge count in a fixed one-minute window (the first increment sets its expiry) and,
@@ -66,7 +79,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         if n == 1 then redis.call('PEXPIRE', @rateKey, @windowMs) end
         if n > tonumber(@limit) then return 0 end
         redis.call('HSET', @key, 'partner', @partner, 'credential', @credential, 'digest', @digest,
-          'count', @count, 'otp', @otp, 'attempts', @attempts)
+          'count', @count, 'otp', @otp, 'attempts', @attempts, 'expires', @expires, 'seal', @seal)
         redis.call('PEXPIRE', @key, @lifetimeMs)
         return 1
         """);
@@ -77,6 +90,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
     /// </summary>
     public async Task<bool> CreateAsync(Challenge challenge, int attempts, int perMinute)
     {
+        ArgumentNullException.ThrowIfNull(challenge);
         var start = Stopwatch.GetTimestamp();
         try
         {
@@ -93,7 +107,9 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
                 count = challenge.HashCount,
                 otp = challenge.OtpMac ?? "",
                 attempts,
-                lifetimeMs = (long)challenge.Lifetime.TotalMilliseconds,
+                expires = challenge.ExpiresAt.ToUnixTimeMilliseconds(),
+                seal = codes.Seal(challenge),
+                lifetimeMs = Math.Max(1, (long)(challenge.ExpiresAt - DateTimeOffset.UtcNow).TotalMilliseconds),
             });
             return created == 1;
         }
@@ -103,38 +119,83 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis)
         }
     }
 
+    /// <summary>
+    /// Checks and consumes the challenge in one script, then verifies on this node what Redis returned: the seal over
+    /// every field, that the fields are the ones asked for, the expiry against <paramref name="now"/>, and the
+    /// presented code's MAC against the stored one.
+    /// </summary>
     public async Task<(ConsumeOutcome Outcome, int AttemptsLeft)> ConsumeAsync(
-        string challengeId, string partnerId, string credentialId, string hashListDigest, string? otpMac)
+        string challengeId, string partnerId, string credentialId, string hashListDigest, string? otpMac, DateTimeOffset now)
     {
         var start = Stopwatch.GetTimestamp();
-        string? result;
+        RedisResult[] reply;
         try
         {
-            result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
+            reply = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
             {
                 key = (RedisKey)ChallengeKey(credentialId, challengeId),
                 partner = partnerId,
                 credential = credentialId,
                 digest = hashListDigest,
                 otp = otpMac ?? "",
-            });
+            }))!;
         }
         finally
         {
             ServerMetrics.RedisConsume.ObserveSince(start);
         }
 
-        return result switch
+        var status = reply.Length > 0 ? (string?)reply[0] : null;
+        return status switch
         {
-            "consumed" => (ConsumeOutcome.Consumed, 0),
-            "consumed_code" => (ConsumeOutcome.ConsumedWithCode, 0),
+            "consumed" when reply.Length == 8 => (Verify(challengeId, partnerId, credentialId, hashListDigest, otpMac, now, reply), 0),
             "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0),
             "exhausted" => (ConsumeOutcome.Exhausted, 0),
             { } s when s.StartsWith("wrong_code:", StringComparison.Ordinal) =>
                 (ConsumeOutcome.WrongCode, int.Parse(s["wrong_code:".Length..], CultureInfo.InvariantCulture)),
-            _ => (ConsumeOutcome.NotFound, 0),
+            "not_found" => (ConsumeOutcome.NotFound, 0),
+            _ => (ConsumeOutcome.Tampered, 0),
         };
     }
+
+    // The reply is {status, partner, credential, digest, count, otp, expires, seal} as stored.
+    private ConsumeOutcome Verify(
+        string id, string partnerId, string credentialId, string digest, string? otpMac, DateTimeOffset now, RedisResult[] reply)
+    {
+        var storedOtp = (string?)reply[5] ?? "";
+        if (!int.TryParse((string?)reply[4], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            || !long.TryParse((string?)reply[6], NumberStyles.None, CultureInfo.InvariantCulture, out var expiresMs)
+            || expiresMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
+        {
+            return ConsumeOutcome.Tampered;
+        }
+
+        var stored = new Challenge(
+            id, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", count,
+            storedOtp.Length == 0 ? null : storedOtp, DateTimeOffset.FromUnixTimeMilliseconds(expiresMs));
+        if (!FixedTimeEquals(codes.Seal(stored), (string?)reply[7] ?? "")
+            || stored.PartnerId != partnerId || stored.CredentialId != credentialId || stored.HashListDigest != digest)
+        {
+            return ConsumeOutcome.Tampered;
+        }
+
+        // Redis's own expiry is not trusted either: whoever can write there could keep a challenge alive.
+        if (stored.ExpiresAt <= now)
+        {
+            return ConsumeOutcome.NotFound;
+        }
+
+        if (stored.OtpMac is null)
+        {
+            return ConsumeOutcome.Consumed;
+        }
+
+        // The script said the code matched; the node confirms it, so a forged reply cannot stand in for the code.
+        return otpMac is not null && FixedTimeEquals(stored.OtpMac, otpMac) ? ConsumeOutcome.ConsumedWithCode : ConsumeOutcome.Tampered;
+    }
+
+    private static bool FixedTimeEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
 
     public async Task DeleteAsync(string credentialId, string challengeId)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -5,16 +6,41 @@ namespace DTrust.SigningServer.Signing;
 
 /// <summary>
 /// Six-digit one-time codes from a CSPRNG, kept only as HMAC-SHA256(secret, challenge id ‖ code): Redis never holds
-/// a code that a reader of its memory or AOF could replay.
+/// a code that a reader of its memory or AOF could replay. The same secret seals each challenge (<see cref="Seal"/>),
+/// so whoever can write to Redis but lacks the secret cannot make or alter one.
 /// </summary>
 public sealed class OneTimeCodes(byte[] secret)
 {
+    // A key of its own for seals (derived, so one secret file still serves): a code MAC can never pass for a seal.
+    private readonly byte[] _sealKey = HMACSHA256.HashData(secret, "dtrust challenge seal v1"u8);
+
     public static string NewCode() => RandomNumberGenerator.GetInt32(0, 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
 
     public string Mac(string challengeId, string code)
     {
         var mac = HMACSHA256.HashData(secret, Encoding.UTF8.GetBytes(challengeId + "\n" + code));
         return Convert.ToHexString(mac);
+    }
+
+    /// <summary>
+    /// HMAC over every field of a challenge that decides what it authorizes: id, partner, credential, hash list
+    /// digest and count, whether a code is required and its MAC, and the expiry. Each field is length-prefixed, so
+    /// no two different challenges encode alike.
+    /// </summary>
+    public string Seal(Challenge c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        var text = new StringBuilder("challenge");
+        foreach (var field in new[]
+        {
+            c.Id, c.PartnerId, c.CredentialId, c.HashListDigest, c.HashCount.ToString(CultureInfo.InvariantCulture),
+            c.OtpMac is null ? "0" : "1", c.OtpMac ?? "", c.ExpiresAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+        })
+        {
+            text.Append('\n').Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field);
+        }
+
+        return Convert.ToHexString(HMACSHA256.HashData(_sealKey, Encoding.UTF8.GetBytes(text.ToString())));
     }
 
     /// <summary>Reads the secret file; in development a missing file is created (0600) with 32 random bytes.</summary>

@@ -128,7 +128,8 @@ public sealed class SigningFlow(
         var code = needsOtp ? OneTimeCodes.NewCode() : null;
         var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
         var listDigest = HashRules.ListDigest(hashes, hash);
-        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, code is null ? null : codes.Mac(id, code), lifetime);
+        var expiresAt = time.GetUtcNow() + lifetime;
+        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, code is null ? null : codes.Mac(id, code), expiresAt);
         if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
         {
             await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
@@ -156,7 +157,7 @@ public sealed class SigningFlow(
         await audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
             details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp }, ct: ct);
-        return new Authorization(id, needsOtp, time.GetUtcNow() + lifetime);
+        return new Authorization(id, needsOtp, expiresAt);
     }
 
     private async Task<SignatureResult> SignAsync(
@@ -217,12 +218,24 @@ public sealed class SigningFlow(
     {
         var otpMac = string.IsNullOrEmpty(request.Otp) ? null : codes.Mac(request.ChallengeId, request.Otp);
         var (outcome, left) = await challenges.ConsumeAsync(
-            request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac);
+            request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac, time.GetUtcNow());
         ServerMetrics.CountChallengeCheck(outcome);
         switch (outcome)
         {
-            case ConsumeOutcome.Consumed or ConsumeOutcome.ConsumedWithCode:
+            case ConsumeOutcome.ConsumedWithCode:
                 return;
+
+            // What the credential needs is decided now, from the store, not by what the challenge says: consent to
+            // one factor withdrawn after AuthorizeSignature makes its code-less challenge worthless.
+            case ConsumeOutcome.Consumed when !NeedsOtp(credential):
+                return;
+            case ConsumeOutcome.Consumed:
+                await Refuse(partner, credential.Id, "signature.sign", "challenge without a one-time code, which the credential needs now", ct);
+                throw new DTrustException(
+                    ErrorKind.PermissionDenied, "this credential needs a one-time code now and the challenge has none; authorize again");
+            case ConsumeOutcome.Tampered:
+                await Refuse(partner, credential.Id, "signature.sign", "challenge failed its integrity check", ct);
+                throw new DTrustException(ErrorKind.PermissionDenied, "the challenge failed its integrity check; authorize again");
             case ConsumeOutcome.WrongCode:
                 await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code", ct);
                 throw new DTrustException(ErrorKind.PermissionDenied, $"wrong one-time code; {left} attempt(s) left");
