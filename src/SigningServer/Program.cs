@@ -17,6 +17,9 @@ using StackExchange.Redis;
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
 options.StateDirectory = Path.GetFullPath(options.StateDirectory);
+var storeOptions = builder.Configuration.GetSection("DTrust:Store").Get<StoreOptions>() ?? new StoreOptions();
+var signingOptions = builder.Configuration.GetSection(SigningOptions.Section).Get<SigningOptions>() ?? new SigningOptions();
+SecretFiles.RequirePrivate(options, storeOptions, signingOptions);
 
 ServerMetrics.Configure();
 builder.WebHost.ConfigureKestrel(k => Listeners.Configure(k, options.Listen));
@@ -48,7 +51,7 @@ builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 });
 
 builder.Services.AddSingleton(sp => VaultFactory.Open(options, sp.GetRequiredService<ILoggerFactory>()));
-builder.Services.AddStore(builder.Configuration.GetSection("DTrust:Store").Get<StoreOptions>() ?? new StoreOptions(), options.StateDirectory);
+builder.Services.AddStore(storeOptions, options.StateDirectory);
 builder.Services.AddSingleton<DevPki>();
 builder.Services.AddPki(builder.Configuration.GetSection(PkiOptions.Section).Get<PkiOptions>() ?? new PkiOptions());
 builder.Services.AddSingleton<ICertificateAuthority, CertificateAuthority>();
@@ -57,7 +60,7 @@ builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
 builder.Services.AddHostedService<RevocationPublisher>();
-builder.Services.AddSigning(builder.Configuration.GetSection(SigningOptions.Section).Get<SigningOptions>() ?? new SigningOptions(), options);
+builder.Services.AddSigning(signingOptions, options);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());
 builder.Services.AddSingleton<IClockStatus>(sp => options.Tsa.RequireSynchronizedClock
     ? new KernelClockStatus(sp.GetRequiredService<TimeProvider>())

@@ -23,7 +23,7 @@ internal static class VaultFactory
                 Name = name,
                 TokenLabel = label,
                 TokenSerial = binding.TokenSerial,
-                PinFile = binding.PinFile ?? Path.Combine(options.StateDirectory, "hsm", "pins", label + ".pin"),
+                PinFile = PinFile(options, name),
                 Sessions = options.Hsm.Sessions,
             });
         }
@@ -35,5 +35,12 @@ internal static class VaultFactory
         }
 
         return vault;
+    }
+
+    /// <summary>The PIN file of a domain's token: configured, or <c>{state}/hsm/pins/{label}.pin</c>.</summary>
+    public static string PinFile(ServerOptions options, string domain)
+    {
+        var binding = options.Hsm.Domains.GetValueOrDefault(domain) ?? new DomainBinding();
+        return binding.PinFile ?? Path.Combine(options.StateDirectory, "hsm", "pins", (binding.TokenLabel ?? domain) + ".pin");
     }
 }

@@ -26,6 +26,36 @@ public static class StoreRegistration
     public static Task MigrateStoreAsync(this IServiceProvider services, CancellationToken ct) =>
         services.GetRequiredService<StoreEngine>().MigrateAsync(ct);
 
+    /// <summary>The SQLite database file: configured, or <c>{state}/dtrust.db</c>.</summary>
+    public static string SqlitePath(StoreOptions options, string stateDirectory) =>
+        string.IsNullOrEmpty(options.ConnectionString) ? Path.Combine(stateDirectory, "dtrust.db") : options.ConnectionString;
+
+    /// <summary>
+    /// A new store file is made 0600 before SQLite opens it: SQLite would make it by the umask (often world
+    /// readable), and gives its -wal and -shm files the database file's mode.
+    /// </summary>
+    private static void CreatePrivate(string path)
+    {
+        if (OperatingSystem.IsWindows() || File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            using var _ = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another node or process made it first.
+        }
+    }
+
     /// <summary>Builds the configured engine (also for tools and tests that run without a container).</summary>
     public static StoreEngine Create(StoreOptions options, string stateDirectory, ILoggerFactory loggers)
     {
@@ -35,10 +65,9 @@ public static class StoreRegistration
         switch (options.Engine.ToUpperInvariant())
         {
             case "SQLITE":
-                var path = string.IsNullOrEmpty(options.ConnectionString)
-                    ? Path.Combine(stateDirectory, "dtrust.db")
-                    : options.ConnectionString;
+                var path = SqlitePath(options, stateDirectory);
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+                CreatePrivate(path);
                 return new SqliteStore(path, options.AuditBatchSize, log);
             case "POSTGRES":
                 if (string.IsNullOrEmpty(options.ConnectionString))
