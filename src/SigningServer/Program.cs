@@ -34,7 +34,9 @@ builder.Services.AddGrpc(o =>
     o.Interceptors.Add<CallerAuthInterceptor>();
     o.EnableDetailedErrors = false;
     o.MaxReceiveMessageSize = options.Grpc.MaxReceiveBytes;
-}).AddServiceOptions<TimestampGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxTsaReceiveBytes);
+})
+    .AddServiceOptions<TimestampGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxTsaReceiveBytes)
+    .AddServiceOptions<SigningGrpcService>(o => o.MaxReceiveMessageSize = options.Grpc.MaxSigningReceiveBytes);
 builder.Services.AddSingleton<RpcMetricsInterceptor>();
 builder.Services.AddGrpcReflection();
 builder.Services.AddGrpcHealthChecks(o =>

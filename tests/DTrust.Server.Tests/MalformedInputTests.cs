@@ -78,6 +78,25 @@ public sealed class MalformedInputTests(ServerFixture fixture) : IDisposable
     }
 
     [Theory]
+    [InlineData("over the 64 KiB signing limit", 64 * 1024 + 1)]
+    [InlineData("over the 4 MiB limit of every service", 5 * 1024 * 1024)]
+    public async Task Signing_request_over_its_limit_is_refused_before_the_body_arrives(string what, int announced)
+    {
+        // The largest real SignHash (100 SHA-512 hashes) is a few KiB: a caller must not make the node hold 4 MiB
+        // for each of its streams. Announced, never sent: the refusal comes from the length prefix alone.
+        var never = new TaskCompletionSource();
+        byte[] head = [0, (byte)(announced >> 24), (byte)(announced >> 16), (byte)(announced >> 8), (byte)announced, .. new byte[10]];
+        using var request = RawGrpc.Request(Grpc, RawGrpc.SignHashPath, new RawGrpc.PartialContent(head, never.Task));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var response = await _raw.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+
+        var status = response.Headers.TryGetValues("grpc-status", out var h) ? h.Single() : null;
+        Assert.True(status == "8", $"{what}: HTTP {(int)response.StatusCode}, grpc-status {status ?? "none"}");
+        never.SetResult();
+        await RawGrpc.AssertServingAsync(Grpc);
+    }
+
+    [Theory]
     [InlineData("text/plain")]
     [InlineData("application/json")]
     public async Task Wrong_content_type_is_415_with_a_grpc_status(string contentType)

@@ -11,6 +11,7 @@ namespace DTrust.Server.Tests;
 public sealed class RawGrpc : IDisposable
 {
     public const string TimestampPath = "/dtrust.tsa.v1.TimestampService/Timestamp";
+    public const string SignHashPath = "/dtrust.signing.v1.SigningService/SignHash";
     public const string HealthPath = "/grpc.health.v1.Health/Check";
 
     private readonly HttpClient _http;

@@ -114,6 +114,24 @@ public sealed class SigningFlowTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task The_largest_real_batch_fits_under_the_signing_message_limit()
+    {
+        // 100 SHA-512 hashes (the most a challenge takes) with a long description: the 64 KiB cap on
+        // SigningService messages must stay above what a real partner sends.
+        using var op = Operator();
+        using var partner = Partner();
+        var credential = await ActiveCredentialAsync(op, Level.Qualified);
+        var hashes = Hashes(100, HashAlgorithmName.SHA512);
+        var authorize = AuthorizeRequest(credential, hashes, HashAlgorithm.Sha512);
+        authorize.Description = new string('x', 200);
+        var challenge = await partner.Signing.AuthorizeSignatureAsync(authorize);
+        var otp = await OtpAsync(fixture.Server, challenge.ChallengeId);
+
+        var signed = await partner.Signing.SignHashAsync(SignRequest(credential, challenge, otp, hashes, HashAlgorithm.Sha512));
+        Assert.Equal(100, signed.Signatures.Count);
+    }
+
+    [Fact]
     public async Task Cades_with_timestamp_verifies_with_dotnet_and_openssl()
     {
         using var op = Operator();

@@ -79,6 +79,12 @@ public sealed class GrpcLimits
     /// <summary>Largest request message outside the TSA (a batch of hashes fits easily).</summary>
     public int MaxReceiveBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Largest SigningService request. The largest real one, 100 SHA-512 hashes with the description, PIN, code
+    /// and ids, is under 8 KiB; 64 KiB leaves room without letting a caller make the server buffer megabytes.
+    /// </summary>
+    public int MaxSigningReceiveBytes { get; set; } = 64 * 1024;
+
     /// <summary>Largest TimestampService request: a TimeStampReq is a few hundred bytes.</summary>
     public int MaxTsaReceiveBytes { get; set; } = 64 * 1024;
 }
