@@ -116,6 +116,7 @@ if (options.Development)
 
 var grpc = new ListenerPort("grpc", Listeners.Port(options.Listen.Grpc));
 var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
+var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
 app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds));
@@ -128,7 +129,7 @@ app.MapGrpcReflectionService().OnListener(grpc);
 app.MapHttpTsa(http);
 app.MapPkiEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http);
-app.MapServerMetrics(http);
+app.MapServerMetrics(admin);
 
 await app.RunAsync();
 return 0;

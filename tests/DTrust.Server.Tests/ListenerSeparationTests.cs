@@ -54,12 +54,39 @@ public sealed class ListenerSeparationTests(ServerFixture fixture) : IDisposable
         // The control: the same requests as below, on their own port, are served.
         using var healthz = await SendAsync(fixture.Server.HttpPort, HttpMethod.Get, "/healthz", HttpVersion.Version11);
         using var tsa = await SendAsync(fixture.Server.HttpPort, HttpMethod.Post, "/tsa", HttpVersion.Version11, TsaQuery());
-        using var metrics = await SendAsync(fixture.Server.HttpPort, HttpMethod.Get, "/metrics", HttpVersion.Version11);
+        using var metrics = await SendAsync(fixture.Server.AdminPort, HttpMethod.Get, "/metrics", HttpVersion.Version11);
 
         Assert.Equal(HttpStatusCode.OK, healthz.StatusCode);
         Assert.Equal(HttpStatusCode.OK, tsa.StatusCode);
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.Equal("application/timestamp-reply", tsa.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("admin port")]
+    public async Task Metrics_are_not_served_on_the_public_http_port(string? host)
+    {
+        // What /metrics reveals (load, dependency latencies, pool use) is for the admin listener's scraper only,
+        // whatever the client writes into Host.
+        using var response = await SendAsync(
+            fixture.Server.HttpPort, HttpMethod.Get, "/metrics", HttpVersion.Version11,
+            host: host is null ? null : Authority(fixture.Server.AdminPort));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("GET", "/healthz")]
+    [InlineData("POST", "/tsa")]
+    [InlineData("POST", "/ocsp")]
+    [InlineData("GET", "/crl/simple.crl")]
+    public async Task Public_endpoints_are_not_served_on_the_admin_port(string method, string path)
+    {
+        using var response = await SendAsync(
+            fixture.Server.AdminPort, new HttpMethod(method), path, HttpVersion.Version11, method == "POST" ? TsaQuery() : null);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
     [Theory]

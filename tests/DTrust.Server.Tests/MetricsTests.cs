@@ -127,10 +127,10 @@ public sealed class MetricsTests(ServerFixture fixture)
     }
 
     [Fact]
-    public async Task Metrics_are_prometheus_text_on_the_http_listener()
+    public async Task Metrics_are_prometheus_text_on_the_admin_listener()
     {
         using var http = new HttpClient();
-        using var response = await http.GetAsync(new Uri(fixture.Server.HttpAddress, "/metrics"));
+        using var response = await http.GetAsync(new Uri(fixture.Server.AdminAddress, "/metrics"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
@@ -150,7 +150,7 @@ public sealed class MetricsTests(ServerFixture fixture)
         using var raw = new RawGrpc();
         var answer = await raw.PostAsync(fixture.Server.GrpcAddress, "/DTRUST.TSA.V1.TIMESTAMPSERVICE/TIMESTAMP", RawGrpc.Frame([]));
         using var http = new HttpClient();
-        var text = await http.GetStringAsync(new Uri(fixture.Server.HttpAddress, "/metrics"));
+        var text = await http.GetStringAsync(new Uri(fixture.Server.AdminAddress, "/metrics"));
 
         Assert.DoesNotContain("TIMESTAMPSERVICE", text, StringComparison.Ordinal);
 
@@ -162,7 +162,7 @@ public sealed class MetricsTests(ServerFixture fixture)
     private async Task<Scrape> ScrapeAsync()
     {
         using var http = new HttpClient();
-        return new Scrape(await http.GetStringAsync(new Uri(fixture.Server.HttpAddress, "/metrics")));
+        return new Scrape(await http.GetStringAsync(new Uri(fixture.Server.AdminAddress, "/metrics")));
     }
 
     /// <summary>One scrape: each sample line's series (name and labels, as written) and value.</summary>

@@ -17,8 +17,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     private IDictionary<string, string?> _environment = new Dictionary<string, string?>();
 
-    private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, RedisServer redis)
+    private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, int adminPort, RedisServer redis)
     {
+        AdminPort = adminPort;
         _process = process;
         _log = log;
         StateDir = stateDir;
@@ -36,6 +37,11 @@ public sealed class ServerProcess : IAsyncDisposable
     public int HttpPort { get; }
 
     public RedisServer Redis { get; }
+
+    /// <summary>The admin listener (loopback, plain HTTP/1.1): <c>/metrics</c>.</summary>
+    public int AdminPort { get; }
+
+    public Uri AdminAddress => new($"http://127.0.0.1:{AdminPort}");
 
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
@@ -86,6 +92,7 @@ public sealed class ServerProcess : IAsyncDisposable
             redis ??= await RedisServer.StartAsync();
             var grpcPort = RedisServer.FreePort();
             var httpPort = RedisServer.FreePort();
+            var adminPort = RedisServer.FreePort();
 
             var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
             {
@@ -99,6 +106,7 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.Environment["DTrust__Development"] = "true";
             psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["DTrust__Listen__Admin"] = "127.0.0.1:" + adminPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
             psi.Environment["DTrust__Redis__PasswordFile"] = redis.PasswordFile;
             foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
@@ -112,7 +120,7 @@ public sealed class ServerProcess : IAsyncDisposable
             p.ErrorDataReceived += (_, e) => Append(log, e.Data);
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
-            var server = new ServerProcess(p, log, state, grpcPort, httpPort, redis)
+            var server = new ServerProcess(p, log, state, grpcPort, httpPort, adminPort, redis)
             {
                 _ownsState = ownsState,
                 _ownsRedis = ownsRedis,

@@ -5,7 +5,10 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace DTrust.SigningServer.Hosting;
 
-/// <summary>The two listeners: gRPC (HTTP/2 only) and plain HTTP for /healthz, /tsa, /crl and /ocsp.</summary>
+/// <summary>
+/// The listeners: gRPC (HTTP/2 only), public plain HTTP for /healthz, /tsa, /crl and /ocsp, and admin HTTP for
+/// /metrics.
+/// </summary>
 internal static class Listeners
 {
     public static void Configure(KestrelServerOptions kestrel, ListenerOptions listen)
@@ -46,7 +49,11 @@ internal static class Listeners
                 });
             }
         });
+        ListenAdmin(kestrel, listen);
     }
+
+    private static void ListenAdmin(KestrelServerOptions kestrel, ListenerOptions listen) =>
+        kestrel.Listen(ParseEndpoint(listen.Admin), o => o.Protocols = HttpProtocols.Http1);
 
     /// <summary>
     /// API keys, PINs and OTPs travel in gRPC calls: a listener reachable from other machines must speak TLS, unless

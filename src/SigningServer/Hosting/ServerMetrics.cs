@@ -45,7 +45,7 @@ internal enum TsaSource
 }
 
 /// <summary>
-/// Every metric the server exports on <c>GET /metrics</c> (HTTP listener only), defined in one place. Label values
+/// Every metric the server exports on <c>GET /metrics</c> (admin listener only), defined in one place. Label values
 /// come from small fixed sets (levels, formats, outcomes, operations, gRPC methods and status codes): no label ever
 /// carries a credential, user, challenge, tenant, caller or key. Labelled children are resolved once, here, so that
 /// counting on the signing path is an interlocked add on a cached child: no lookup, no string, no allocation.

@@ -43,6 +43,12 @@ public sealed class ListenerOptions
     /// <summary>Plain HTTP for /healthz, /tsa and /crl: HTTP/1.1 in clear, HTTP/1.1 and 2 with <see cref="HttpTls"/>.</summary>
     public string Http { get; set; } = "127.0.0.1:5080";
 
+    /// <summary>
+    /// Admin HTTP/1.1 listener for <c>/metrics</c>: loopback by default, so what the server reveals about its load
+    /// and its dependencies is not on the public CRL/OCSP/TSA port. Expose it only to the scraper's network.
+    /// </summary>
+    public string Admin { get; set; } = "127.0.0.1:5090";
+
     /// <summary>PEM certificate (chain) for gRPC over TLS; empty means cleartext HTTP/2 (loopback development).</summary>
     public string? TlsCertificatePath { get; set; }
 
