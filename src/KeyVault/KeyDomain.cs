@@ -196,7 +196,7 @@ public sealed class KeyDomain : IDisposable
             try
             {
                 oldKek = DeriveKek(lease.Handle, key.Salt, oldPin.Span);
-                priv = Unwrap(lease, oldKek, key, forRewrap: true);
+                priv = Unwrap(lease, oldKek, key, oldPin.Span, forRewrap: true);
                 newKek = DeriveKek(lease.Handle, salt, newPin.Span);
                 var blob = _p11.WrapKey(lease.Handle, Templates.KeyWrap, newKek, priv);
                 return Seal(key.Algorithm, key.SubjectPublicKeyInfo, salt, blob);
@@ -238,7 +238,7 @@ public sealed class KeyDomain : IDisposable
             try
             {
                 kek = DeriveKek(lease.Handle, key.Salt, pin.Span);
-                priv = Unwrap(lease, kek, key, forRewrap: false);
+                priv = Unwrap(lease, kek, key, pin.Span, forRewrap: false);
                 var signatures = new byte[digests.Count][];
                 for (var i = 0; i < digests.Count; i++)
                 {
@@ -476,8 +476,11 @@ public sealed class KeyDomain : IDisposable
     /// positive control settles it: on a fresh session, derive the control KEK and unwrap the domain's control blob.
     /// If that works, the HSM can derive and unwrap, and the only input to the KEK the caller controls is the PIN;
     /// if it fails, the failure is the HSM's, and counting it against the credential would lock out its holder.
+    /// A passing control still leaves the leased session itself as a suspect (a session the device half-dropped
+    /// fails where a fresh one works), so the credential's own unwrap is tried once more on the fresh session: only
+    /// if it fails there too is it the PIN.
     /// </summary>
-    private ulong Unwrap(SessionLease lease, ulong kek, WrappedCredentialKey key, bool forRewrap)
+    private ulong Unwrap(SessionLease lease, ulong kek, WrappedCredentialKey key, ReadOnlySpan<byte> pin, bool forRewrap)
     {
         try
         {
@@ -503,7 +506,60 @@ public sealed class KeyDomain : IDisposable
                     control);
             }
 
+            if (UnwrapsOnFreshSession(key, pin))
+            {
+                // The PIN is right and the HSM works: the leased session was the broken part. Transient, so the
+                // caller's attempt is given back and a retry leases another session.
+                lease.MarkFaulty($"{e.Function} gave {e.ReturnValueName} on this session and worked on a fresh one", deviceWide: false);
+                throw new KeyVaultException(
+                    KeyVaultErrorKind.HsmUnavailable,
+                    $"domain '{Name}': unwrap failed on the leased session ({e.ReturnValueName}) and worked on a fresh one; retry",
+                    e);
+            }
+
             throw new KeyVaultException(KeyVaultErrorKind.WrongPin, "the PIN does not open this credential key", e);
+        }
+    }
+
+    /// <summary>
+    /// The credential's unwrap again, on a session of its own with a KEK derived there; true if it opens. Only the
+    /// wrong-KEK answers count as "does not open": any other failure is the device's and is thrown as such.
+    /// </summary>
+    private bool UnwrapsOnFreshSession(WrappedCredentialKey key, ReadOnlySpan<byte> pin)
+    {
+        ulong session = 0, kek = 0, unwrapped = 0;
+        try
+        {
+            session = _p11.OpenSession(SlotId);
+            kek = DeriveKek(session, key.Salt, pin);
+            unwrapped = _p11.UnwrapKey(session, Templates.KeyWrap, kek, key.Blob, Templates.Unwrapped(key.Algorithm, forRewrap: false));
+            return true;
+        }
+        catch (Pkcs11Exception e) when (e.ReturnValue is CK.CKR_GENERAL_ERROR or CK.CKR_WRAPPED_KEY_INVALID
+            or CK.CKR_ENCRYPTED_DATA_INVALID or CK.CKR_FUNCTION_FAILED)
+        {
+            return false;
+        }
+        catch (Pkcs11Exception e)
+        {
+            throw new KeyVaultException(
+                KeyVaultErrorKind.HsmUnavailable, $"domain '{Name}': the retry of the unwrap on a fresh session failed ({e.ReturnValueName})", e);
+        }
+        finally
+        {
+            if (session != 0)
+            {
+                DestroyQuietly(session, unwrapped);
+                DestroyQuietly(session, kek);
+                try
+                {
+                    _p11.CloseSession(session);
+                }
+                catch (Pkcs11Exception)
+                {
+                    // The session's objects go with it.
+                }
+            }
         }
     }
 

@@ -139,9 +139,20 @@ public sealed class SessionPoolTests
         // A real wrong PIN with a healthy HSM: the control opens, so it is the PIN.
         Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign("13579"u8.ToArray()))).Kind);
 
-        // CKR_GENERAL_ERROR once, for the credential only: the control passes, so this counts as the PIN as well.
+        // CKR_GENERAL_ERROR once, on the leased session only: the control passes, and the credential's unwrap tried
+        // again on the fresh session opens, so the session was at fault, not the PIN (transient; nothing counted).
         spy.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
-        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign(TestVault.CredentialPin))).Kind);
+        start = spy.Log.Count;
+        var sessionFault = await Assert.ThrowsAsync<KeyVaultException>(() => Sign(TestVault.CredentialPin));
+        Assert.Equal(KeyVaultErrorKind.HsmUnavailable, sessionFault.Kind);
+        Assert.True(sessionFault.IsTransient);
+        unwraps = spy.Log.Skip(start).Where(c => c.Function == "C_UnwrapKey").Select(c => c.Session).ToList();
+        Assert.Equal(3, unwraps.Count);
+        Assert.NotEqual(unwraps[0], unwraps[2]);
+
+        // A wrong PIN after such a fault is still a wrong PIN: it fails on the fresh session too.
+        spy.Inject("C_UnwrapKey", CK.CKR_GENERAL_ERROR);
+        Assert.Equal(KeyVaultErrorKind.WrongPin, (await Assert.ThrowsAsync<KeyVaultException>(() => Sign("13579"u8.ToArray()))).Kind);
 
         Assert.Single(await Sign(TestVault.CredentialPin));
         Assert.Single(spy.OpenSessions);
