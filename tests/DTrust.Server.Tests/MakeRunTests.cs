@@ -29,12 +29,15 @@ public sealed class MakeRunTests : IDisposable
         var grpc = RedisServer.FreePort();
         var http = RedisServer.FreePort();
         var redis = RedisServer.FreePort();
+        var admin = RedisServer.FreePort();
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(RepoPaths.Script("run.sh"));
         psi.Environment["DTRUST_STATE_DIR"] = _state;
         psi.Environment["DTRUST_REDIS_PORT"] = redis.ToString(CultureInfo.InvariantCulture);
         psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpc.ToString(CultureInfo.InvariantCulture);
         psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + http.ToString(CultureInfo.InvariantCulture);
+        // Not the default 5090: other servers of the suite run at the same time.
+        psi.Environment["DTrust__Listen__Admin"] = "127.0.0.1:" + admin.ToString(CultureInfo.InvariantCulture);
         var output = new System.Text.StringBuilder();
         using var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
@@ -52,7 +55,15 @@ public sealed class MakeRunTests : IDisposable
             // Ctrl-C: the script's trap stops the server and the Redis it started.
             (await ProcessRunner.RunAsync("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])).EnsureSuccess("kill");
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await p.WaitForExitAsync(cts.Token);
+            try
+            {
+                await p.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail("run.sh still running 30 s after Ctrl-C:\n" + Snapshot(output));
+            }
+
             Assert.False(IsListening(grpc), "server still listening after Ctrl-C");
             Assert.False(IsListening(redis), "redis still running after Ctrl-C");
         }
@@ -66,6 +77,14 @@ public sealed class MakeRunTests : IDisposable
 
         return (await File.ReadAllTextAsync(Path.Combine(_state, "pki", "root.pem")),
                 await File.ReadAllTextAsync(Path.Combine(_state, "hsm", "pins", "tsa.pin")));
+    }
+
+    private static string Snapshot(System.Text.StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
     }
 
     private static async Task WaitForHealthAsync(int port, Process p, System.Text.StringBuilder output)
