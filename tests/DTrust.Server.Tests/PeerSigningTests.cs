@@ -125,7 +125,7 @@ public sealed partial class PeerSigningTests(ServerFixture fixture, ITestOutputH
         var month = DateTime.UtcNow.ToString("yyyy-MM", CultureInfo.InvariantCulture);
         var before = QualifiedSignatures(await Dtrust("usage", "--month", month), month);
 
-        await Dtrust("holder", "set", user, "--given-name", "Erika", "--surname", "Mustermann", "--country", "DE", "--phone", "+4930123456");
+        await Dtrust("holder", "set", user, "--given-name", "Erika", "--surname", "Mustermann", "--country", "DE", "--phone", CredentialLifecycleTests.NewPhone());
         await Dtrust("holder", "identify", user, "--method", "VIDEO_IDENT", "--valid-until", until);
         var enrolled = await Dtrust("credential", "enrol", user, "--level", "qualified");
         var id = CredentialLine().Match(enrolled).Groups[1].Value;

@@ -7,14 +7,25 @@ using Microsoft.Data.Sqlite;
 
 namespace DTrust.Server.Tests;
 
-/// <summary>One server for the PIN attempt tests: enough challenges a minute for one credential to hold 21 at once.</summary>
-public sealed class ManyChallengesServerFixture : IAsyncLifetime
+/// <summary>
+/// One server for the attack tests (PIN attempts, code guessing): enough challenges a minute for one credential to
+/// hold 21 at once, and small code limits (a daily cap of <see cref="WrongCodesPerDay"/> wrong codes, and
+/// <see cref="SendsPerPhone"/> codes an hour to one phone number) so that reaching them takes a few calls.
+/// </summary>
+public sealed class AttackServerFixture : IAsyncLifetime
 {
+    public const int WrongCodesPerDay = 4;
+    public const int SendsPerPhone = 6;
+
     private ServerProcess? _server;
 
     public ServerProcess Server => _server ?? throw new InvalidOperationException("not started");
 
-    public async Task InitializeAsync() => _server = await ServerProcess.StartAsync(FailClosed.ManyChallenges);
+    public async Task InitializeAsync() => _server = await ServerProcess.StartAsync(new Dictionary<string, string>
+    {
+        ["DTrust__Signing__OtpFailuresPerDay"] = WrongCodesPerDay.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["DTrust__Signing__OtpSendsPerPhonePerHour"] = SendsPerPhone.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    }.With(FailClosed.ManyChallenges));
 
     public async Task DisposeAsync()
     {
@@ -23,13 +34,33 @@ public sealed class ManyChallengesServerFixture : IAsyncLifetime
             await _server.DisposeAsync();
         }
     }
+
+    /// <summary>Audit entries of one action (and optionally one outcome) for a credential, read from the server's SQLite file.</summary>
+    public int AuditCount(string credentialId, string action, string? outcome = null)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Server.SqlitePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM audit_log WHERE credential_id = $id AND action_code = $action AND ($outcome IS NULL OR outcome = $outcome)";
+        cmd.Parameters.AddWithValue("$id", credentialId);
+        cmd.Parameters.AddWithValue("$action", action);
+        cmd.Parameters.AddWithValue("$outcome", (object?)outcome ?? DBNull.Value);
+        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class AttackGroup : ICollectionFixture<AttackServerFixture>
+{
+    public const string Name = "attacks";
 }
 
 /// <summary>
 /// The five-wrong-PINs lock as a partner would attack it: many SignHash or ActivateCredential calls with wrong PINs
 /// at once, and calls cancelled while the server works. At most five PINs are ever judged by the HSM.
 /// </summary>
-public sealed class PinAttemptTests(ManyChallengesServerFixture fixture) : IClassFixture<ManyChallengesServerFixture>
+[Collection(AttackGroup.Name)]
+public sealed class PinAttemptTests(AttackServerFixture fixture)
 {
     private const int Calls = 20;
 
@@ -156,15 +187,5 @@ public sealed class PinAttemptTests(ManyChallengesServerFixture fixture) : IClas
 
     private const int CredentialRegistryLimit = 5;
 
-    /// <summary>Audit entries of one action for a credential, read from the server's SQLite file.</summary>
-    private int AuditCount(string credentialId, string action)
-    {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = fixture.Server.SqlitePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT count(*) FROM audit_log WHERE credential_id = $id AND action_code = $action";
-        cmd.Parameters.AddWithValue("$id", credentialId);
-        cmd.Parameters.AddWithValue("$action", action);
-        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private int AuditCount(string credentialId, string action) => fixture.AuditCount(credentialId, action);
 }

@@ -15,7 +15,7 @@ namespace DTrust.Server.Tests;
 [Collection(ServerGroup.Name)]
 public sealed class SigningFlowTests(ServerFixture fixture)
 {
-    private const string Pin = "24681357";
+    internal const string Pin = "24681357";
 
     private DTrustClient Operator() => DTrustClient.Connect(fixture.Server.GrpcAddress, apiKey: fixture.Server.ApiKey("operator"));
 

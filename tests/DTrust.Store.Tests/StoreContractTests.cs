@@ -183,6 +183,30 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Concurrent_wrong_codes_are_all_counted_per_day_and_reset_clears_them()
+    {
+        Assert.Equal(0, await Store.WrongCodesTodayAsync("t1", "c1", T0, default));
+
+        // Several nodes counting at once lose nothing (the first insert races the updates).
+        var counts = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            Task.Run(() => Store.RecordWrongCodeAsync("t1", "c1", voided: i % 3 == 2, T0, default))));
+        Assert.Equal(Enumerable.Range(1, 20), counts.Order());
+        Assert.Equal(20, await Store.WrongCodesTodayAsync("t1", "c1", T0.AddHours(1), default));
+
+        // Per tenant and credential; the next UTC day starts again.
+        Assert.Equal(0, await Store.WrongCodesTodayAsync("t2", "c1", T0, default));
+        Assert.Equal(0, await Store.WrongCodesTodayAsync("t1", "c2", T0, default));
+        var tomorrow = T0.UtcDateTime.Date.AddDays(1);
+        Assert.Equal(0, await Store.WrongCodesTodayAsync("t1", "c1", tomorrow, default));
+        Assert.Equal(1, await Store.RecordWrongCodeAsync("t1", "c1", voided: false, tomorrow, default));
+
+        await Store.ResetWrongCodesAsync("t2", "c1", default);
+        Assert.Equal(1, await Store.WrongCodesTodayAsync("t1", "c1", tomorrow, default));
+        await Store.ResetWrongCodesAsync("t1", "c1", default);
+        Assert.Equal(0, await Store.WrongCodesTodayAsync("t1", "c1", tomorrow, default));
+    }
+
+    [Fact]
     public async Task Pin_attempts_need_the_expected_status_and_lock_a_credential_never_activated_too()
     {
         await Store.InsertCredentialAsync(Credential("t1", "u1", "c1", "01") with { Status = CredentialStatus.Revoked }, default);

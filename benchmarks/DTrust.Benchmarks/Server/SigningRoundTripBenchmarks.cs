@@ -75,6 +75,8 @@ public class SigningRoundTripBenchmarks
             ["DTrust:Redis:Configuration"] = _redis.Configuration,
             ["DTrust:Redis:PasswordFile"] = _redis.PasswordFile,
             ["DTrust:Signing:ChallengesPerMinute"] = "100000000",
+            ["DTrust:Signing:OtpSendsPerPartnerPerHour"] = "100000000",
+            ["DTrust:Signing:OtpSendsPerPhonePerHour"] = "100000000",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var label in new[] { "simple", "advanced", "qualified", "tsa", "root" })

@@ -16,6 +16,7 @@ public sealed class CredentialRegistry(
     HsmVault vault,
     ICertificateAuthority ca,
     RevocationSignal revocations,
+    ICodeFailureLog codeFailures,
     TimeProvider time)
 {
     /// <summary>Wrong PINs (transport or activation) after which a credential is LOCKED.</summary>
@@ -300,8 +301,29 @@ public sealed class CredentialRegistry(
                 FailedPinCount = 0,
             };
         }, ct);
+        await codeFailures.ResetWrongCodesAsync(caller.Tenant, credentialId, CancellationToken.None);
         await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.unlocked", ct: ct);
         return unlocked;
+    }
+
+    /// <summary>
+    /// VALID → LOCKED when the day's wrong one-time codes reached the cap; nothing if it is no longer VALID. Not
+    /// cancellable: the lock must not depend on the guesser staying on the line.
+    /// </summary>
+    public async Task LockAfterWrongCodesAsync(CallerRecord caller, string credentialId, int wrongCodes)
+    {
+        var changed = false;
+        await MutateAsync(caller, credentialId, c =>
+        {
+            changed = c.Status == CredentialStatus.Valid;
+            return changed ? c with { Status = CredentialStatus.Locked } : c;
+        }, CancellationToken.None);
+        if (changed)
+        {
+            await audit.RecordAsync(
+                caller.Id, caller.Tenant, credentialId, "credential.locked",
+                details: new { reason = "wrong one-time codes", wrong_codes_today = wrongCodes }, ct: CancellationToken.None);
+        }
     }
 
     public async Task<CredentialRecord> SetOneFactorConsentAsync(

@@ -84,6 +84,36 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         return 1
         """);
 
+    // A fixed one-hour window per scope and key (partner id, or the MAC of a phone number).
+    private static readonly LuaScript CountSend = LuaScript.Prepare("""
+        local n = redis.call('INCR', @key)
+        if n == 1 then redis.call('PEXPIRE', @key, @windowMs) end
+        return n
+        """);
+
+    /// <summary>
+    /// Counts one code about to be sent for <paramref name="scope"/>/<paramref name="id"/> in the current hour; false
+    /// once more than <paramref name="perHour"/> were counted (the refused ones count too: they were asked for).
+    /// </summary>
+    public async Task<bool> CountSendAsync(string scope, string id, int perHour)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 3600;
+            var n = (long)await redis.GetDatabase().ScriptEvaluateAsync(CountSend, new
+            {
+                key = (RedisKey)$"dtrust:{{sends:{scope}:{id}}}:{window.ToString(CultureInfo.InvariantCulture)}",
+                windowMs = 3_601_000,
+            });
+            return n <= perHour;
+        }
+        finally
+        {
+            ServerMetrics.RedisCreate.ObserveSince(start);
+        }
+    }
+
     /// <summary>
     /// Counts a new challenge for the credential in the current minute and, if that count is within
     /// <paramref name="perMinute"/>, stores the challenge. False: over the limit, nothing stored.

@@ -46,6 +46,7 @@ public sealed class SigningFlow(
     CredentialRegistry registry,
     ICredentialStore store,
     ChallengeStore challenges,
+    ICodeFailureLog codeFailures,
     OneTimeCodes codes,
     IOtpSender otpSender,
     HsmVault vault,
@@ -64,6 +65,13 @@ public sealed class SigningFlow(
         if (description is { Length: > 200 })
         {
             throw new DTrustException(ErrorKind.InvalidArgument, "description is longer than 200 characters");
+        }
+
+        // The description goes into the holder's SMS and the audit: a line break or escape there could make the
+        // message say something the partner did not put in the evidence.
+        if (description is not null && description.Any(char.IsControl))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "description contains control characters");
         }
 
         var credential = await CredentialAsync(partner, credentialId, ct);
@@ -124,6 +132,12 @@ public sealed class SigningFlow(
     {
         var holder = await SignableAsync(partner, credential, "signature.authorize", ct);
         var needsOtp = NeedsOtp(credential);
+        if (needsOtp)
+        {
+            await RequireCodeGuessesLeftAsync(partner, credential, "signature.authorize", ct);
+            await RequireSendsLeftAsync(partner, credential, holder.Phone);
+        }
+
         var id = Callers.ApiKeys.NewId("chal");
         var code = needsOtp ? OneTimeCodes.NewCode() : null;
         var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
@@ -132,17 +146,17 @@ public sealed class SigningFlow(
         var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, code is null ? null : codes.Mac(id, code), expiresAt);
         if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
         {
-            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges", ct);
+            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges");
             throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
         }
 
+        string? message = null;
         if (code is not null)
         {
             try
             {
-                var text = $"DTrust: {partner.Name} asks you to sign {hashes.Count} document(s)" +
-                    (string.IsNullOrWhiteSpace(description) ? "" : $" ({description})") +
-                    $". Code {code}, valid {lifetime.TotalMinutes:0} minutes. Never share it.";
+                var text = OtpText(partner.Name, hashes.Count, description, code, lifetime);
+                message = OtpText(partner.Name, hashes.Count, description, new string('*', code.Length), lifetime);
                 await otpSender.SendAsync(new OtpMessage(id, credential.Id, holder.Phone, code, text), ct);
                 ServerMetrics.CountOtp(OtpOutcome.Sent);
             }
@@ -156,8 +170,34 @@ public sealed class SigningFlow(
 
         await audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
-            details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp }, ct: ct);
+            details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp, description, message }, ct: ct);
         return new Authorization(id, needsOtp, expiresAt);
+    }
+
+    /// <summary>The SMS text; the audit keeps the same text with the code masked, so it shows what the holder read.</summary>
+    private static string OtpText(string partnerName, int documents, string? description, string code, TimeSpan lifetime) =>
+        $"DTrust: {partnerName} asks you to sign {documents} document(s)" +
+        (string.IsNullOrWhiteSpace(description) ? "" : $" ({description})") +
+        $". Code {code}, valid {lifetime.TotalMinutes:0} minutes. Never share it.";
+
+    /// <summary>
+    /// Per partner and per phone number, codes sent in the current hour: each one is an SMS someone pays for, and a
+    /// partner (or several, for one phone) could otherwise bomb a phone or run up toll fraud.
+    /// </summary>
+    private async Task RequireSendsLeftAsync(CallerRecord partner, CredentialRecord credential, string phone)
+    {
+        if (!await challenges.CountSendAsync("partner", partner.Id, options.OtpSendsPerPartnerPerHour))
+        {
+            await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent for this partner reached");
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent for this partner this hour; wait");
+        }
+
+        // The phone number is keyed by its MAC: Redis need not hold the holders' numbers.
+        if (!await challenges.CountSendAsync("phone", codes.Mac("phone", phone), options.OtpSendsPerPhonePerHour))
+        {
+            await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent to this phone number reached");
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent to this holder's phone this hour; wait");
+        }
     }
 
     private async Task<SignatureResult> SignAsync(
@@ -175,7 +215,7 @@ public sealed class SigningFlow(
             // The challenge is spent; leave a trace of why nothing was signed (best effort: the store may be down too).
             try
             {
-                await Refuse(partner, credential.Id, "signature.sign", "signing failed: " + e.GetType().Name, CancellationToken.None);
+                await Refuse(partner, credential.Id, "signature.sign", "signing failed: " + e.GetType().Name);
             }
             catch (DTrustException)
             {
@@ -199,7 +239,7 @@ public sealed class SigningFlow(
         if (credential.Status != CredentialStatus.Valid)
         {
             var why = $"the credential is {CredentialRegistry.StatusName(credential.Status)}";
-            await Refuse(partner, credential.Id, action, why, ct);
+            await Refuse(partner, credential.Id, action, why);
             throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
         }
 
@@ -207,7 +247,7 @@ public sealed class SigningFlow(
         var problem = holder is null ? "the holder is unknown" : HolderRules.IdentificationProblem(holder, time.GetUtcNow());
         if (problem is not null)
         {
-            await Refuse(partner, credential.Id, action, problem, ct);
+            await Refuse(partner, credential.Id, action, problem);
             throw new DTrustException(ErrorKind.FailedPrecondition, problem);
         }
 
@@ -217,6 +257,12 @@ public sealed class SigningFlow(
     private async Task ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
     {
         var otpMac = string.IsNullOrEmpty(request.Otp) ? null : codes.Mac(request.ChallengeId, request.Otp);
+        if (otpMac is not null)
+        {
+            // Before Redis is asked: at the cap a guess costs nothing and tells nothing, on any challenge still open.
+            await RequireCodeGuessesLeftAsync(partner, credential, "signature.sign", ct);
+        }
+
         var (outcome, left) = await challenges.ConsumeAsync(
             request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac, time.GetUtcNow());
         ServerMetrics.CountChallengeCheck(outcome);
@@ -230,25 +276,56 @@ public sealed class SigningFlow(
             case ConsumeOutcome.Consumed when !NeedsOtp(credential):
                 return;
             case ConsumeOutcome.Consumed:
-                await Refuse(partner, credential.Id, "signature.sign", "challenge without a one-time code, which the credential needs now", ct);
+                await Refuse(partner, credential.Id, "signature.sign", "challenge without a one-time code, which the credential needs now");
                 throw new DTrustException(
                     ErrorKind.PermissionDenied, "this credential needs a one-time code now and the challenge has none; authorize again");
             case ConsumeOutcome.Tampered:
-                await Refuse(partner, credential.Id, "signature.sign", "challenge failed its integrity check", ct);
+                await Refuse(partner, credential.Id, "signature.sign", "challenge failed its integrity check");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the challenge failed its integrity check; authorize again");
             case ConsumeOutcome.WrongCode:
-                await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code", ct);
+                await WrongCodeAsync(partner, credential, voided: false, "wrong one-time code");
                 throw new DTrustException(ErrorKind.PermissionDenied, $"wrong one-time code; {left} attempt(s) left");
             case ConsumeOutcome.Exhausted:
-                await Refuse(partner, credential.Id, "signature.sign", "wrong one-time code, challenge void", ct);
+                await WrongCodeAsync(partner, credential, voided: true, "wrong one-time code, challenge void");
                 throw new DTrustException(ErrorKind.PermissionDenied, "wrong one-time code; the challenge is void, authorize again");
             case ConsumeOutcome.HashesDiffer:
-                await Refuse(partner, credential.Id, "signature.sign", "hashes differ from the authorization", ct);
+                await Refuse(partner, credential.Id, "signature.sign", "hashes differ from the authorization");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the hashes differ from those authorized");
             default:
-                await Refuse(partner, credential.Id, "signature.sign", "no such challenge", ct);
+                await Refuse(partner, credential.Id, "signature.sign", "no such challenge");
                 throw new DTrustException(ErrorKind.FailedPrecondition, "challenge not found, expired or already used");
         }
+    }
+
+    /// <summary>
+    /// Counts a wrong code durably (not with the caller's token: cancelling must not skip the count) and locks the
+    /// credential at the day's cap, so that only an operator's unlock, after checking with the holder, lets it sign.
+    /// </summary>
+    private async Task WrongCodeAsync(CallerRecord partner, CredentialRecord credential, bool voided, string why)
+    {
+        var today = await codeFailures.RecordWrongCodeAsync(partner.Tenant, credential.Id, voided, time.GetUtcNow(), CancellationToken.None);
+        await Refuse(partner, credential.Id, "signature.sign", why, new { wrong_codes_today = today });
+        if (today >= options.OtpFailuresPerDay)
+        {
+            await registry.LockAfterWrongCodesAsync(partner, credential.Id, today);
+        }
+    }
+
+    /// <summary>
+    /// Refuses once the credential has taken the day's cap of wrong codes: the per-challenge attempts alone let an
+    /// attacker guess on and on with new challenges (and every new one costs an SMS).
+    /// </summary>
+    private async Task RequireCodeGuessesLeftAsync(CallerRecord partner, CredentialRecord credential, string action, CancellationToken ct)
+    {
+        if (await codeFailures.WrongCodesTodayAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct) < options.OtpFailuresPerDay)
+        {
+            return;
+        }
+
+        await Refuse(partner, credential.Id, action, "daily cap of wrong one-time codes reached");
+        throw new DTrustException(
+            ErrorKind.FailedPrecondition,
+            "too many wrong one-time codes for this credential today; an operator must unlock it after checking with the holder");
     }
 
     private async Task<(SignatureResult Result, IReadOnlyList<TsaResult> Stamps)> SignInVaultAsync(
@@ -347,6 +424,10 @@ public sealed class SigningFlow(
             ? ec.VerifyHash(digest, signature, p1363 ? DSASignatureFormat.IeeeP1363FixedFieldConcatenation : DSASignatureFormat.Rfc3279DerSequence)
             : ((RSA)publicKey).VerifyHash(digest, signature, hash, pkcs1 ? RSASignaturePadding.Pkcs1 : RSASignaturePadding.Pss);
 
-    private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, CancellationToken ct) =>
-        audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, ct: ct);
+    /// <summary>
+    /// Audits a refusal. Never with the caller's token: a client that cancels the moment it sees the refusal coming
+    /// must not be able to keep it out of the evidence (and a wrong code or PIN out of the count).
+    /// </summary>
+    private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, object? details = null) =>
+        audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, details, ct: CancellationToken.None);
 }

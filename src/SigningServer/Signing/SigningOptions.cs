@@ -14,6 +14,20 @@ public sealed class SigningOptions
     /// <summary>Wrong codes a challenge survives before it is void.</summary>
     public int OtpAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// Wrong one-time codes a credential may take in one UTC day, across all its challenges (counted durably in the
+    /// store). The code that reaches the cap locks the credential (an operator's unlock clears the count); until then
+    /// AuthorizeSignature and code checks are refused at the cap. With the default, an attacker guessing a six-digit
+    /// code gets 10 guesses in a million a day instead of one in fifty.
+    /// </summary>
+    public int OtpFailuresPerDay { get; set; } = 10;
+
+    /// <summary>One-time codes sent per partner and hour, over all its holders (SMS cost, toll fraud).</summary>
+    public int OtpSendsPerPartnerPerHour { get; set; } = 1000;
+
+    /// <summary>One-time codes sent per phone number and hour, over all partners and credentials (SMS bombing).</summary>
+    public int OtpSendsPerPhonePerHour { get; set; } = 10;
+
     /// <summary>New challenges per credential and minute: each one costs an SMS. A load test raises this here.</summary>
     public int ChallengesPerMinute { get; set; } = 5;
 

@@ -95,3 +95,22 @@ public interface IUsageReport
     /// <summary>The tenant's rows, optionally of one month ("yyyy-MM"), ordered by month and level.</summary>
     Task<IReadOnlyList<UsageRow>> GetUsageAsync(string tenant, string? month, CancellationToken ct);
 }
+
+/// <summary>
+/// Wrong one-time codes per credential and UTC day, durable (not only in Redis, whose challenge counters a restart,
+/// a flush or anyone who can write there resets): the daily cap that stops guessing across challenges.
+/// </summary>
+public interface ICodeFailureLog
+{
+    /// <summary>
+    /// Counts one wrong code (and, with <paramref name="voided"/>, one challenge it voided) for the UTC day of
+    /// <paramref name="now"/> atomically; an earlier day's count starts again at zero. Returns the day's wrong codes.
+    /// </summary>
+    Task<int> RecordWrongCodeAsync(string tenant, string credentialId, bool voided, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Wrong codes of the credential on the UTC day of <paramref name="now"/> (0 for none).</summary>
+    Task<int> WrongCodesTodayAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Clears the credential's count (an operator's reset after checking with the holder).</summary>
+    Task ResetWrongCodesAsync(string tenant, string credentialId, CancellationToken ct);
+}

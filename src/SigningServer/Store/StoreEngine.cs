@@ -13,7 +13,7 @@ namespace DTrust.SigningServer.Store;
 /// (RETURNING, ON CONFLICT, LIMIT). An engine adds its connections, its write transaction, its migrations and which
 /// of its errors mean "unavailable". Times are stored as unix microseconds (the audit chain's precision), enums by name.
 /// </summary>
-public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAuditLog, IUsageReport, IAsyncDisposable
+public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAuditLog, IUsageReport, ICodeFailureLog, IAsyncDisposable
 {
     private const string UserColumns =
         "tenant, user_id, given_name, surname, country, phone, ident_method, ident_verified_at_us, ident_valid_until_us, " +
@@ -252,6 +252,41 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
             return await r.ReadAsync(ct) ? ReadCredential(r) : null;
         }, ct);
     }
+
+    // ---- wrong one-time codes ----
+
+    public Task<int> RecordWrongCodeAsync(string tenant, string credentialId, bool voided, DateTimeOffset now, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            // One upsert: concurrent wrong codes on several nodes cannot lose a count; a new day starts from one.
+            await using var cmd = Command(c, null,
+                "INSERT INTO code_failures (tenant, credential_id, day, wrong_codes, voided) VALUES (@tenant, @id, @day, 1, @voided) " +
+                "ON CONFLICT (tenant, credential_id) DO UPDATE SET " +
+                "wrong_codes = CASE WHEN code_failures.day = excluded.day THEN code_failures.wrong_codes + 1 ELSE 1 END, " +
+                "voided = CASE WHEN code_failures.day = excluded.day THEN code_failures.voided + excluded.voided ELSE excluded.voided END, " +
+                "day = excluded.day RETURNING wrong_codes",
+                ("tenant", tenant), ("id", credentialId), ("day", Day(now)), ("voided", voided ? 1L : 0L));
+            return (int)(long)(await cmd.ExecuteScalarAsync(ct))!;
+        }, ct);
+
+    public Task<int> WrongCodesTodayAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null,
+                "SELECT wrong_codes FROM code_failures WHERE tenant = @tenant AND credential_id = @id AND day = @day",
+                ("tenant", tenant), ("id", credentialId), ("day", Day(now)));
+            return await cmd.ExecuteScalarAsync(ct) is long n ? (int)n : 0;
+        }, ct);
+
+    public Task ResetWrongCodesAsync(string tenant, string credentialId, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null, "DELETE FROM code_failures WHERE tenant = @tenant AND credential_id = @id",
+                ("tenant", tenant), ("id", credentialId));
+            return await cmd.ExecuteNonQueryAsync(ct);
+        }, ct);
+
+    private static string Day(DateTimeOffset now) => now.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     // ---- callers ----
 

@@ -19,6 +19,7 @@ public static class StoreRegistration
         services.TryAddSingleton<ICallerStore>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IAuditLog>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IUsageReport>(sp => sp.GetRequiredService<StoreEngine>());
+        services.TryAddSingleton<ICodeFailureLog>(sp => sp.GetRequiredService<StoreEngine>());
         return services;
     }
 

@@ -11,6 +11,7 @@ Writes FILE.p7s beside each file and prints one JSON object (credential, challen
 """
 import hashlib
 import json
+import random
 import sys
 import time
 
@@ -80,7 +81,7 @@ def main():
     out = {"grpcio": grpc.__version__}
 
     user = "py-" + hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:10]
-    holder = msg("Holder", user_id=user, given_name="Erika", surname="Mustermann", country="DE", phone="+4930123456")
+    holder = msg("Holder", user_id=user, given_name="Erika", surname="Mustermann", country="DE", phone="+49151%08d" % random.randrange(10**8))
     operator.call("UpsertHolder", msg("UpsertHolderRequest", holder=holder), "Holder")
 
     now = int(time.time())

@@ -96,6 +96,18 @@ internal static class SqliteSchema
             PRIMARY KEY (tenant, month, level)
         ) STRICT;
         """;
+
+    // Wrong one-time codes per credential and UTC day (ICodeFailureLog); one row per credential, reused each day.
+    public const string CodeLimitsV2 = """
+        CREATE TABLE code_failures (
+            tenant TEXT NOT NULL,
+            credential_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            wrong_codes INTEGER NOT NULL,
+            voided INTEGER NOT NULL,
+            PRIMARY KEY (tenant, credential_id)
+        ) STRICT;
+        """;
 }
 
 internal static class PostgresSchema
@@ -189,6 +201,17 @@ internal static class PostgresSchema
             level text NOT NULL,
             signatures bigint NOT NULL,
             PRIMARY KEY (tenant, month, level)
+        );
+        """;
+
+    public const string CodeLimitsV2 = """
+        CREATE TABLE code_failures (
+            tenant text COLLATE "C" NOT NULL,
+            credential_id text COLLATE "C" NOT NULL,
+            day text COLLATE "C" NOT NULL,
+            wrong_codes bigint NOT NULL,
+            voided bigint NOT NULL,
+            PRIMARY KEY (tenant, credential_id)
         );
         """;
 }
