@@ -22,6 +22,11 @@ var signingOptions = builder.Configuration.GetSection(SigningOptions.Section).Ge
 SecretFiles.RequirePrivate(options, storeOptions, signingOptions);
 
 ServerMetrics.Configure();
+if (options.Development)
+{
+    Listeners.RefuseDevelopmentOffLoopback(options.Listen);
+}
+
 builder.WebHost.ConfigureKestrel(k => Listeners.Configure(k, options.Listen));
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);

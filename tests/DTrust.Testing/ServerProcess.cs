@@ -72,6 +72,40 @@ public sealed class ServerProcess : IAsyncDisposable
     /// Starts a server. With <paramref name="stateDir"/> it reuses (and leaves behind) that state directory, as a
     /// second <c>make run</c> would; otherwise it makes a fresh one and deletes it when disposed.
     /// </summary>
+    /// <summary>
+    /// Production settings for a state directory a development start prepared: its tokens, keys and callers stay,
+    /// and the certificates the development PKI issued are configured as if certified elsewhere (copied out of
+    /// <c>pki/</c>, which the server rewrites). One-time codes would go to an SMS gateway that is never reached.
+    /// </summary>
+    public static Dictionary<string, string> ProductionEnvironment(string stateDir)
+    {
+        var pki = Path.Combine(stateDir, "pki");
+        var configured = Directory.CreateDirectory(Path.Combine(stateDir, "configured-pki")).FullName;
+        string Copy(string name)
+        {
+            var target = Path.Combine(configured, name);
+            File.Copy(Path.Combine(pki, name), target, overwrite: true);
+            return target;
+        }
+
+        var env = new Dictionary<string, string>
+        {
+            ["DTrust__Development"] = "false",
+            ["DTrust__Tsa__CertificatePath"] = Copy("tsa.pem"),
+            ["DTrust__Tsa__ChainPath"] = Copy("chain.pem"),
+            ["DTrust__Signing__OtpSender"] = "webhook",
+            ["DTrust__Signing__Webhook__Url"] = "https://sms-gateway.invalid/send",
+        };
+        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        {
+            env[$"DTrust__Pki__Levels__{level}__CaCertificatePath"] = Copy($"ca-{level}.pem");
+            env[$"DTrust__Pki__Levels__{level}__OcspCertificatePath"] = Copy($"ocsp-{level}.pem");
+            env[$"DTrust__Pki__Levels__{level}__ChainPath"] = Copy($"chain-{level}.pem");
+        }
+
+        return env;
+    }
+
     public static Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null, string? stateDir = null) =>
         StartAsync(extraEnv, stateDir, redis: null);
 

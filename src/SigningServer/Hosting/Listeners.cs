@@ -56,6 +56,26 @@ internal static class Listeners
         kestrel.Listen(ParseEndpoint(listen.Admin), o => o.Protocols = HttpProtocols.Http1);
 
     /// <summary>
+    /// Development mode hands out fixed API keys in the state directory, writes clear one-time codes to an outbox
+    /// and issues certificates under a root no one audited: it must never be reachable from another machine, so every
+    /// listener of a development server must be on loopback (TLS or AllowInsecure change nothing about that).
+    /// </summary>
+    internal static void RefuseDevelopmentOffLoopback(ListenerOptions listen)
+    {
+        foreach (var (name, address) in new[] { ("Grpc", listen.Grpc), ("Http", listen.Http), ("Admin", listen.Admin) })
+        {
+            var endpoint = ParseEndpoint(address);
+            if (!IPAddress.IsLoopback(endpoint.Address))
+            {
+                throw new InvalidOperationException(
+                    $"refusing to start in development mode with DTrust:Listen:{name} on the non-loopback address {endpoint}: " +
+                    "development API keys, clear one-time codes and the development PKI stay on this machine; " +
+                    "listen on 127.0.0.1 or run in production mode (DTrust:Development=false)");
+            }
+        }
+    }
+
+    /// <summary>
     /// API keys, PINs and OTPs travel in gRPC calls: a listener reachable from other machines must speak TLS, unless
     /// the operator says in so many words that a TLS-terminating proxy sits in front.
     /// </summary>
