@@ -54,6 +54,7 @@ public sealed class Target : IAsyncDisposable
             ["DTrust__Signing__ChallengesPerMinute"] = "1000000",
             ["DTrust__Signing__OtpSendsPerPartnerPerHour"] = "100000000",
             ["DTrust__Signing__OtpSendsPerPhonePerHour"] = "100000000",
+            ["DTrust__Grpc__CallsPerSecondPerCaller"] = "100000000",
             ["Logging__LogLevel__Default"] = "Warning",
         };
         var owned = new List<IAsyncDisposable>();

@@ -63,6 +63,7 @@ builder.Services.AddSingleton<DevPki>();
 builder.Services.AddPki(builder.Configuration.GetSection(PkiOptions.Section).Get<PkiOptions>() ?? new PkiOptions());
 builder.Services.AddSingleton<ICertificateAuthority, CertificateAuthority>();
 builder.Services.AddSingleton<CallerDirectory>();
+builder.Services.AddSingleton<CallerRateLimits>();
 builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
@@ -124,7 +125,7 @@ var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
 var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
-app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds));
+app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds), TimeSpan.FromSeconds(options.Grpc.MaxDeadlineSeconds));
 
 app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);
 app.MapGrpcService<CredentialGrpcService>().OnListener(grpc);

@@ -21,7 +21,7 @@ public sealed class CallerAuthInterceptorUnitTests
     [MemberData(nameof(Kinds))]
     public async Task Every_call_kind_refuses_a_missing_or_unknown_key_before_the_method_runs(string kind)
     {
-        var interceptor = new CallerAuthInterceptor(new CallerDirectory(new OneCaller(), TimeProvider.System));
+        var interceptor = new CallerAuthInterceptor(new CallerDirectory(new OneCaller(), TimeProvider.System), Limits(1000));
         foreach (var authorization in new string?[] { null, "Bearer dtk_someone-else" })
         {
             var ran = false;
@@ -35,11 +35,64 @@ public sealed class CallerAuthInterceptorUnitTests
     [MemberData(nameof(Kinds))]
     public async Task Every_call_kind_runs_with_a_known_key_and_sees_the_caller(string kind)
     {
-        var interceptor = new CallerAuthInterceptor(new CallerDirectory(new OneCaller(), TimeProvider.System));
+        var interceptor = new CallerAuthInterceptor(new CallerDirectory(new OneCaller(), TimeProvider.System), Limits(1000));
         var ran = false;
         await CallAsync(interceptor, kind, "Bearer " + Key, () => ran = true);
         Assert.True(ran);
     }
+
+    [Fact]
+    public async Task A_flood_of_one_unknown_key_reaches_the_store_once_and_the_set_stays_bounded()
+    {
+        var store = new OneCaller();
+        var directory = new CallerDirectory(store, TimeProvider.System);
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.Null(await directory.AuthenticateAsync("Bearer dtk_made-up", null, CancellationToken.None));
+        }
+
+        Assert.Equal(1, store.Lookups);
+
+        // Many different made-up keys: each is looked up, none grows memory past the capacity (no way to see the
+        // set's size from here but its effect: after the capacity is passed, the first key is asked for again).
+        for (var i = 0; i < CallerDirectory.UnknownCapacity + 1; i++)
+        {
+            await directory.AuthenticateAsync($"Bearer dtk_flood-{i}", null, CancellationToken.None);
+        }
+
+        var before = store.Lookups;
+        await directory.AuthenticateAsync("Bearer dtk_flood-0", null, CancellationToken.None);
+        Assert.Equal(before + 1, store.Lookups);
+
+        // A known key is unaffected.
+        Assert.NotNull(await directory.AuthenticateAsync("Bearer " + Key, null, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Calls_beyond_the_callers_rate_are_refused_resource_exhausted_before_the_method_runs()
+    {
+        var interceptor = new CallerAuthInterceptor(new CallerDirectory(new OneCaller(), TimeProvider.System), Limits(5));
+        var ran = 0;
+        var refused = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            try
+            {
+                await CallAsync(interceptor, "unary", "Bearer " + Key, () => ran++);
+            }
+            catch (DTrustException e) when (e.Kind == ErrorKind.ResourceExhausted)
+            {
+                refused++;
+            }
+        }
+
+        // Five in the bucket, and at most one refill of five if the second turned while the loop ran.
+        Assert.InRange(ran, 5, 10);
+        Assert.Equal(20 - ran, refused);
+    }
+
+    private static CallerRateLimits Limits(int perSecond) =>
+        new(new DTrust.SigningServer.Hosting.ServerOptions { Grpc = new() { CallsPerSecondPerCaller = perSecond } });
 
     private static async Task CallAsync(CallerAuthInterceptor interceptor, string kind, string? authorization, Action body)
     {
@@ -80,8 +133,13 @@ public sealed class CallerAuthInterceptorUnitTests
             CreatedAt = DateTimeOffset.UnixEpoch,
         };
 
-        public Task<CallerRecord?> FindCallerAsync(byte[] credentialHash, CancellationToken ct) =>
-            Task.FromResult(credentialHash.AsSpan().SequenceEqual(_caller.CredentialHash) ? _caller : null);
+        public int Lookups { get; private set; }
+
+        public Task<CallerRecord?> FindCallerAsync(byte[] credentialHash, CancellationToken ct)
+        {
+            Lookups++;
+            return Task.FromResult(credentialHash.AsSpan().SequenceEqual(_caller.CredentialHash) ? _caller : null);
+        }
 
         public Task<bool> InsertCallerAsync(CallerRecord caller, CancellationToken ct) => throw new NotSupportedException();
 

@@ -82,6 +82,7 @@ public sealed class InsecureListenerTests : IDisposable
             ["DTrust__Listen__Grpc"] = AnyAddress(port),
             ["DTrust__Listen__AllowInsecure"] = "true",
             ["DTrust__Grpc__DefaultDeadlineSeconds"] = "1",
+            ["DTrust__Grpc__MaxDeadlineSeconds"] = "2",
         }.With(production), _state);
         var address = new Uri("http://127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture));
         using (var client = DTrustClient.Connect(address))
@@ -104,6 +105,17 @@ public sealed class InsecureListenerTests : IDisposable
                 }
             });
             Assert.True(e.StatusCode == StatusCode.DeadlineExceeded, e.Status.ToString());
+
+            // The same call asking for a day: cut to the 2-second cap. Without the cap the patience runs out, the
+            // call ends CANCELLED, and this fails.
+            using var longWatch = new Health.HealthClient(channel).Watch(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddDays(1));
+            var capped = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                while (await longWatch.ResponseStream.MoveNext(patience.Token))
+                {
+                }
+            });
+            Assert.True(capped.StatusCode == StatusCode.DeadlineExceeded, capped.Status.ToString());
         }
 
         // No grpc-timeout, and a message whose body never completes: the default deadline ends the stream too (the

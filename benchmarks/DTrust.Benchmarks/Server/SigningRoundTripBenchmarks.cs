@@ -77,6 +77,7 @@ public class SigningRoundTripBenchmarks
             ["DTrust:Signing:ChallengesPerMinute"] = "100000000",
             ["DTrust:Signing:OtpSendsPerPartnerPerHour"] = "100000000",
             ["DTrust:Signing:OtpSendsPerPhonePerHour"] = "100000000",
+            ["DTrust:Grpc:CallsPerSecondPerCaller"] = "100000000",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var label in new[] { "simple", "advanced", "qualified", "tsa", "root" })

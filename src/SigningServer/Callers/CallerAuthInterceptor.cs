@@ -1,4 +1,6 @@
+using System.Threading.RateLimiting;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Store;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
@@ -8,9 +10,10 @@ namespace DTrust.SigningServer.Callers;
 /// <summary>
 /// Every RPC except health, reflection and the TSA needs a caller: an API key (<c>authorization: Bearer …</c>) or a
 /// TLS client certificate registered to a caller. No or an unknown or revoked credential → UNAUTHENTICATED; a role
-/// the method does not allow → PERMISSION_DENIED. Runs inside the error interceptor, so its refusals are mapped there.
+/// the method does not allow → PERMISSION_DENIED; more than <see cref="GrpcLimits.CallsPerSecondPerCaller"/> calls a
+/// second → RESOURCE_EXHAUSTED. Runs inside the error interceptor, so its refusals are mapped there.
 /// </summary>
-internal sealed class CallerAuthInterceptor(CallerDirectory callers) : Interceptor
+internal sealed class CallerAuthInterceptor(CallerDirectory callers, CallerRateLimits limits) : Interceptor
 {
     /// <summary>Services anyone may call; everything else needs a caller (fail closed for services added later).</summary>
     private static readonly HashSet<string> AnonymousServices = new(StringComparer.Ordinal)
@@ -72,6 +75,11 @@ internal sealed class CallerAuthInterceptor(CallerDirectory callers) : Intercept
             throw new DTrustException(ErrorKind.PermissionDenied, $"the {caller.Role.ToString().ToLowerInvariant()} role may not call this method");
         }
 
+        if (!limits.TryTake(caller.Id))
+        {
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many calls from this caller; slow down");
+        }
+
         context.SetCaller(caller);
     }
 
@@ -81,4 +89,29 @@ internal sealed class CallerAuthInterceptor(CallerDirectory callers) : Intercept
         var slash = method.IndexOf('/', 1);
         return slash > 1 ? method[1..slash] : method;
     }
+}
+
+/// <summary>
+/// One token bucket per caller (its id), refilled every second: a caller's calls beyond the rate are refused at
+/// once, never queued. Per node: behind a load balancer of N nodes a caller gets up to N times the rate.
+/// </summary>
+internal sealed class CallerRateLimits(ServerOptions options) : IDisposable
+{
+    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(id =>
+        RateLimitPartition.GetTokenBucketLimiter(id, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(1, options.Grpc.CallsPerSecondPerCaller),
+            TokensPerPeriod = Math.Max(1, options.Grpc.CallsPerSecondPerCaller),
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+
+    public bool TryTake(string callerId)
+    {
+        using var lease = _limiter.AttemptAcquire(callerId);
+        return lease.IsAcquired;
+    }
+
+    public void Dispose() => _limiter.Dispose();
 }

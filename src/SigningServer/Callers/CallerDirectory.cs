@@ -13,7 +13,14 @@ public sealed class CallerDirectory(ICallerStore store, TimeProvider time)
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long an unknown key is answered from memory: a flood of made-up keys must not all reach the store.</summary>
+    public static readonly TimeSpan UnknownLifetime = TimeSpan.FromSeconds(2);
+
+    /// <summary>Unknown keys remembered at most; past that the set starts again (it must not grow with the flood).</summary>
+    public const int UnknownCapacity = 10_000;
+
     private readonly ConcurrentDictionary<string, (CallerRecord? Caller, DateTimeOffset Until)> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _unknown = new(StringComparer.Ordinal);
 
     public async Task<CallerRecord?> AuthenticateAsync(string? authorization, X509Certificate2? clientCertificate, CancellationToken ct)
     {
@@ -44,17 +51,36 @@ public sealed class CallerDirectory(ICallerStore store, TimeProvider time)
             return cached.Caller;
         }
 
-        // Only known callers are cached: unknown keys are what an attacker sends, and must not grow the cache.
+        if (_unknown.TryGetValue(key, out var unknownUntil) && unknownUntil >= now)
+        {
+            return null;
+        }
+
+        // Known callers in the main cache; unknown keys, which are what an attacker sends, in a short-lived set of
+        // bounded size, so that the flood neither grows memory nor reaches the store more than once per key.
         var found = await store.FindCallerAsync(hash, ct);
         var caller = found is { RevokedAt: null } ? found : null;
         if (found is not null)
         {
             _cache[key] = (caller, now + CacheLifetime);
         }
+        else
+        {
+            if (_unknown.Count >= UnknownCapacity)
+            {
+                _unknown.Clear();
+            }
+
+            _unknown[key] = now + UnknownLifetime;
+        }
 
         return caller;
     }
 
-    /// <summary>Forget cached lookups (after a revocation on this node).</summary>
-    public void Invalidate() => _cache.Clear();
+    /// <summary>Forget cached lookups (after a revocation, or a new caller, on this node).</summary>
+    public void Invalidate()
+    {
+        _cache.Clear();
+        _unknown.Clear();
+    }
 }

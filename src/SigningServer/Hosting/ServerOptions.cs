@@ -82,6 +82,18 @@ public sealed class GrpcLimits
     /// </summary>
     public int DefaultDeadlineSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Longest deadline a client may ask for (longer ones are cut to this): a call that holds a connection slot, a
+    /// Redis challenge or a health watch for days is a cheap way to tie the server up.
+    /// </summary>
+    public int MaxDeadlineSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// Calls a second each authenticated caller may make (a token bucket of this size, refilled every second;
+    /// over it → RESOURCE_EXHAUSTED): one partner's runaway loop must not starve the others. A load test raises it.
+    /// </summary>
+    public int CallsPerSecondPerCaller { get; set; } = 1000;
+
     /// <summary>Largest request message outside the TSA (a batch of hashes fits easily).</summary>
     public int MaxReceiveBytes { get; set; } = 4 * 1024 * 1024;
 
