@@ -63,3 +63,31 @@ internal sealed class InMemoryCredentialStore : ICredentialStore
     public Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>
         throw new NotSupportedException();
 }
+
+/// <summary><see cref="ICrlStore"/> in memory, with the same rule as the real stores: numbers only increase per level.</summary>
+internal sealed class InMemoryCrlStore : ICrlStore
+{
+    private readonly Dictionary<CredentialLevel, PublishedCrl> _latest = [];
+
+    public Task<PublishedCrl?> GetLatestCrlAsync(CredentialLevel level, CancellationToken ct)
+    {
+        lock (_latest)
+        {
+            return Task.FromResult(_latest.GetValueOrDefault(level));
+        }
+    }
+
+    public Task<bool> InsertCrlAsync(PublishedCrl crl, CancellationToken ct)
+    {
+        lock (_latest)
+        {
+            if (_latest.TryGetValue(crl.Level, out var last) && last.Number >= crl.Number)
+            {
+                return Task.FromResult(false);
+            }
+
+            _latest[crl.Level] = crl;
+            return Task.FromResult(true);
+        }
+    }
+}

@@ -75,6 +75,7 @@ public sealed class PkiFixture : IAsyncLifetime
         builder.Services.AddSingleton(Server);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ICredentialStore>(Store);
+        builder.Services.AddSingleton<ICrlStore>(new InMemoryCrlStore());
         builder.Services.AddPki(Options);
         _app = builder.Build();
         _app.UseRouting();

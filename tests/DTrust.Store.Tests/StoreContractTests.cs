@@ -183,6 +183,33 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Crl_numbers_only_increase_per_level_and_the_latest_is_what_every_node_reads()
+    {
+        PublishedCrl Crl(CredentialLevel level, long number) =>
+            new(level, number, T0, T0.AddHours(24), [(byte)number, 0x30, 0x82]);
+
+        Assert.Null(await Store.GetLatestCrlAsync(CredentialLevel.Qualified, default));
+        Assert.True(await Store.InsertCrlAsync(Crl(CredentialLevel.Qualified, 100), default));
+
+        // The same number from a second node, or a lower one from a node behind: refused.
+        Assert.False(await Store.InsertCrlAsync(Crl(CredentialLevel.Qualified, 100), default));
+        Assert.False(await Store.InsertCrlAsync(Crl(CredentialLevel.Qualified, 99), default));
+        Assert.True(await Store.InsertCrlAsync(Crl(CredentialLevel.Simple, 1), default));
+        Assert.True(await Store.InsertCrlAsync(Crl(CredentialLevel.Qualified, 105), default));
+
+        // Two nodes racing for the next number: exactly one wins.
+        var race = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            Task.Run(() => Store.InsertCrlAsync(Crl(CredentialLevel.Qualified, 106), default))));
+        Assert.Single(race, won => won);
+
+        var latest = await Store.GetLatestCrlAsync(CredentialLevel.Qualified, default);
+        Assert.Equal((106L, T0, T0.AddHours(24)), (latest!.Number, latest.ThisUpdate, latest.NextUpdate));
+        Assert.Equal(Crl(CredentialLevel.Qualified, 106).Der, latest.Der);
+        Assert.Equal(1, (await Store.GetLatestCrlAsync(CredentialLevel.Simple, default))!.Number);
+        Assert.Null(await Store.GetLatestCrlAsync(CredentialLevel.Advanced, default));
+    }
+
+    [Fact]
     public async Task Concurrent_wrong_codes_are_all_counted_per_day_and_reset_clears_them()
     {
         Assert.Equal(0, await Store.WrongCodesTodayAsync("t1", "c1", T0, default));

@@ -11,34 +11,45 @@ namespace DTrust.SigningServer.Pki;
 /// <summary>
 /// One CRL per issuing CA, signed in the HSM by the CA key. Published on demand (the revocation flow calls
 /// <see cref="PublishAsync"/> once the store records the revocation) and by <see cref="CrlRefreshService"/> before
-/// it ages; the last one is kept in memory for <c>GET /crl/{level}.crl</c> and written to <c>pki/crl-{level}.crl</c>.
+/// it ages. Every CRL goes into the store all nodes share (<see cref="ICrlStore"/>), and each node serves the latest
+/// one there, looked up again at most <see cref="PkiOptions.CrlSyncSeconds"/> after the last look: after a
+/// revocation on any node, every node serves the same CRL (same number, same bytes) within seconds. The one served is
+/// kept in memory for <c>GET /crl/{level}.crl</c> (a store outage does not take CRLs down) and written to
+/// <c>pki/crl-{level}.crl</c>.
 /// </summary>
 public sealed class CrlPublisher : IDisposable
 {
     private readonly IssuingCas _cas;
     private readonly ICredentialStore _store;
+    private readonly ICrlStore _crls;
     private readonly PkiOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<CrlPublisher> _log;
     private readonly string _dir;
     private readonly ConcurrentDictionary<CredentialLevel, PublishedCrl> _current = new();
+    private readonly ConcurrentDictionary<CredentialLevel, DateTimeOffset> _synced = new();
 
     // One publication per level at a time: CRL numbers must increase in the order the CRLs are issued.
     private readonly Dictionary<CredentialLevel, SemaphoreSlim> _gates =
         PkiLevels.All.ToDictionary(l => l, _ => new SemaphoreSlim(1, 1));
 
     public CrlPublisher(
-        IssuingCas cas, ICredentialStore store, ServerOptions server, PkiOptions options, TimeProvider time, ILogger<CrlPublisher> log)
+        IssuingCas cas, ICredentialStore store, ICrlStore crls, ServerOptions server, PkiOptions options, TimeProvider time, ILogger<CrlPublisher> log)
     {
         _cas = cas;
         _store = store;
+        _crls = crls;
         _options = options;
         _time = time;
         _log = log;
         _dir = Path.Combine(server.StateDirectory, "pki");
     }
 
-    /// <summary>Builds, signs, stores and returns (DER) a new CRL of <paramref name="level"/> from the store's revocations.</summary>
+    /// <summary>
+    /// Builds, signs, stores and returns (DER) a new CRL of <paramref name="level"/> from the store's revocations. If
+    /// another node stored a CRL with that number (or a later one) first, that one is served and returned instead:
+    /// it was built after the same revocations were recorded.
+    /// </summary>
     public async Task<byte[]> PublishAsync(CredentialLevel level, CancellationToken ct)
     {
         var ca = _cas[level];
@@ -46,10 +57,11 @@ public sealed class CrlPublisher : IDisposable
         await gate.WaitAsync(ct);
         try
         {
+            var latest = await _crls.GetLatestCrlAsync(level, ct);
             var revoked = await _store.ListRevokedAsync(level, ct);
             var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(_time.GetUtcNow().ToUnixTimeSeconds());
             var nextUpdate = thisUpdate.AddHours(_options.CrlValidityHours);
-            var number = NextNumber(level, thisUpdate);
+            var number = NextNumber(level, latest, thisUpdate);
 
             var builder = new CertificateRevocationListBuilder();
             foreach (var entry in revoked)
@@ -67,12 +79,17 @@ public sealed class CrlPublisher : IDisposable
                 X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca.Certificate, true, false),
                 thisUpdate);
 
-            var name = PkiLevels.Name(level);
-            Directory.CreateDirectory(_dir);
-            await WriteAtomicallyAsync(Path.Combine(_dir, $"crl-{name}.crl"), der, ct);
-            await WriteAtomicallyAsync(
-                Path.Combine(_dir, $"crl-{name}.number"), System.Text.Encoding.ASCII.GetBytes(number.ToString(CultureInfo.InvariantCulture)), ct);
-            _current[level] = new PublishedCrl(der, number, thisUpdate, nextUpdate);
+            var crl = new PublishedCrl(level, (long)number, thisUpdate, nextUpdate, der);
+            if (!await _crls.InsertCrlAsync(crl, ct))
+            {
+                // Another node was first with this number: serve the store's latest, as every node will.
+                crl = await _crls.GetLatestCrlAsync(level, ct)
+                    ?? throw new InvalidOperationException($"the store refused CRL {number} of {level} and holds none");
+                await AdoptAsync(crl, ct);
+                return crl.Der;
+            }
+
+            await AdoptAsync(crl, ct);
             PkiLog.CrlPublished(_log, level, number, revoked.Count, nextUpdate);
             return der;
         }
@@ -82,14 +99,63 @@ public sealed class CrlPublisher : IDisposable
         }
     }
 
+    /// <summary>The number of the CRL this node serves for <paramref name="level"/> (0 before the first).</summary>
+    public long ServedNumber(CredentialLevel level) => _current.TryGetValue(level, out var crl) ? crl.Number : 0;
+
+    /// <summary>Serves <paramref name="crl"/> from now on (unless a later one is served already) and writes it out.</summary>
+    private async Task AdoptAsync(PublishedCrl crl, CancellationToken ct)
+    {
+        _synced[crl.Level] = _time.GetUtcNow();
+        if (_current.TryGetValue(crl.Level, out var served) && served.Number >= crl.Number)
+        {
+            return;
+        }
+
+        _current[crl.Level] = crl;
+        var name = PkiLevels.Name(crl.Level);
+        Directory.CreateDirectory(_dir);
+        await WriteAtomicallyAsync(Path.Combine(_dir, $"crl-{name}.crl"), crl.Der, ct);
+        await WriteAtomicallyAsync(
+            Path.Combine(_dir, $"crl-{name}.number"), System.Text.Encoding.ASCII.GetBytes(crl.Number.ToString(CultureInfo.InvariantCulture)), ct);
+    }
+
     /// <summary>
-    /// The CRL to serve: the last one while it is before its nextUpdate (a store outage does not take CRLs down),
-    /// otherwise a fresh one.
+    /// Looks at the store's latest CRL of <paramref name="level"/> if the last look is older than the sync interval,
+    /// and serves it if it is newer than this node's. A store that does not answer leaves the CRL served as it is.
     /// </summary>
-    public async Task<byte[]> GetCurrentAsync(CredentialLevel level, CancellationToken ct) =>
-        _current.TryGetValue(level, out var crl) && _time.GetUtcNow() < crl.NextUpdate
+    private async Task SyncAsync(CredentialLevel level, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        if (_synced.TryGetValue(level, out var last) && now - last < TimeSpan.FromSeconds(_options.CrlSyncSeconds))
+        {
+            return;
+        }
+
+        _synced[level] = now;
+        try
+        {
+            if (await _crls.GetLatestCrlAsync(level, ct) is { } latest)
+            {
+                await AdoptAsync(latest, ct);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException && _current.ContainsKey(level))
+        {
+            PkiLog.CrlSyncFailed(_log, level, e);
+        }
+    }
+
+    /// <summary>
+    /// The CRL to serve: the store's latest (looked at every few seconds), while it is before its nextUpdate (a
+    /// store outage does not take CRLs down), otherwise a fresh one.
+    /// </summary>
+    public async Task<byte[]> GetCurrentAsync(CredentialLevel level, CancellationToken ct)
+    {
+        await SyncAsync(level, ct);
+        return _current.TryGetValue(level, out var crl) && _time.GetUtcNow() < crl.NextUpdate
             ? crl.Der
             : await PublishAsync(level, ct);
+    }
 
     /// <summary>Re-publishes every level whose CRL is older than the refresh interval (or missing).</summary>
     public async Task RefreshDueAsync(CancellationToken ct)
@@ -97,6 +163,8 @@ public sealed class CrlPublisher : IDisposable
         var now = _time.GetUtcNow();
         foreach (var level in PkiLevels.All)
         {
+            // Another node may have published since: its CRL counts as this node's refresh.
+            await SyncAsync(level, ct);
             if (_current.TryGetValue(level, out var crl) && now - crl.ThisUpdate < TimeSpan.FromMinutes(_options.CrlRefreshMinutes))
             {
                 continue;
@@ -123,20 +191,20 @@ public sealed class CrlPublisher : IDisposable
     }
 
     /// <summary>
-    /// At least the last number plus one, and at least the Unix time in seconds: numbers keep increasing across
-    /// restarts, a lost state directory, and several nodes publishing (their clocks are synchronised).
+    /// At least the last number (the store's, this node's, or the file's) plus one, and at least the Unix time in
+    /// seconds: numbers keep increasing across restarts, a lost state directory or store, and several nodes.
     /// </summary>
-    private BigInteger NextNumber(CredentialLevel level, DateTimeOffset now)
+    private BigInteger NextNumber(CredentialLevel level, PublishedCrl? latest, DateTimeOffset now)
     {
-        BigInteger last = 0;
+        BigInteger last = latest?.Number ?? 0;
         if (_current.TryGetValue(level, out var crl))
         {
-            last = crl.Number;
+            last = BigInteger.Max(last, crl.Number);
         }
         else if (File.Exists(Path.Combine(_dir, $"crl-{PkiLevels.Name(level)}.number"))
                  && BigInteger.TryParse(File.ReadAllText(Path.Combine(_dir, $"crl-{PkiLevels.Name(level)}.number")).Trim(), CultureInfo.InvariantCulture, out var stored))
         {
-            last = stored;
+            last = BigInteger.Max(last, stored);
         }
 
         return BigInteger.Max(last + 1, now.ToUnixTimeSeconds());
@@ -156,8 +224,6 @@ public sealed class CrlPublisher : IDisposable
         await File.WriteAllBytesAsync(temp, data, ct);
         File.Move(temp, path, overwrite: true);
     }
-
-    private sealed record PublishedCrl(byte[] Der, BigInteger Number, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate);
 }
 
 /// <summary>Publishes every level's CRL at start and re-publishes each before it ages (see <see cref="PkiOptions.CrlRefreshMinutes"/>).</summary>

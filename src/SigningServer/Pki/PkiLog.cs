@@ -28,4 +28,7 @@ internal static partial class PkiLog
 
     [LoggerMessage(EventId = 1607, Level = LogLevel.Error, Message = "OCSP request failed inside the responder; answered internalError")]
     public static partial void OcspFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1620, Level = LogLevel.Warning, Message = "Could not read the latest {Level} CRL from the store; serving the one held")]
+    public static partial void CrlSyncFailed(ILogger logger, CredentialLevel level, Exception exception);
 }

@@ -35,6 +35,12 @@ public sealed class PkiOptions
     /// </summary>
     public int CrlRefreshMinutes { get; set; } = 60;
 
+    /// <summary>
+    /// Seconds between a node's looks at the store for a CRL another node published (on the next CRL request or
+    /// refresh tick after this): how far behind a node's CRL can be after a revocation on another node.
+    /// </summary>
+    public int CrlSyncSeconds { get; set; } = 2;
+
     /// <summary>nextUpdate − thisUpdate of OCSP answers (each is signed live from the store).</summary>
     public int OcspValidityMinutes { get; set; } = 60;
 }

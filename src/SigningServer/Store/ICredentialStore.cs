@@ -114,3 +114,20 @@ public interface ICodeFailureLog
     /// <summary>Clears the credential's count (an operator's reset after checking with the holder).</summary>
     Task ResetWrongCodesAsync(string tenant, string credentialId, CancellationToken ct);
 }
+
+/// <summary>
+/// The CRLs every node serves, in the store all nodes share: a node serves the latest published here, so after a
+/// revocation every node hands out the same CRL (same number, same bytes) within seconds. Kept, not replaced: the
+/// series is evidence of what was published when.
+/// </summary>
+public interface ICrlStore
+{
+    /// <summary>The CRL of <paramref name="level"/> with the highest number; null before the first.</summary>
+    Task<PublishedCrl?> GetLatestCrlAsync(CredentialLevel level, CancellationToken ct);
+
+    /// <summary>
+    /// Stores <paramref name="crl"/> if no CRL of its level has its number or a higher one; false if another node
+    /// published that number (or a later one) first. Numbers thereby only ever increase, across all nodes.
+    /// </summary>
+    Task<bool> InsertCrlAsync(PublishedCrl crl, CancellationToken ct);
+}

@@ -186,5 +186,8 @@ public sealed record UsageRow(string Month, CredentialLevel Level, long Signatur
 /// <summary>An appended audit event with its place in the chain.</summary>
 public sealed record AuditEntry(long Sequence, AuditEvent Event, byte[] PreviousHash, byte[] Hash);
 
+/// <summary>A signed CRL as published to every node: the number orders them, the DER is what every node serves.</summary>
+public sealed record PublishedCrl(CredentialLevel Level, long Number, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate, byte[] Der);
+
 /// <summary>A revoked certificate as a CRL or OCSP responder lists it.</summary>
 public sealed record RevokedCertificate(string SerialHex, DateTimeOffset RevokedAt, int Reason);

@@ -13,7 +13,7 @@ namespace DTrust.SigningServer.Store;
 /// (RETURNING, ON CONFLICT, LIMIT). An engine adds its connections, its write transaction, its migrations and which
 /// of its errors mean "unavailable". Times are stored as unix microseconds (the audit chain's precision), enums by name.
 /// </summary>
-public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAuditLog, IUsageReport, ICodeFailureLog, IAsyncDisposable
+public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAuditLog, IUsageReport, ICodeFailureLog, ICrlStore, IAsyncDisposable
 {
     private const string UserColumns =
         "tenant, user_id, given_name, surname, country, phone, ident_method, ident_verified_at_us, ident_valid_until_us, " +
@@ -250,6 +250,38 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
                 ("level", level.ToString()), ("serial", serialHex.ToUpperInvariant()));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             return await r.ReadAsync(ct) ? ReadCredential(r) : null;
+        }, ct);
+    }
+
+    // ---- CRLs ----
+
+    public Task<PublishedCrl?> GetLatestCrlAsync(CredentialLevel level, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null,
+                "SELECT number, this_update_us, next_update_us, der FROM crls WHERE level = @level ORDER BY number DESC LIMIT 1",
+                ("level", level.ToString()));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            return await r.ReadAsync(ct)
+                ? new PublishedCrl(level, r.GetInt64(0), Time(r.GetInt64(1)), Time(r.GetInt64(2)), r.GetFieldValue<byte[]>(3))
+                : null;
+        }, ct);
+
+    public Task<bool> InsertCrlAsync(PublishedCrl crl, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(crl);
+        return RunAsync(async c =>
+        {
+            // One statement: the "no higher number" check and the insert cannot be split by another node's insert
+            // of a higher number (SQLite serialises writers; PostgreSQL's primary key settles equal numbers, and
+            // the check, run in the same statement, sees any higher number committed before it).
+            await using var cmd = Command(c, null,
+                "INSERT INTO crls (level, number, this_update_us, next_update_us, der) " +
+                "SELECT @level, @number, @this, @next, @der WHERE NOT EXISTS (SELECT 1 FROM crls WHERE level = @level AND number >= @number) " +
+                "ON CONFLICT DO NOTHING",
+                ("level", crl.Level.ToString()), ("number", crl.Number), ("this", Micros(crl.ThisUpdate)),
+                ("next", Micros(crl.NextUpdate)), ("der", crl.Der));
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
         }, ct);
     }
 

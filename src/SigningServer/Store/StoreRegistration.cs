@@ -20,6 +20,7 @@ public static class StoreRegistration
         services.TryAddSingleton<IAuditLog>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IUsageReport>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<ICodeFailureLog>(sp => sp.GetRequiredService<StoreEngine>());
+        services.TryAddSingleton<ICrlStore>(sp => sp.GetRequiredService<StoreEngine>());
         return services;
     }
 

@@ -108,6 +108,18 @@ internal static class SqliteSchema
             PRIMARY KEY (tenant, credential_id)
         ) STRICT;
         """;
+
+    // Every CRL published, per level (ICrlStore); the highest number is the one every node serves.
+    public const string CrlsV3 = """
+        CREATE TABLE crls (
+            level TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            this_update_us INTEGER NOT NULL,
+            next_update_us INTEGER NOT NULL,
+            der BLOB NOT NULL,
+            PRIMARY KEY (level, number)
+        ) STRICT;
+        """;
 }
 
 internal static class PostgresSchema
@@ -212,6 +224,17 @@ internal static class PostgresSchema
             wrong_codes bigint NOT NULL,
             voided bigint NOT NULL,
             PRIMARY KEY (tenant, credential_id)
+        );
+        """;
+
+    public const string CrlsV3 = """
+        CREATE TABLE crls (
+            level text COLLATE "C" NOT NULL,
+            number bigint NOT NULL,
+            this_update_us bigint NOT NULL,
+            next_update_us bigint NOT NULL,
+            der bytea NOT NULL,
+            PRIMARY KEY (level, number)
         );
         """;
 }
