@@ -127,7 +127,12 @@ public sealed class SignScenario(
         var enrolled = await op.Credentials.EnrollCredentialAsync(
             new EnrollCredentialRequest { UserId = user, Level = Level.Qualified, KeyAlgorithm = algorithm }, cancellationToken: ct);
         await op.Credentials.ActivateCredentialAsync(
-            new ActivateCredentialRequest { CredentialId = enrolled.Credential.CredentialId, TransportPin = enrolled.TransportPin, ActivationPin = Pin },
+            new ActivateCredentialRequest
+            {
+                CredentialId = enrolled.Credential.CredentialId,
+                TransportPin = await _target.Outbox.CodeAsync("transport-pin:" + enrolled.Credential.CredentialId, ct),
+                ActivationPin = Pin,
+            },
             cancellationToken: ct);
         return enrolled.Credential.CredentialId;
     }

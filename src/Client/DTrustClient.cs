@@ -26,6 +26,9 @@ public sealed class DTrustClient(GrpcChannel channel, string? apiKey = null) : I
             return metadata;
         });
 
+    /// <summary>The server this client talks to, as host:port.</summary>
+    public string Target => channel.Target;
+
     /// <summary>CredentialService: holders, credentials, callers, audit (operator role; some methods partners too).</summary>
     public CredentialService.CredentialServiceClient Credentials => new(_authenticated);
 

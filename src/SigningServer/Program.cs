@@ -67,6 +67,7 @@ builder.Services.AddSingleton<CallerRateLimits>();
 builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
+builder.Services.AddSingleton<Confirmations>();
 builder.Services.AddHostedService<RevocationPublisher>();
 builder.Services.AddSigning(signingOptions, options);
 builder.Services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureTsa());

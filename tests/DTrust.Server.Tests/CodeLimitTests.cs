@@ -62,7 +62,7 @@ public sealed partial class CodeLimitTests(AttackServerFixture fixture)
             partner.Signing.AuthorizeSignatureAsync(SigningFlowTests.AuthorizeRequest(credential, hashes)));
 
         // The operator's unlock (after checking with the holder) clears the day's count: the holder signs again.
-        var unlocked = await op.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = credential.CredentialId });
+        var unlocked = await CredentialLifecycleTests.UnlockAsync(op, credential.CredentialId);
         Assert.Equal(CredentialStatus.Valid, unlocked.Status);
         var fresh = await partner.Signing.AuthorizeSignatureAsync(SigningFlowTests.AuthorizeRequest(credential, hashes));
         var signed = await partner.Signing.SignHashAsync(

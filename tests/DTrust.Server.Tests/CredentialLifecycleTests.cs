@@ -1,5 +1,6 @@
 using DTrust.Client;
 using DTrust.Signing.V1;
+using DTrust.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 
@@ -55,7 +56,83 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
             KeyAlgorithm = algorithm,
             Organisation = organisation,
         });
-        return (r.Credential, r.TransportPin);
+        return (r.Credential, await TransportPinAsync(client, r.Credential.CredentialId));
+    }
+
+    /// <summary>
+    /// Unlocks as the operator and the holder do: the first call sends the holder a code (and is refused until it
+    /// comes back), the second carries the code from the holder's phone (the development outbox).
+    /// </summary>
+    internal static async Task<Credential> UnlockAsync(DTrustClient op, string credentialId)
+    {
+        var asked = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+            op.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = credentialId }).ResponseAsync);
+        Assert.True(asked.StatusCode == StatusCode.FailedPrecondition, asked.Status.ToString());
+        Assert.Contains("holder's confirmation", asked.Status.Detail, StringComparison.Ordinal);
+        var port = int.Parse(op.Target[(op.Target.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var code = await ServerProcess.OutboxCodeAsync(ServerProcess.StateDirOf(port), "confirm:unlock:" + credentialId);
+        return await op.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = credentialId, ConfirmationCode = code });
+    }
+
+    /// <summary>The transport PIN the server sent the holder of <paramref name="credentialId"/> (the development outbox).</summary>
+    internal static Task<string> TransportPinAsync(DTrustClient client, string credentialId)
+    {
+        var port = int.Parse(client.Target[(client.Target.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return ServerProcess.OutboxCodeAsync(ServerProcess.StateDirOf(port), "transport-pin:" + credentialId);
+    }
+
+    [Fact]
+    public async Task The_transport_pin_goes_to_the_holder_and_never_to_the_operator()
+    {
+        using var client = Operator();
+        var phone = NewPhone();
+        var user = await NewHolderAsync(client, phone: phone);
+        var response = await client.Credentials.EnrollCredentialAsync(new EnrollCredentialRequest
+        {
+            UserId = user,
+            Level = Level.Qualified,
+            KeyAlgorithm = KeyAlgorithm.EcP256,
+        });
+
+        // The holder's phone got it (the development outbox stands in for the SMS).
+        var id = response.Credential.CredentialId;
+        var outbox = await File.ReadAllLinesAsync(Path.Combine(fixture.Server.StateDir, "otp-outbox.jsonl"));
+        using var letter = System.Text.Json.JsonDocument.Parse(outbox.Single(l => l.Contains("transport-pin:" + id, StringComparison.Ordinal)));
+        var pin = letter.RootElement.GetProperty("otp").GetString()!;
+        Assert.Matches("^[0-9]{10}$", pin);
+        Assert.Equal(phone, letter.RootElement.GetProperty("phone").GetString());
+        Assert.Contains(pin, letter.RootElement.GetProperty("text").GetString()!, StringComparison.Ordinal);
+
+        // Nothing the operator received holds it: not the answer's bytes, not a field unknown to this client.
+        var wire = Google.Protobuf.MessageExtensions.ToByteArray(response);
+        Assert.Equal(-1, wire.AsSpan().IndexOf(System.Text.Encoding.ASCII.GetBytes(pin)));
+        Assert.Null(EnrollCredentialResponse.Descriptor.FindFieldByNumber(2));
+
+        // The audit shows that it was sent and what the message said, with the PIN masked.
+        var enrolled = await AuditDetailsAsync(id, "credential.enrolled");
+        Assert.Contains("**********", enrolled, StringComparison.Ordinal);
+        Assert.DoesNotContain(pin, enrolled, StringComparison.Ordinal);
+
+        // The holder activates with it.
+        var active = await client.Credentials.ActivateCredentialAsync(
+            new ActivateCredentialRequest { CredentialId = id, TransportPin = pin, ActivationPin = "12345678" });
+        Assert.Equal(CredentialStatus.Valid, active.Status);
+    }
+
+    private async Task<string> AuditDetailsAsync(string credentialId, string action)
+    {
+        await using var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
+        {
+            DataSource = fixture.Server.SqlitePath,
+            Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly,
+            Pooling = false,
+        }.ToString());
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action";
+        cmd.Parameters.AddWithValue("$id", credentialId);
+        cmd.Parameters.AddWithValue("$action", action);
+        return (string)(await cmd.ExecuteScalarAsync())!;
     }
 
     [Fact]
@@ -107,11 +184,13 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
         await AssertRefused(StatusCode.FailedPrecondition, client.Credentials.EnrollCredentialAsync(
             new EnrollCredentialRequest { UserId = user, Level = Level.Advanced, KeyAlgorithm = KeyAlgorithm.EcP256 }));
 
-        // Identified, then the phone number changes: the identification is stale until new evidence is recorded.
+        // Identified, then the name changes: the identification is stale until new evidence is recorded (a new phone
+        // number too, once the holder confirmed it: OperatorPowerTests).
         var identified = await NewHolderAsync(client);
+        var holder = await client.Credentials.GetHolderAsync(new GetHolderRequest { UserId = identified });
         var changed = await client.Credentials.UpsertHolderAsync(new UpsertHolderRequest
         {
-            Holder = new Holder { UserId = identified, GivenName = "Erika", Surname = "Mustermann", Country = "DE", Phone = "+4940999999" },
+            Holder = new Holder { UserId = identified, GivenName = "Erika", Surname = "Gabler", Country = "DE", Phone = holder.Phone },
         });
         Assert.True(changed.IdentificationStale);
         await AssertRefused(StatusCode.FailedPrecondition, client.Credentials.EnrollCredentialAsync(
@@ -137,7 +216,7 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
         await AssertRefused(StatusCode.FailedPrecondition, client.Credentials.ActivateCredentialAsync(
             new ActivateCredentialRequest { CredentialId = credential.CredentialId, TransportPin = transport, ActivationPin = "123456" }));
 
-        var unlocked = await client.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = credential.CredentialId });
+        var unlocked = await UnlockAsync(client, credential.CredentialId);
         Assert.Equal((CredentialStatus.NotActivated, 0), (unlocked.Status, unlocked.FailedPinCount));
         var active = await client.Credentials.ActivateCredentialAsync(
             new ActivateCredentialRequest { CredentialId = credential.CredentialId, TransportPin = transport, ActivationPin = "123456" });

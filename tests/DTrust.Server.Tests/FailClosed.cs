@@ -16,10 +16,24 @@ internal static class FailClosed
     public const string Pin = "24681357";
 
     /// <summary>Enough challenges a minute that repeated rounds and recovery polls never meet the rate limit.</summary>
-    public static readonly Dictionary<string, string> ManyChallenges = new() { ["DTrust__Signing__ChallengesPerMinute"] = "1000" };
+    /// <summary>For tests that authorize many times for one credential (and so one phone number).</summary>
+    public static readonly Dictionary<string, string> ManyChallenges = new()
+    {
+        ["DTrust__Signing__ChallengesPerMinute"] = "1000",
+        ["DTrust__Signing__OtpSendsPerPhonePerHour"] = "1000",
+    };
 
-    public static Dictionary<string, string> With(this Dictionary<string, string> a, Dictionary<string, string> b) =>
-        a.Concat(b).ToDictionary(e => e.Key, e => e.Value);
+    /// <summary>Both settings; where both set a key, <paramref name="a"/>'s value wins.</summary>
+    public static Dictionary<string, string> With(this Dictionary<string, string> a, Dictionary<string, string> b)
+    {
+        var merged = new Dictionary<string, string>(b);
+        foreach (var (k, v) in a)
+        {
+            merged[k] = v;
+        }
+
+        return merged;
+    }
 
     public static AuthorizeSignatureRequest Authorize(Credential c, ByteString[] hashes)
     {

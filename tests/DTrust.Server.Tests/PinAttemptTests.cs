@@ -137,7 +137,7 @@ public sealed class PinAttemptTests(AttackServerFixture fixture)
         await CredentialLifecycleTests.AssertRefused(StatusCode.FailedPrecondition, op.Credentials.ActivateCredentialAsync(
             new ActivateCredentialRequest { CredentialId = credential.CredentialId, TransportPin = transport, ActivationPin = "12345678" }));
 
-        var unlocked = await op.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = credential.CredentialId });
+        var unlocked = await CredentialLifecycleTests.UnlockAsync(op, credential.CredentialId);
         Assert.Equal((CredentialStatus.NotActivated, 0), (unlocked.Status, unlocked.FailedPinCount));
         var active = await op.Credentials.ActivateCredentialAsync(
             new ActivateCredentialRequest { CredentialId = credential.CredentialId, TransportPin = transport, ActivationPin = "12345678" });

@@ -28,6 +28,10 @@ public sealed class RedisOutageTests
         var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
         var passwordFile = Path.Combine(dir, "password");
         await File.WriteAllTextAsync(passwordFile, password + "\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite); // the server refuses anything wider
+        }
         var port = RedisServer.FreePort();
         Process? redis = await StartRedisAsync(port, password, dir);
         try

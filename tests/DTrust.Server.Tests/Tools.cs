@@ -23,7 +23,10 @@ internal static class Tools
 
     /// <summary>Runs <c>dtrust ARGS --server S --api-key-file F</c> as the tenant's operator.</summary>
     public static Task<ProcessRunner.Result> DtrustAsync(ServerProcess server, string keyFile, params string[] args) =>
-        ProcessRunner.RunAsync("dotnet", [CliDll, .. args, "--server", server.GrpcAddress.ToString(), "--api-key-file", keyFile]);
+        ProcessRunner.RunAsync(
+            "dotnet",
+            [CliDll, .. args, "--server", server.GrpcAddress.ToString(), "--api-key-file", keyFile],
+            new Dictionary<string, string> { ["DTRUST_STATE_DIR"] = server.StateDir });
 
     public static Task<ProcessRunner.Result> OpensslAsync(params string[] args) => ProcessRunner.RunAsync("openssl", args);
 

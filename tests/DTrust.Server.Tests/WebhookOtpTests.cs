@@ -176,7 +176,7 @@ public sealed class SmsGateway : IAsyncDisposable
 }
 
 /// <summary>A development server whose codes go to <see cref="SmsGateway"/> instead of the outbox.</summary>
-public sealed class WebhookFixture : IAsyncLifetime
+public sealed partial class WebhookFixture : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("dtrust-webhook-").FullName;
     private ServerProcess? _server;
@@ -209,10 +209,29 @@ public sealed class WebhookFixture : IAsyncLifetime
     public async Task<(DTrustClient Partner, Credential Credential, Google.Protobuf.ByteString[] Hashes)> QualifiedAsync()
     {
         using var op = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("operator"));
-        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
+        var user = await CredentialLifecycleTests.NewHolderAsync(op, phone: "+4930123456");
+
+        // Production mode: the transport PIN goes to the gateway too, not to an outbox.
+        var behaviour = Gateway.Behaviour;
+        Gateway.Behaviour = _ => HttpStatusCode.OK;
+        var enrolled = await op.Credentials.EnrollCredentialAsync(
+            new EnrollCredentialRequest { UserId = user, Level = Level.Qualified, KeyAlgorithm = KeyAlgorithm.EcP256 });
+        Gateway.Behaviour = behaviour;
+        var letter = Gateway.Received.Last(m => m.Text.Contains("transport PIN", StringComparison.Ordinal));
+        Assert.Equal("+4930123456", letter.To);
+        var pin = TransportPinIn().Match(letter.Text).Groups[1].Value;
+        var credential = await op.Credentials.ActivateCredentialAsync(new ActivateCredentialRequest
+        {
+            CredentialId = enrolled.Credential.CredentialId,
+            TransportPin = pin,
+            ActivationPin = SigningFlowTests.Pin,
+        });
         var partner = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("partner"));
         return (partner, credential, SigningFlowTests.Hashes(1, HashAlgorithmName.SHA256));
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"transport PIN of your new \w+ signing credential is ([0-9]+)\.")]
+    private static partial System.Text.RegularExpressions.Regex TransportPinIn();
 
     public async Task DisposeAsync()
     {

@@ -12,6 +12,8 @@ public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _log;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> StateByGrpcPort = new();
+
     private bool _ownsState = true;
     private bool _ownsRedis = true;
 
@@ -106,6 +108,40 @@ public sealed class ServerProcess : IAsyncDisposable
         return env;
     }
 
+    /// <summary>
+    /// The state directory of the server this suite started on <paramref name="grpcPort"/>: where a test finds what
+    /// the server sent the holder (the development outbox) when all it has is a client.
+    /// </summary>
+    public static string StateDirOf(int grpcPort) =>
+        StateByGrpcPort.TryGetValue(grpcPort, out var state) ? state : throw new InvalidOperationException($"no server of this suite on port {grpcPort}");
+
+    /// <summary>
+    /// Waits briefly for message <paramref name="id"/> in the development outbox of <paramref name="stateDir"/> and
+    /// returns its code (a one-time code by challenge id, a transport PIN by <c>transport-pin:&lt;credential&gt;</c>).
+    /// </summary>
+    public static async Task<string> OutboxCodeAsync(string stateDir, string id)
+    {
+        var path = Path.Combine(stateDir, "otp-outbox.jsonl");
+        for (var i = 0; i < 100; i++)
+        {
+            if (File.Exists(path))
+            {
+                foreach (var line in await File.ReadAllLinesAsync(path))
+                {
+                    using var doc = System.Text.Json.JsonDocument.Parse(line);
+                    if (doc.RootElement.GetProperty("challenge_id").GetString() == id)
+                    {
+                        return doc.RootElement.GetProperty("otp").GetString()!;
+                    }
+                }
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new InvalidOperationException($"no message {id} in the outbox {path}");
+    }
+
     public static Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv = null, string? stateDir = null) =>
         StartAsync(extraEnv, stateDir, redis: null);
 
@@ -154,6 +190,7 @@ public sealed class ServerProcess : IAsyncDisposable
             p.ErrorDataReceived += (_, e) => Append(log, e.Data);
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
+            StateByGrpcPort[grpcPort] = state;
             var server = new ServerProcess(p, log, state, grpcPort, httpPort, adminPort, redis)
             {
                 _ownsState = ownsState,

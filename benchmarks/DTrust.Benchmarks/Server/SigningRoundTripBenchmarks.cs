@@ -94,10 +94,6 @@ public class SigningRoundTripBenchmarks
         _partner = new Metadata { { "authorization", "Bearer " + Key("partner") } };
         _signing = new SigningService.SigningServiceClient(_channel);
         _health = new Health.HealthClient(_channel);
-        _credentialId = await ActiveQualifiedCredentialAsync(new CredentialService.CredentialServiceClient(_channel), op);
-
-        _one = Hashes(1);
-        _hundred = Hashes(Batch);
         _outboxReader = new StreamReader(
             new FileStream(Path.Combine(_state, "otp-outbox.jsonl"), new FileStreamOptions
             {
@@ -106,6 +102,10 @@ public class SigningRoundTripBenchmarks
                 Share = FileShare.ReadWrite,
             }),
             Encoding.UTF8);
+        _credentialId = await ActiveQualifiedCredentialAsync(new CredentialService.CredentialServiceClient(_channel), op);
+
+        _one = Hashes(1);
+        _hundred = Hashes(Batch);
 
         _qualified = _server.Services.GetRequiredService<HsmVault>().Domain("qualified");
         _vaultKey = await _qualified.CreateCredentialKeyAsync(DTrust.KeyVault.KeyAlgorithm.EcP256, VaultPin, CancellationToken.None);
@@ -182,12 +182,12 @@ public class SigningRoundTripBenchmarks
             }
         }
 
-        throw new InvalidOperationException("no one-time code in the outbox for " + challengeId);
+        throw new InvalidOperationException("no message in the outbox for " + challengeId);
     }
 
     private string Key(string role) => File.ReadAllText(Path.Combine(_state, "keys", role + ".key")).Trim();
 
-    private static async Task<string> ActiveQualifiedCredentialAsync(CredentialService.CredentialServiceClient credentials, Metadata op)
+    private async Task<string> ActiveQualifiedCredentialAsync(CredentialService.CredentialServiceClient credentials, Metadata op)
     {
         var user = "bench-" + Guid.NewGuid().ToString("N")[..10];
         await credentials.UpsertHolderAsync(new UpsertHolderRequest
@@ -209,7 +209,7 @@ public class SigningRoundTripBenchmarks
         var active = await credentials.ActivateCredentialAsync(new ActivateCredentialRequest
         {
             CredentialId = enrolled.Credential.CredentialId,
-            TransportPin = enrolled.TransportPin,
+            TransportPin = NextOtp("transport-pin:" + enrolled.Credential.CredentialId),
             ActivationPin = ActivationPin,
         }, op);
         return active.Status == CredentialStatus.Valid

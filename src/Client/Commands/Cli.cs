@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Grpc.Core;
 
 namespace DTrust.Client.Commands;
@@ -72,5 +73,29 @@ internal sealed class Cli
 
         Console.Error.WriteLine();
         return typed.ToString();
+    }
+
+    /// <summary>Development: the server appends each code to the outbox; wait briefly for this message's line (a challenge id, or transport-pin:&lt;credential&gt;).</summary>
+    internal static async Task<string> ReadOutboxAsync(string messageId, CancellationToken ct)
+    {
+        var path = Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "otp-outbox.jsonl");
+        for (var i = 0; i < 50; i++)
+        {
+            if (File.Exists(path))
+            {
+                foreach (var line in await File.ReadAllLinesAsync(path, ct))
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    if (doc.RootElement.GetProperty("challenge_id").GetString() == messageId)
+                    {
+                        return doc.RootElement.GetProperty("otp").GetString()!;
+                    }
+                }
+            }
+
+            await Task.Delay(100, ct);
+        }
+
+        throw new InvalidOperationException($"no message {messageId} in {path}");
     }
 }

@@ -15,9 +15,13 @@ internal static class CredentialCommands
         var surname = new Option<string>("--surname") { Required = true };
         var country = new Option<string>("--country") { Description = "ISO 3166-1 alpha-2, e.g. DE", Required = true };
         var phone = new Option<string>("--phone") { Description = "E.164, receives the one-time codes", Required = true };
+        var phoneCode = new Option<string?>("--code")
+        {
+            Description = "a new phone number: the confirmation code sent to the current number (the first call without it sends one)",
+        };
         var set = new Command("set", "creates or updates a holder (new identity data or phone make the identification stale)")
         {
-            user, given, surname, country, phone,
+            user, given, surname, country, phone, phoneCode,
         };
         set.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
@@ -33,6 +37,7 @@ internal static class CredentialCommands
                         Country = parse.GetValue(country)!,
                         Phone = parse.GetValue(phone)!,
                     },
+                    ConfirmationCode = parse.GetValue(phoneCode) ?? "",
                 },
                 cancellationToken: ct);
             Print(holder);
@@ -82,7 +87,7 @@ internal static class CredentialCommands
         var algorithm = new Option<string>("--algorithm") { Description = "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096", DefaultValueFactory = _ => "ec-p256" };
         var organisation = new Option<string?>("--organisation");
         var function = new Option<string?>("--function");
-        var enrol = new Command("enrol", "creates a credential (key in the level's HSM token, certificate) and prints the transport PIN once")
+        var enrol = new Command("enrol", "creates a credential (key in the level's HSM token, certificate); the transport PIN goes to the holder's phone")
         {
             user, level, algorithm, organisation, function,
         };
@@ -101,14 +106,21 @@ internal static class CredentialCommands
                 },
                 cancellationToken: ct);
             Print(response.Credential);
-            Console.WriteLine($"transport PIN  {response.TransportPin}   (shown once: hand it to the holder)");
+            Console.WriteLine("transport PIN  sent to the holder's phone on record (development: the outbox)");
             return 0;
         }));
 
         var activateId = new Argument<string>("credential");
         var transportPin = new Option<string?>("--transport-pin") { Description = "asked for when not given" };
         var newPin = new Option<string?>("--pin") { Description = "the new activation PIN, 6 to 16 digits (asked for when not given)" };
-        var activate = new Command("activate", "sets the activation PIN with the transport PIN: NOT_ACTIVATED → VALID") { activateId, transportPin, newPin };
+        var pinFromOutbox = new Option<bool>("--transport-pin-from-outbox")
+        {
+            Description = "development: read the transport PIN from $DTRUST_STATE_DIR/otp-outbox.jsonl, as the holder's phone would receive it",
+        };
+        var activate = new Command("activate", "sets the activation PIN with the transport PIN: NOT_ACTIVATED → VALID")
+        {
+            activateId, transportPin, newPin, pinFromOutbox,
+        };
         activate.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
@@ -116,7 +128,9 @@ internal static class CredentialCommands
                 new ActivateCredentialRequest
                 {
                     CredentialId = parse.GetValue(activateId)!,
-                    TransportPin = Cli.Secret(parse.GetValue(transportPin), "transport PIN"),
+                    TransportPin = parse.GetValue(pinFromOutbox)
+                        ? await Cli.ReadOutboxAsync("transport-pin:" + parse.GetValue(activateId), ct)
+                        : Cli.Secret(parse.GetValue(transportPin), "transport PIN"),
                     ActivationPin = Cli.Secret(parse.GetValue(newPin), "new activation PIN"),
                 },
                 cancellationToken: ct));
@@ -172,11 +186,19 @@ internal static class CredentialCommands
         }));
 
         var unlockId = new Argument<string>("credential");
-        var unlock = new Command("unlock", "LOCKED → VALID; the old PIN stays the only PIN") { unlockId };
+        var unlockCode = new Option<string?>("--code") { Description = "the confirmation code the holder received (the first call without it sends one)" };
+        var unlockFromOutbox = new Option<bool>("--code-from-outbox") { Description = "development: read the holder's confirmation code from the outbox" };
+        var unlock = new Command("unlock", "LOCKED → VALID with the holder's confirmation or a second operator; the old PIN stays the only PIN")
+        {
+            unlockId, unlockCode, unlockFromOutbox,
+        };
         unlock.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
-            Print(await client.Credentials.UnlockCredentialAsync(new UnlockCredentialRequest { CredentialId = parse.GetValue(unlockId)! }, cancellationToken: ct));
+            var id = parse.GetValue(unlockId)!;
+            var code = parse.GetValue(unlockFromOutbox) ? await Cli.ReadOutboxAsync("confirm:unlock:" + id, ct) : parse.GetValue(unlockCode);
+            Print(await client.Credentials.UnlockCredentialAsync(
+                new UnlockCredentialRequest { CredentialId = id, ConfirmationCode = code ?? "" }, cancellationToken: ct));
             return 0;
         }));
 

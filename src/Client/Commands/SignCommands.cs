@@ -65,7 +65,7 @@ internal static class SignCommands
                 if (challenge.RequiredFactors.Contains(Factor.Otp))
                 {
                     code = parse.GetValue(fromOutbox)
-                        ? await ReadOutboxAsync(challenge.ChallengeId, ct)
+                        ? await Cli.ReadOutboxAsync(challenge.ChallengeId, ct)
                         : Cli.Secret(parse.GetValue(otp), $"one-time code sent to the holder (challenge {challenge.ChallengeId})");
                 }
 
@@ -204,30 +204,6 @@ internal static class SignCommands
         }
 
         return h.GetHashAndReset();
-    }
-
-    /// <summary>Development: the server appends each code to the outbox; wait briefly for this challenge's line.</summary>
-    private static async Task<string> ReadOutboxAsync(string challengeId, CancellationToken ct)
-    {
-        var path = Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "otp-outbox.jsonl");
-        for (var i = 0; i < 50; i++)
-        {
-            if (File.Exists(path))
-            {
-                foreach (var line in await File.ReadAllLinesAsync(path, ct))
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    if (doc.RootElement.GetProperty("challenge_id").GetString() == challengeId)
-                    {
-                        return doc.RootElement.GetProperty("otp").GetString()!;
-                    }
-                }
-            }
-
-            await Task.Delay(100, ct);
-        }
-
-        throw new InvalidOperationException($"no one-time code for {challengeId} in {path}");
     }
 
     private static string Truncate(this string value, int max) => value.Length <= max ? value : value[..(max - 1)] + "…";

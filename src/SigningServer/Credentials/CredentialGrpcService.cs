@@ -23,7 +23,8 @@ internal sealed class CredentialGrpcService(
     public override async Task<V1.Holder> UpsertHolder(V1.UpsertHolderRequest request, ServerCallContext context)
     {
         var caller = context.Caller();
-        var user = await registry.UpsertHolderAsync(caller, ProtoMapping.FromProto(request.Holder, caller.Tenant), context.CancellationToken);
+        var user = await registry.UpsertHolderAsync(
+            caller, ProtoMapping.FromProto(request.Holder, caller.Tenant), request.ConfirmationCode, context.CancellationToken);
         return ProtoMapping.ToProto(user);
     }
 
@@ -41,9 +42,9 @@ internal sealed class CredentialGrpcService(
     {
         var level = ProtoMapping.ToLevel(request.Level);
         var algorithm = ProtoMapping.ToAlgorithm(request.KeyAlgorithm);
-        var (credential, transportPin) = await registry.EnrollAsync(
+        var credential = await registry.EnrollAsync(
             context.Caller(), request.UserId, level, algorithm, request.Organisation, request.Function, context.CancellationToken);
-        return new V1.EnrollCredentialResponse { Credential = ToProto(credential), TransportPin = transportPin };
+        return new V1.EnrollCredentialResponse { Credential = ToProto(credential) };
     }
 
     [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
@@ -69,7 +70,7 @@ internal sealed class CredentialGrpcService(
         ToProto(await registry.RevokeAsync(context.Caller(), request.CredentialId, (int)request.Reason, context.CancellationToken));
 
     public override async Task<V1.Credential> UnlockCredential(V1.UnlockCredentialRequest request, ServerCallContext context) =>
-        ToProto(await registry.UnlockAsync(context.Caller(), request.CredentialId, context.CancellationToken));
+        ToProto(await registry.UnlockAsync(context.Caller(), request.CredentialId, request.ConfirmationCode, context.CancellationToken));
 
     public override async Task<V1.Credential> SetOneFactorConsent(V1.SetOneFactorConsentRequest request, ServerCallContext context) =>
         ToProto(await registry.SetOneFactorConsentAsync(context.Caller(), request.CredentialId, request.Consent, context.CancellationToken));

@@ -1,6 +1,7 @@
 using DTrust.KeyVault;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Pki;
+using DTrust.SigningServer.Signing;
 using DTrust.SigningServer.Store;
 
 namespace DTrust.SigningServer.Credentials;
@@ -17,6 +18,9 @@ public sealed class CredentialRegistry(
     ICertificateAuthority ca,
     RevocationSignal revocations,
     ICodeFailureLog codeFailures,
+    IOtpSender holderChannel,
+    Confirmations confirmations,
+    SigningOptions options,
     TimeProvider time)
 {
     /// <summary>Wrong PINs (transport or activation) after which a credential is LOCKED.</summary>
@@ -24,9 +28,15 @@ public sealed class CredentialRegistry(
 
     private static readonly DTrustException NotFound = new(ErrorKind.NotFound, "credential not found");
 
-    public async Task<UserRecord> UpsertHolderAsync(CallerRecord caller, UserRecord input, CancellationToken ct)
+    /// <summary>
+    /// Creates or updates a holder. A new phone number for an existing holder is where their one-time codes would
+    /// go from then on, so it needs the holder's confirmation (a code to the current number, passed back as
+    /// <paramref name="confirmationCode"/>) or a second operator of the tenant asking for the same number.
+    /// </summary>
+    public async Task<UserRecord> UpsertHolderAsync(CallerRecord caller, UserRecord input, string? confirmationCode, CancellationToken ct)
     {
         HolderRules.Validate(input);
+        string? confirmedBy = null;
         var now = time.GetUtcNow();
         for (var attempt = 0; attempt < 3; attempt++)
         {
@@ -51,6 +61,16 @@ public sealed class CredentialRegistry(
                 continue;
             }
 
+            if (existing.Phone != input.Phone && confirmedBy is null)
+            {
+                var text = $"DTrust: an operator asked to send your signing codes to the number ending {Tail(input.Phone)} from now on. " +
+                    "Only if you asked for this, give them code {code} (valid 10 minutes).";
+                confirmedBy = await ConfirmedAsync(
+                    caller, "phone", input.UserId, null, input.Phone, existing.Phone, text, confirmationCode,
+                    "the new phone number needs the holder's confirmation: a code went to the current number; call again with it, " +
+                    "or have a second operator of the tenant make the same change", ct);
+            }
+
             // New identity data or a new phone number need a new identification before the holder signs again.
             var identityChanged = existing.GivenName != input.GivenName || existing.Surname != input.Surname
                 || existing.Country != input.Country || existing.Phone != input.Phone;
@@ -68,7 +88,7 @@ public sealed class CredentialRegistry(
             {
                 await audit.RecordAsync(
                     caller.Id, caller.Tenant, null, "holder.updated",
-                    details: new { user = input.UserId, identity_changed = identityChanged }, ct: ct);
+                    details: new { user = input.UserId, identity_changed = identityChanged, phone_change_confirmed_by = confirmedBy }, ct: ct);
                 return updated;
             }
         }
@@ -106,10 +126,12 @@ public sealed class CredentialRegistry(
     }
 
     /// <summary>
-    /// Creates the key in the level's domain under a random transport PIN, certifies it and stores the credential
-    /// NOT_ACTIVATED. The transport PIN is returned once and kept nowhere.
+    /// Creates the key in the level's domain under a random transport PIN, sends the PIN to the holder (the channel
+    /// one-time codes take: the phone on record), certifies the key and stores the credential NOT_ACTIVATED. The
+    /// PIN is kept nowhere and never returned: an operator who could read it could activate the credential and
+    /// choose its PIN, which is the holder's alone. If it cannot be delivered, nothing is certified or stored.
     /// </summary>
-    public async Task<(CredentialRecord Credential, string TransportPin)> EnrollAsync(
+    public async Task<CredentialRecord> EnrollAsync(
         CallerRecord caller, string userId, CredentialLevel level, KeyAlgorithm algorithm,
         string? organisation, string? function, CancellationToken ct)
     {
@@ -123,6 +145,7 @@ public sealed class CredentialRegistry(
 
         HolderRules.ValidateOptional(organisation, "organisation");
         HolderRules.ValidateOptional(function, "function");
+        var id = Callers.ApiKeys.NewId("cred");
         var transportPin = Pins.NewTransportPin();
         var pinBytes = Pins.Activation(transportPin);
         WrappedCredentialKey key;
@@ -134,6 +157,8 @@ public sealed class CredentialRegistry(
         {
             Array.Clear(pinBytes);
         }
+
+        var letter = await SendTransportPinAsync(caller, user, id, level, transportPin, ct);
 
         var certificate = await ca.IssueAsync(
             level,
@@ -148,7 +173,7 @@ public sealed class CredentialRegistry(
             key.SubjectPublicKeyInfo, algorithm, ct);
         var credential = new CredentialRecord
         {
-            Id = Callers.ApiKeys.NewId("cred"),
+            Id = id,
             Tenant = caller.Tenant,
             UserId = userId,
             Organisation = Empty(organisation),
@@ -167,8 +192,42 @@ public sealed class CredentialRegistry(
         await store.InsertCredentialAsync(credential, ct);
         await audit.RecordAsync(
             caller.Id, caller.Tenant, credential.Id, "credential.enrolled",
-            details: new { user = userId, level = level.ToString(), algorithm = algorithm.ToString(), serial = credential.SerialHex }, ct: ct);
-        return (credential, transportPin);
+            details: new
+            {
+                user = userId,
+                level = level.ToString(),
+                algorithm = algorithm.ToString(),
+                serial = credential.SerialHex,
+                transport_pin_sent = letter,
+            },
+            ct: ct);
+        return credential;
+    }
+
+    /// <summary>The outbox/SMS key of a credential's transport PIN (development readers look it up by this id).</summary>
+    public static string TransportPinMessageId(string credentialId) => "transport-pin:" + credentialId;
+
+    /// <summary>Sends the transport PIN to the holder's phone; returns the text as sent, with the PIN masked, for the audit.</summary>
+    private async Task<string> SendTransportPinAsync(
+        CallerRecord caller, UserRecord user, string credentialId, CredentialLevel level, string transportPin, CancellationToken ct)
+    {
+        static string Text(CredentialLevel level, string pin) =>
+            $"DTrust: the transport PIN of your new {level.ToString().ToLowerInvariant()} signing credential is {pin}. " +
+            "You need it once, to choose your own signing PIN. Never share it.";
+        try
+        {
+            await holderChannel.SendAsync(
+                new OtpMessage(TransportPinMessageId(credentialId), credentialId, user.Phone, transportPin, Text(level, transportPin)), ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+        {
+            await audit.RecordAsync(
+                caller.Id, caller.Tenant, null, "credential.enrol", "refused: the transport PIN could not be sent",
+                new { user = user.UserId }, ct: CancellationToken.None);
+            throw new DTrustException(ErrorKind.Unavailable, "the transport PIN could not be sent to the holder; nothing was enrolled, retry", e);
+        }
+
+        return Text(level, new string('*', transportPin.Length));
     }
 
     /// <summary>Transport PIN → activation PIN: re-wraps the key, NOT_ACTIVATED → VALID.</summary>
@@ -289,9 +348,33 @@ public sealed class CredentialRegistry(
         return revoked;
     }
 
-    /// <summary>LOCKED → VALID (or back to NOT_ACTIVATED) and the counter reset; the old PIN stays the only PIN.</summary>
-    public async Task<CredentialRecord> UnlockAsync(CallerRecord caller, string credentialId, CancellationToken ct)
+    /// <summary>
+    /// LOCKED → VALID (or back to NOT_ACTIVATED) and the counters reset; the old PIN stays the only PIN. Each unlock
+    /// gives whoever guesses PINs five more tries, so it needs the holder's confirmation (a code to the phone on
+    /// record, passed back as <paramref name="confirmationCode"/>) or a second operator of the tenant, and a
+    /// credential is unlocked at most <see cref="SigningOptions.UnlocksPerCredential"/> times.
+    /// </summary>
+    public async Task<CredentialRecord> UnlockAsync(CallerRecord caller, string credentialId, string? confirmationCode, CancellationToken ct)
     {
+        var credential = Effective(await GetStoredAsync(caller, credentialId, ct));
+        RequireStatus(credential, "unlock", CredentialStatus.Locked);
+        if (credential.Unlocks >= options.UnlocksPerCredential)
+        {
+            await audit.RecordAsync(
+                caller.Id, caller.Tenant, credentialId, "credential.unlock", "refused: no unlocks left", new { unlocks = credential.Unlocks }, ct: ct);
+            throw new DTrustException(
+                ErrorKind.FailedPrecondition,
+                $"the credential was unlocked {credential.Unlocks} times, the most allowed; revoke it and enrol a new one");
+        }
+
+        var holder = await GetHolderAsync(caller, credential.UserId, ct);
+        var text = $"DTrust: an operator asked to unlock your {credential.Level.ToString().ToLowerInvariant()} signing credential after wrong PINs. " +
+            "Only if you asked for this, give them code {code} (valid 10 minutes).";
+        var confirmedBy = await ConfirmedAsync(
+            caller, "unlock", credentialId, credentialId, "", holder.Phone, text, confirmationCode,
+            "unlocking needs the holder's confirmation: a code went to the phone on record; call again with it, " +
+            "or have a second operator of the tenant ask too", ct);
+
         var unlocked = await MutateAsync(caller, credentialId, c =>
         {
             RequireStatus(c, "unlock", CredentialStatus.Locked);
@@ -299,12 +382,41 @@ public sealed class CredentialRegistry(
             {
                 Status = c.ActivatedAt is null ? CredentialStatus.NotActivated : CredentialStatus.Valid,
                 FailedPinCount = 0,
+                Unlocks = c.Unlocks + 1,
             };
         }, ct);
         await codeFailures.ResetWrongCodesAsync(caller.Tenant, credentialId, CancellationToken.None);
-        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.unlocked", ct: ct);
+        await audit.RecordAsync(
+            caller.Id, caller.Tenant, credentialId, "credential.unlocked",
+            details: new { confirmed_by = confirmedBy, unlocks = unlocked.Unlocks }, ct: ct);
         return unlocked;
     }
+
+    /// <summary>
+    /// Runs the confirmation of an operator action; returns who confirmed it, or throws FAILED_PRECONDITION with
+    /// <paramref name="waiting"/> while it waits (the request and the message sent audited).
+    /// </summary>
+    private async Task<string> ConfirmedAsync(
+        CallerRecord caller, string action, string subject, string? credentialId, string value, string holderPhone, string text,
+        string? code, string waiting, CancellationToken ct)
+    {
+        var confirmation = await confirmations.AskAsync(caller, action, subject, value, holderPhone, text, code, ct);
+        switch (confirmation.Outcome)
+        {
+            case ConfirmationOutcome.Confirmed:
+                return confirmation.ConfirmedBy!;
+            case ConfirmationOutcome.Requested:
+                await audit.RecordAsync(
+                    caller.Id, caller.Tenant, credentialId, "confirmation.requested",
+                    details: new { action, subject, message = confirmation.Message }, ct: CancellationToken.None);
+                throw new DTrustException(ErrorKind.FailedPrecondition, waiting);
+            default:
+                throw new DTrustException(ErrorKind.FailedPrecondition, waiting + " (a request is already waiting)");
+        }
+    }
+
+    /// <summary>The last two digits of a phone number: enough for the holder to recognise it, not to read it out.</summary>
+    private static string Tail(string phone) => phone.Length > 2 ? phone[^2..] : phone;
 
     /// <summary>
     /// VALID → LOCKED when the day's wrong one-time codes reached the cap; nothing if it is no longer VALID. Not

@@ -109,6 +109,7 @@ internal static class ServerMetrics
     public static readonly Histogram.Child RedisCreate = RedisDuration.WithLabels("create");
     public static readonly Histogram.Child RedisConsume = RedisDuration.WithLabels("consume");
     public static readonly Histogram.Child RedisDelete = RedisDuration.WithLabels("delete");
+    public static readonly Histogram.Child RedisSendCount = RedisDuration.WithLabels("send_count");
 
     public static readonly Histogram.Child StoreAuditAppend = StoreDuration.WithLabels("audit_append");
     public static readonly Histogram.Child StoreAuditCommit = StoreDuration.WithLabels("audit_commit");

@@ -110,7 +110,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         }
         finally
         {
-            ServerMetrics.RedisCreate.ObserveSince(start);
+            ServerMetrics.RedisSendCount.ObserveSince(start);
         }
     }
 

@@ -43,6 +43,23 @@ public sealed class OneTimeCodes(byte[] secret)
         return Convert.ToHexString(HMACSHA256.HashData(_sealKey, Encoding.UTF8.GetBytes(text.ToString())));
     }
 
+    /// <summary>
+    /// HMAC over length-prefixed <paramref name="fields"/> of a record kind other than a challenge (under a key of
+    /// its own per kind), for what else the server keeps in Redis and must not be forged there.
+    /// </summary>
+    public string SealFields(string kind, params string[] fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        var key = HMACSHA256.HashData(secret, Encoding.UTF8.GetBytes("dtrust " + kind + " seal v1"));
+        var text = new StringBuilder(kind);
+        foreach (var field in fields)
+        {
+            text.Append('\n').Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field);
+        }
+
+        return Convert.ToHexString(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
     /// <summary>Reads the secret file; in development a missing file is created (0600) with 32 random bytes.</summary>
     public static OneTimeCodes FromFile(string path, bool createIfMissing)
     {

@@ -22,6 +22,12 @@ public sealed class SigningOptions
     /// </summary>
     public int OtpFailuresPerDay { get; set; } = 10;
 
+    /// <summary>
+    /// Operator unlocks a credential may get after wrong PINs over its life (each needs the holder's confirmation or
+    /// a second operator). Each is five more PIN guesses; past the cap the credential must be replaced.
+    /// </summary>
+    public int UnlocksPerCredential { get; set; } = 3;
+
     /// <summary>One-time codes sent per partner and hour, over all its holders (SMS cost, toll fraud).</summary>
     public int OtpSendsPerPartnerPerHour { get; set; } = 1000;
 

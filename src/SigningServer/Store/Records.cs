@@ -103,6 +103,9 @@ public sealed record CredentialRecord
 
     public int FailedPinCount { get; init; }
 
+    /// <summary>How often an operator unlocked it after wrong PINs (capped: each unlock is five more guesses).</summary>
+    public int Unlocks { get; init; }
+
     /// <summary>When the holder first set an activation PIN; null while the key is still under the transport PIN.</summary>
     public DateTimeOffset? ActivatedAt { get; init; }
 

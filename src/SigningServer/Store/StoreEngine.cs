@@ -22,7 +22,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
     private const string CredentialColumns =
         "id, tenant, user_id, organisation, holder_function, level, algorithm, status, certificate, serial_hex, " +
         "not_after_us, key_domain, key_algorithm, key_spki, key_salt, key_blob, key_digest, failed_pins, " +
-        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us";
+        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us, unlocks";
 
     // A PIN lock falls back to where the credential was: VALID once activated, else NOT_ACTIVATED.
     private const string StatusBeforeLock = "CASE WHEN activated_at_us IS NULL THEN @not_activated ELSE @valid END";
@@ -107,7 +107,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
             await using var cmd = Command(c, null,
                 $"INSERT INTO credentials ({CredentialColumns}) VALUES (@id, @tenant, @user, @organisation, @function, " +
                 "@level, @algorithm, @status, @certificate, @serial, @not_after, @key_domain, @key_algorithm, @key_spki, " +
-                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1, @activated) " +
+                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1, @activated, @unlocks) " +
                 "ON CONFLICT DO NOTHING",
                 CredentialParameters(credential));
 
@@ -169,7 +169,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
                 "not_after_us = @not_after, key_domain = @key_domain, key_algorithm = @key_algorithm, key_spki = @key_spki, " +
                 "key_salt = @key_salt, key_blob = @key_blob, key_digest = @key_digest, failed_pins = @failed_pins, " +
                 "one_factor_consent_at_us = @consent, revocation_reason = @reason, revoked_at_us = @revoked_at, " +
-                "activated_at_us = @activated, " +
+                "activated_at_us = @activated, unlocks = @unlocks, " +
                 "updated_at_us = @updated, version = version + 1 " +
                 "WHERE tenant = @tenant AND id = @id AND version = @expected",
                 [.. CredentialParameters(credential), ("expected", expectedVersion)]);
@@ -484,6 +484,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         ("failed_pins", (long)c.FailedPinCount), ("consent", Micros(c.OneFactorConsentAt)),
         ("reason", (long?)c.RevocationReason), ("revoked_at", Micros(c.RevokedAt)),
         ("created", Micros(c.CreatedAt)), ("updated", Micros(c.UpdatedAt)), ("activated", Micros(c.ActivatedAt)),
+        ("unlocks", (long)c.Unlocks),
     ];
 
     private static CredentialRecord ReadCredential(DbDataReader r) => new()
@@ -510,6 +511,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         UpdatedAt = Time(r.GetInt64(22)),
         Version = r.GetInt64(23),
         ActivatedAt = Time(r, 24),
+        Unlocks = (int)r.GetInt64(25),
     };
 
     private static CallerRecord ReadCaller(DbDataReader r) => new()

@@ -104,7 +104,8 @@ def main():
         enrolled.credential.status].name
 
     active = operator.call("ActivateCredential", msg(
-        "ActivateCredentialRequest", credential_id=credential_id, transport_pin=enrolled.transport_pin,
+        "ActivateCredentialRequest", credential_id=credential_id,
+        transport_pin=read_otp(outbox, "transport-pin:" + credential_id),
         activation_pin=ACTIVATION_PIN), "Credential")
     out["activatedStatus"] = active.DESCRIPTOR.fields_by_name["status"].enum_type.values_by_number[active.status].name
 

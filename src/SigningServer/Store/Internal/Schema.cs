@@ -120,6 +120,9 @@ internal static class SqliteSchema
             PRIMARY KEY (level, number)
         ) STRICT;
         """;
+
+    // Operator unlocks per credential (capped).
+    public const string UnlocksV4 = "ALTER TABLE credentials ADD COLUMN unlocks INTEGER NOT NULL DEFAULT 0;";
 }
 
 internal static class PostgresSchema
@@ -237,4 +240,6 @@ internal static class PostgresSchema
             PRIMARY KEY (level, number)
         );
         """;
+
+    public const string UnlocksV4 = "ALTER TABLE credentials ADD COLUMN unlocks bigint NOT NULL DEFAULT 0;";
 }

@@ -1,0 +1,173 @@
+using System.Text.Json;
+using DTrust.Client;
+using DTrust.Signing.V1;
+using DTrust.Testing;
+using Grpc.Core;
+using Microsoft.Data.Sqlite;
+
+namespace DTrust.Server.Tests;
+
+/// <summary>
+/// What one operator key alone can no longer do to a holder's credential: unlock it (five more PIN guesses) or
+/// redirect its codes to another phone without the holder's confirmation or a second operator, or unlock it more
+/// than the cap allows. The transport PIN's delivery to the holder is in <see cref="CredentialLifecycleTests"/>.
+/// </summary>
+[Collection(ServerGroup.Name)]
+public sealed class OperatorPowerTests(ServerFixture fixture)
+{
+    private const int UnlockCap = 3;
+
+    private DTrustClient Operator(string? key = null) =>
+        DTrustClient.Connect(fixture.Server.GrpcAddress, apiKey: key ?? fixture.Server.ApiKey("operator"));
+
+    [Fact]
+    public async Task Unlocking_needs_the_holders_code_and_a_wrong_code_does_not_unlock()
+    {
+        using var op = Operator();
+        var credential = await LockedAsync(op);
+
+        var asked = await Refused(StatusCode.FailedPrecondition, op.Credentials.UnlockCredentialAsync(Unlock(credential)));
+        Assert.Contains("holder's confirmation", asked, StringComparison.Ordinal);
+        var code = await ServerProcess.OutboxCodeAsync(fixture.Server.StateDir, "confirm:unlock:" + credential);
+        Assert.Equal(CredentialStatus.Locked, (await Get(op, credential)).Status);
+
+        // Asking again sends nothing new and unlocks nothing; a wrong code costs one of three attempts.
+        Assert.Contains("already waiting", await Refused(StatusCode.FailedPrecondition, op.Credentials.UnlockCredentialAsync(Unlock(credential))),
+            StringComparison.Ordinal);
+        var wrong = code == "000000" ? "111111" : "000000";
+        Assert.Contains("2 attempt(s) left",
+            await Refused(StatusCode.PermissionDenied, op.Credentials.UnlockCredentialAsync(Unlock(credential, wrong))), StringComparison.Ordinal);
+        Assert.Equal(CredentialStatus.Locked, (await Get(op, credential)).Status);
+
+        var unlocked = await op.Credentials.UnlockCredentialAsync(Unlock(credential, code));
+        Assert.Equal(CredentialStatus.NotActivated, unlocked.Status);
+
+        // Used once: the same code cannot unlock again after the next lock.
+        await LockAsync(op, credential);
+        await Refused(StatusCode.FailedPrecondition, op.Credentials.UnlockCredentialAsync(Unlock(credential, code)));
+        Assert.Equal("holder", LatestDetails(credential, "credential.unlocked").GetProperty("confirmed_by").GetString());
+    }
+
+    [Fact]
+    public async Task A_second_operator_confirms_an_unlock_the_first_asked_for_and_the_cap_ends_unlocks()
+    {
+        using var first = Operator();
+        var created = await first.Credentials.CreateCallerAsync(new CreateCallerRequest { Name = "second-" + Guid.NewGuid().ToString("N")[..6], Role = CallerRole.Operator });
+        using var second = Operator(created.ApiKey);
+        var credential = await LockedAsync(first);
+
+        for (var round = 1; round <= UnlockCap; round++)
+        {
+            await Refused(StatusCode.FailedPrecondition, first.Credentials.UnlockCredentialAsync(Unlock(credential)));
+            var unlocked = await second.Credentials.UnlockCredentialAsync(Unlock(credential));
+            Assert.Equal(CredentialStatus.NotActivated, unlocked.Status);
+            var details = LatestDetails(credential, "credential.unlocked");
+            Assert.Equal(round, details.GetProperty("unlocks").GetInt32());
+            Assert.NotEqual("holder", details.GetProperty("confirmed_by").GetString());
+            await LockAsync(first, credential);
+        }
+
+        // Past the cap neither the holder nor two operators unlock it: it needs a new credential.
+        var refused = await Refused(StatusCode.FailedPrecondition, first.Credentials.UnlockCredentialAsync(Unlock(credential)));
+        Assert.Contains($"unlocked {UnlockCap} times", refused, StringComparison.Ordinal);
+        Assert.Equal(CredentialStatus.Locked, (await Get(first, credential)).Status);
+    }
+
+    [Fact]
+    public async Task A_new_phone_number_needs_a_code_sent_to_the_old_one()
+    {
+        using var op = Operator();
+        var oldPhone = CredentialLifecycleTests.NewPhone();
+        var user = await CredentialLifecycleTests.NewHolderAsync(op, phone: oldPhone);
+        var newPhone = CredentialLifecycleTests.NewPhone();
+
+        var asked = await Refused(StatusCode.FailedPrecondition, op.Credentials.UpsertHolderAsync(Holder(user, newPhone)));
+        Assert.Contains("current number", asked, StringComparison.Ordinal);
+        var (code, to) = await MessageAsync("confirm:phone:" + user);
+        Assert.Equal(oldPhone, to);
+        Assert.Equal(oldPhone, (await op.Credentials.GetHolderAsync(new GetHolderRequest { UserId = user })).Phone);
+
+        // The code confirms this number only.
+        var other = Holder(user, CredentialLifecycleTests.NewPhone(), code);
+        await Refused(StatusCode.FailedPrecondition, op.Credentials.UpsertHolderAsync(other));
+
+        var changed = await op.Credentials.UpsertHolderAsync(Holder(user, newPhone, code));
+        Assert.Equal(newPhone, changed.Phone);
+        Assert.True(changed.IdentificationStale);
+
+        // A change of name alone (same phone) needs no confirmation.
+        var renamed = Holder(user, newPhone);
+        renamed.Holder.Surname = "Musterfrau";
+        Assert.Equal("Musterfrau", (await op.Credentials.UpsertHolderAsync(renamed)).Surname);
+    }
+
+    private static UnlockCredentialRequest Unlock(string credential, string code = "") => new() { CredentialId = credential, ConfirmationCode = code };
+
+    private static UpsertHolderRequest Holder(string user, string phone, string code = "") => new()
+    {
+        Holder = new Holder { UserId = user, GivenName = "Erika", Surname = "Mustermann", Country = "DE", Phone = phone },
+        ConfirmationCode = code,
+    };
+
+    private static async Task<Credential> Get(DTrustClient op, string credential) =>
+        await op.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = credential });
+
+    /// <summary>A NOT_ACTIVATED credential locked by five wrong transport PINs.</summary>
+    private static async Task<string> LockedAsync(DTrustClient op)
+    {
+        var user = await CredentialLifecycleTests.NewHolderAsync(op);
+        var (credential, _) = await CredentialLifecycleTests.EnrolAsync(op, user, Level.Advanced);
+        await LockAsync(op, credential.CredentialId);
+        return credential.CredentialId;
+    }
+
+    private static async Task LockAsync(DTrustClient op, string credential)
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            await Refused(StatusCode.FailedPrecondition, op.Credentials.ActivateCredentialAsync(
+                new ActivateCredentialRequest { CredentialId = credential, TransportPin = "0000000000", ActivationPin = "12345678" }));
+        }
+
+        Assert.Equal(CredentialStatus.Locked, (await Get(op, credential)).Status);
+    }
+
+    private static async Task<string> Refused<T>(StatusCode expected, AsyncUnaryCall<T> call)
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+        Assert.True(expected == e.StatusCode, $"expected {expected}, got {e.StatusCode}: {e.Status.Detail}");
+        return e.Status.Detail;
+    }
+
+    private async Task<(string Code, string Phone)> MessageAsync(string id)
+    {
+        var code = await ServerProcess.OutboxCodeAsync(fixture.Server.StateDir, id);
+        foreach (var line in await File.ReadAllLinesAsync(Path.Combine(fixture.Server.StateDir, "otp-outbox.jsonl")))
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.GetProperty("challenge_id").GetString() == id)
+            {
+                return (code, doc.RootElement.GetProperty("phone").GetString()!);
+            }
+        }
+
+        throw new InvalidOperationException("no message " + id);
+    }
+
+    private JsonElement LatestDetails(string credentialId, string action)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = fixture.Server.SqlitePath,
+            Mode = SqliteOpenMode.ReadOnly,
+            Pooling = false,
+        }.ToString());
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action ORDER BY seq DESC LIMIT 1";
+        cmd.Parameters.AddWithValue("$id", credentialId);
+        cmd.Parameters.AddWithValue("$action", action);
+        using var doc = JsonDocument.Parse((string)cmd.ExecuteScalar()!);
+        return doc.RootElement.Clone();
+    }
+}
