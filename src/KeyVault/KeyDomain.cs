@@ -210,7 +210,9 @@ public sealed class KeyDomain : IDisposable
 
     /// <summary>
     /// Unwraps the credential key once and signs every digest with it. Digests must have the scheme's hash length;
-    /// the result holds one signature per digest, in order.
+    /// the result holds one signature per digest, in order. Every RSA signature is verified against the key's public
+    /// half before any leaves: one RSA-CRT computation fault, on any signature of a batch, gives the private key away
+    /// (Boneh-DeMillo-Lipton), so a batch with a signature that does not verify is withheld whole (HsmError).
     /// </summary>
     public Task<IReadOnlyList<byte[]>> SignBatchAsync(
         WrappedCredentialKey key,
@@ -247,6 +249,11 @@ public sealed class KeyDomain : IDisposable
                     signatures[i] = der ? Schemes.P1363ToDer(raw) : raw;
                 }
 
+                if (!Schemes.IsEcdsa(scheme))
+                {
+                    RequireRsaSignaturesVerify(lease, key, digests, signatures, hash, pkcs1 ? RSASignaturePadding.Pkcs1 : RSASignaturePadding.Pss);
+                }
+
                 return signatures;
             }
             finally
@@ -254,6 +261,25 @@ public sealed class KeyDomain : IDisposable
                 DestroyAll(lease, priv, kek);
             }
         }, ct);
+    }
+
+    private void RequireRsaSignaturesVerify(
+        SessionLease lease, WrappedCredentialKey key, IReadOnlyList<ReadOnlyMemory<byte>> digests, byte[][] signatures,
+        HashAlgorithmName hash, RSASignaturePadding padding)
+    {
+        using var rsa = RSA.Create();
+        rsa.ImportSubjectPublicKeyInfo(key.SubjectPublicKeyInfo, out _);
+        for (var i = 0; i < signatures.Length; i++)
+        {
+            if (!rsa.VerifyHash(digests[i].Span, signatures[i], hash, padding))
+            {
+                Array.ForEach(signatures, s => CryptographicOperations.ZeroMemory(s));
+                lease.MarkFaulty($"RSA signature {i + 1} of {signatures.Length} did not verify", deviceWide: false);
+                throw new KeyVaultException(
+                    KeyVaultErrorKind.HsmError,
+                    $"domain '{Name}': the HSM's RSA signature {i + 1} of {signatures.Length} does not verify against the credential's public key; the batch is withheld");
+            }
+        }
     }
 
     /// <summary>

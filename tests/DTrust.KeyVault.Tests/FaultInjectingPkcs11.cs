@@ -151,8 +151,23 @@ internal sealed class FaultInjectingPkcs11(IPkcs11 inner) : IPkcs11
         });
     }
 
+    /// <summary>
+    /// Counts down on every C_Sign that returns a signature; the one that reaches zero has a bit flipped, as an RSA-CRT
+    /// computation fault would leave it. Null: no corruption.
+    /// </summary>
+    public int? CorruptSignatureAfter { get; set; }
+
     public int Sign(ulong session, byte[] data, byte[] signature) =>
-        Call("C_Sign", session, () => inner.Sign(session, data, signature));
+        Call("C_Sign", session, () =>
+        {
+            var n = inner.Sign(session, data, signature);
+            if (signature.Length > 0 && n > 0 && CorruptSignatureAfter is { } left && (CorruptSignatureAfter = left - 1) == 0)
+            {
+                signature[n / 2] ^= 0x01;
+            }
+
+            return n;
+        });
 
     public void EncryptInit(ulong session, in Mechanism mechanism, ulong key)
     {

@@ -158,6 +158,33 @@ public sealed class SessionPoolTests
         Assert.Single(spy.OpenSessions);
     }
 
+    [Theory]
+    [InlineData(SignatureScheme.RsaPssSha256)]
+    [InlineData(SignatureScheme.RsaPkcs1Sha256)]
+    public async Task A_faulty_rsa_signature_anywhere_in_a_batch_withholds_the_whole_batch(SignatureScheme scheme)
+    {
+        FaultInjectingPkcs11? spy = null;
+        using var vault = TestVault.Open(p => spy = new FaultInjectingPkcs11(p), null, TestVault.DomainOptions("tsa", "tsa", 1));
+        var domain = vault.Domain("tsa");
+        var key = await domain.CreateCredentialKeyAsync(KeyAlgorithm.Rsa2048, TestVault.CredentialPin, CancellationToken.None);
+        var digests = TestVault.Digests(HashAlgorithmName.SHA256, 5);
+
+        // The third signature of five comes back with one bit flipped, as an RSA-CRT fault leaves it: with it and
+        // a good signature of the same digest, gcd(s^e - m, n) is a factor of the key. Nothing of the batch leaves.
+        spy!.CorruptSignatureAfter = 3;
+        var fault = await Assert.ThrowsAsync<KeyVaultException>(() => domain.SignBatchAsync(key, TestVault.CredentialPin, digests, scheme, CancellationToken.None));
+        Assert.Equal(KeyVaultErrorKind.HsmError, fault.Kind);
+        Assert.Contains("signature 3 of 5", fault.Message, StringComparison.Ordinal);
+
+        // The device is fine again: the batch signs and every signature verifies.
+        spy.CorruptSignatureAfter = null;
+        var signatures = await domain.SignBatchAsync(key, TestVault.CredentialPin, digests, scheme, CancellationToken.None);
+        using var rsa = RSA.Create();
+        rsa.ImportSubjectPublicKeyInfo(key.SubjectPublicKeyInfo, out _);
+        var padding = scheme == SignatureScheme.RsaPssSha256 ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1;
+        Assert.All(digests.Zip(signatures), p => Assert.True(rsa.VerifyHash(p.First.Span, p.Second, HashAlgorithmName.SHA256, padding)));
+    }
+
     [Fact]
     public async Task The_meter_reports_each_domain_s_sessions_in_use_and_the_leases_that_waited()
     {
