@@ -52,8 +52,9 @@ public sealed class OperatorPowerTests(ServerFixture fixture)
     public async Task A_second_operator_confirms_an_unlock_the_first_asked_for_and_the_cap_ends_unlocks()
     {
         using var first = Operator();
-        var created = await first.Credentials.CreateCallerAsync(new CreateCallerRequest { Name = "second-" + Guid.NewGuid().ToString("N")[..6], Role = CallerRole.Operator });
-        using var second = Operator(created.ApiKey);
+        // One operator key cannot mint the second pair of eyes: operators come from the host's add-caller.
+        await Refused(StatusCode.PermissionDenied, first.Credentials.CreateCallerAsync(new CreateCallerRequest { Name = "my-twin", Role = CallerRole.Operator }));
+        using var second = Operator(await fixture.Server.AddCallerAsync("dev", "operator"));
         var credential = await LockedAsync(first);
 
         for (var round = 1; round <= UnlockCap; round++)

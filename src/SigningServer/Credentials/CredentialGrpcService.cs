@@ -83,13 +83,22 @@ internal sealed class CredentialGrpcService(
             throw new DTrustException(ErrorKind.InvalidArgument, "name is required (at most 64 characters)");
         }
 
+        // Unlocks and phone changes accept a second operator in place of the holder: if an operator key could mint
+        // operator keys, one key would be both pairs of eyes. Operators are registered on the host (add-caller).
+        var role = ProtoMapping.ToRole(request.Role);
+        if (role == CallerRole.Operator)
+        {
+            throw new DTrustException(
+                ErrorKind.PermissionDenied, "operators are registered on the server host (add-caller), not by another operator");
+        }
+
         var key = ApiKeys.Generate();
         var created = new CallerRecord
         {
             Id = ApiKeys.NewId("caller"),
             Tenant = caller.Tenant,
             Name = request.Name,
-            Role = ProtoMapping.ToRole(request.Role),
+            Role = role,
             CredentialHash = ApiKeys.Hash(key),
             CreatedAt = time.GetUtcNow(),
         };
