@@ -9,7 +9,7 @@ internal static class AdminCommands
     public static Command Caller(Cli cli)
     {
         var name = new Argument<string>("name");
-        var role = new Option<string>("--role") { Description = "operator or partner", Required = true };
+        var role = new Option<string>("--role") { Description = "partner (operators are registered on the server host: add-caller)", Required = true };
         var create = new Command("create", "registers a caller and prints its API key once") { name, role };
         create.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
