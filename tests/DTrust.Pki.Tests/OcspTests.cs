@@ -69,13 +69,19 @@ public sealed class OcspTests(PkiFixture pki)
     }
 
     [Fact]
-    public async Task Issuer_that_is_not_one_of_our_cas_is_unknown()
+    public async Task Issuer_that_is_not_one_of_our_cas_is_unauthorized_and_unsigned()
     {
-        // The root is ours but issues no end-entity certificates: its CertIDs match no issuing CA.
+        // The root is ours but issues no end-entity certificates: its CertIDs match no issuing CA. Anyone can send
+        // such requests, so they must not cost an HSM signature: unauthorized (RFC 6960 §2.3) carries none.
         var (cert, _) = await pki.IssueAsync(CredentialLevel.Qualified);
         var root = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(pki.Pem("root.pem")));
-        var response = await PostAsync(Request(root.RawData, new BigInteger(1, cert.SerialNumberBytes.ToArray())));
-        Assert.IsType<UnknownStatus>(Single(response).GetCertStatus());
+        using var content = new ByteArrayContent(Request(root.RawData, new BigInteger(1, cert.SerialNumberBytes.ToArray())));
+        content.Headers.ContentType = new MediaTypeHeaderValue(OcspResponder.RequestMediaType);
+        using var response = await pki.Http.PostAsync(new Uri(pki.BaseUrl + "/ocsp"), content);
+        var answer = new OcspResp(await response.Content.ReadAsByteArrayAsync());
+
+        Assert.Equal(OcspRespStatus.Unauthorized, answer.Status);
+        Assert.Null(answer.GetResponseObject());
     }
 
     [Fact]

@@ -52,7 +52,13 @@ public sealed class OcspResponder(IssuingCas cas, ICredentialStore store, PkiOpt
         // CA in the same request is answered unknown, because this responder is not authorised for that CA.
         var ids = items.Select(i => i.GetCertID()).ToArray();
         var issuers = ids.Select(FindIssuer).ToArray();
-        var responder = issuers.FirstOrDefault(i => i is not null) ?? cas.All.First();
+        if (issuers.FirstOrDefault(i => i is not null) is not { } responder)
+        {
+            // RFC 6960 §2.3: a request naming none of our CAs is answered unauthorized, unsigned. Signing it would
+            // let anyone spend the HSM's sessions on answers about certificates we never issued.
+            PkiLog.OcspUnauthorized(log);
+            return Status(OcspRespStatus.Unauthorized);
+        }
 
         var now = DateTimeOffset.FromUnixTimeSeconds(time.GetUtcNow().ToUnixTimeSeconds());
         var nextUpdate = now.AddMinutes(options.OcspValidityMinutes);
@@ -70,9 +76,24 @@ public sealed class OcspResponder(IssuingCas cas, ICredentialStore store, PkiOpt
             generator.SetResponseExtensions(extensions.Generate());
         }
 
-        var basic = generator.Generate(
-            new HsmSignatureFactory(responder.OcspKey), [responder.BcOcspCertificate], now.UtcDateTime);
+        var basic = await SignAsync(generator, responder, now, ct);
         return new OCSPRespGenerator().Generate(OcspRespStatus.Successful, basic).GetEncoded();
+    }
+
+    /// <summary>
+    /// BouncyCastle's generator signs synchronously, which would hold a request thread in the HSM pool's
+    /// synchronous wait (the same pool credential signing leases from). So it is asked to sign with a placeholder,
+    /// and the real signature over the same ResponseData is awaited from the pool, cancellable, and put in its place.
+    /// </summary>
+    private static async Task<BasicOcspResp> SignAsync(
+        BasicOcspRespGenerator generator, IssuingCa responder, DateTimeOffset producedAt, CancellationToken ct)
+    {
+        var factory = new HsmSignatureFactory(responder.OcspKey);
+        var draft = generator.Generate(new PlaceholderSignatureFactory(factory.AlgorithmDetails), [responder.BcOcspCertificate], producedAt.UtcDateTime);
+        var structure = BasicOcspResponse.GetInstance(Asn1Object.FromByteArray(draft.GetEncoded()));
+        var signature = await factory.SignAsync(structure.TbsResponseData.GetDerEncoded(), ct);
+        return new BasicOcspResp(new BasicOcspResponse(
+            structure.TbsResponseData, structure.SignatureAlgorithm, new DerBitString(signature), structure.Certs));
     }
 
     /// <summary>The issuing CA whose name and key hash the CertID carries, in its own hash algorithm; null if none.</summary>
