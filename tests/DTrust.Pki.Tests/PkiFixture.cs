@@ -78,6 +78,7 @@ public sealed class PkiFixture : IAsyncLifetime
         builder.Services.AddPki(Options);
         _app = builder.Build();
         _app.UseRouting();
+        _app.UseRateLimiter();
         _app.MapPkiEndpoints(new ListenerPort("http", port));
         await _app.StartAsync();
 
@@ -136,6 +137,7 @@ public sealed class PkiFixture : IAsyncLifetime
         return (cert, record);
     }
 
+    /// <summary>As the registry revokes: the store records it, then the OCSP responder is told.</summary>
     public CredentialRecord Revoke(CredentialRecord record, int reason, CredentialStatus status = CredentialStatus.Revoked)
     {
         var revoked = record with
@@ -146,6 +148,7 @@ public sealed class PkiFixture : IAsyncLifetime
             Version = record.Version + 1,
         };
         Store.Put(revoked);
+        Ocsp.RevocationRecorded();
         return revoked;
     }
 
