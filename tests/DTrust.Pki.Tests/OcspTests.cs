@@ -178,6 +178,50 @@ public sealed class OcspTests(PkiFixture pki)
     }
 
     [Fact]
+    public async Task A_pre_produced_answer_is_signed_again_once_refresh_old_well_before_its_next_update()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var options = new PkiOptions { OcspValidityMinutes = 60, OcspRefreshMinutes = 30 };
+        using var ocsp = new OcspResponder(pki.Cas, pki.Store, options, clock, Microsoft.Extensions.Logging.Abstractions.NullLogger<OcspResponder>.Instance);
+        var (cert, _) = await pki.IssueAsync(CredentialLevel.Simple);
+        var request = Request(pki.Cas[CredentialLevel.Simple].Certificate.RawData, new BigInteger(1, cert.SerialNumberBytes.ToArray()));
+
+        var first = await ocsp.RespondAsync(request, CancellationToken.None);
+        clock.Advance(TimeSpan.FromMinutes(29));
+        Assert.Equal(first, await ocsp.RespondAsync(request, CancellationToken.None));
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        var second = await ocsp.RespondAsync(request, CancellationToken.None);
+        Assert.NotEqual(first, second);
+        var before = Single((BasicOcspResp)new OcspResp(first).GetResponseObject());
+        var after = Single((BasicOcspResp)new OcspResp(second).GetResponseObject());
+        Assert.True(before.NextUpdate > clock.Now.UtcDateTime, "the first answer was replaced before its nextUpdate");
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(clock.Now.ToUnixTimeSeconds()).UtcDateTime, after.ThisUpdate);
+        Assert.Equal(after.ThisUpdate.AddMinutes(60), after.NextUpdate);
+        Assert.Null(after.GetCertStatus());
+    }
+
+    [Fact]
+    public async Task A_revocation_this_node_was_not_told_of_is_seen_after_the_recheck_interval()
+    {
+        // Another node revoked: the shared store says so, this node's responder was not told.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var options = new PkiOptions { OcspRecheckSeconds = 10 };
+        using var ocsp = new OcspResponder(pki.Cas, pki.Store, options, clock, Microsoft.Extensions.Logging.Abstractions.NullLogger<OcspResponder>.Instance);
+        var (cert, record) = await pki.IssueAsync(CredentialLevel.Qualified);
+        var request = Request(pki.Cas[CredentialLevel.Qualified].Certificate.RawData, new BigInteger(1, cert.SerialNumberBytes.ToArray()));
+        var good = await ocsp.RespondAsync(request, CancellationToken.None);
+
+        pki.Store.Put(record with { Status = CredentialStatus.Revoked, RevocationReason = 1, RevokedAt = clock.Now, Version = record.Version + 1 });
+        clock.Advance(TimeSpan.FromSeconds(9));
+        Assert.Equal(good, await ocsp.RespondAsync(request, CancellationToken.None));
+
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var answer = (BasicOcspResp)new OcspResp(await ocsp.RespondAsync(request, CancellationToken.None)).GetResponseObject();
+        Assert.IsType<RevokedStatus>(Single(answer).GetCertStatus());
+    }
+
+    [Fact]
     public async Task Unknown_serial_answers_are_signed_once_and_served_again()
     {
         var request = Request(pki.Cas[CredentialLevel.Simple].Certificate.RawData, new BigInteger(1, RandomNumberGenerator.GetBytes(16)));

@@ -18,8 +18,9 @@ namespace DTrust.SigningServer.Pki;
 /// A request for one certificate (what RFC 5019 clients, browsers and openssl send) is answered with a
 /// pre-produced response: one signed answer per CA, CertID hash and serial, served byte for byte until it is
 /// <see cref="PkiOptions.OcspRefreshMinutes"/> old, so a flood of requests costs no HSM signatures. A revocation
-/// recorded on this node (<see cref="RevocationRecorded"/>) is seen by the very next request. Requests for several
-/// certificates are signed for the request, as before.
+/// recorded on this node (<see cref="RevocationRecorded"/>) is seen by the very next request, one recorded by
+/// another node within <see cref="PkiOptions.OcspRecheckSeconds"/> (a store read, not a signature). Requests for
+/// several certificates are signed for the request, as before.
 /// </para>
 /// <para>
 /// Every signature waits for a session asynchronously and cancellably, at most
@@ -147,15 +148,18 @@ public sealed class OcspResponder : IDisposable
                 signed = true;
             }
 
-            if (answer.Revoked || Interlocked.Read(ref answer.ReadAt) >= arrived)
+            // Revoked is final. Otherwise: a revocation recorded on this node after this answer's store read began
+            // may be this certificate's, so this request waits for a new read; and every OcspRecheckSeconds one
+            // request reads again (the others are served meanwhile) for revocations made on other nodes.
+            if (answer.Revoked || (Interlocked.Read(ref answer.ReadAt) >= arrived && !ClaimRecheck(answer)))
             {
                 ServerMetrics.CountOcsp(signed ? OcspOutcome.Signed : OcspOutcome.Cached);
                 return answer.Der;
             }
 
-            // A revocation was recorded after this answer's store read began: it may be the revocation of this
-            // very certificate. Read the status again; the same status keeps the answer, another replaces it.
+            // The same status keeps the answer (no signature), another replaces it.
             var now = Interlocked.Read(ref _revocations);
+            Interlocked.Exchange(ref answer.CheckedAt, _time.GetUtcNow().UtcTicks);
             var status = await StatusAsync(ca.Level, id, ct);
             if (Kind(status) == answer.Kind)
             {
@@ -185,6 +189,7 @@ public sealed class OcspResponder : IDisposable
         {
             await Task.Yield();
             var readAt = Interlocked.Read(ref _revocations);
+            var checkedAt = _time.GetUtcNow();
             var (status, der) = await WithTimeoutAsync(
                 async t =>
                 {
@@ -192,7 +197,7 @@ public sealed class OcspResponder : IDisposable
                     return (status, await SignAsync(ca, [(id, status)], null, t));
                 },
                 CancellationToken.None);
-            var answer = new Produced(der, Now(), Kind(status), readAt);
+            var answer = new Produced(der, Now(), Kind(status), readAt, checkedAt.UtcTicks);
             var unknown = answer.Kind == AnswerKind.Unknown;
             _cache.Set(key, answer, new MemoryCacheEntryOptions
             {
@@ -294,6 +299,15 @@ public sealed class OcspResponder : IDisposable
         var basic = new BasicOcspResp(new BasicOcspResponse(
             structure.TbsResponseData, structure.SignatureAlgorithm, new DerBitString(signature), structure.Certs));
         return new OCSPRespGenerator().Generate(OcspRespStatus.Successful, basic).GetEncoded();
+    }
+
+    /// <summary>True for the one request that is to read the store again for an answer last read long enough ago.</summary>
+    private bool ClaimRecheck(Produced answer)
+    {
+        var last = Interlocked.Read(ref answer.CheckedAt);
+        var now = _time.GetUtcNow().UtcTicks;
+        return now - last >= TimeSpan.FromSeconds(Math.Max(1, _options.OcspRecheckSeconds)).Ticks
+            && Interlocked.CompareExchange(ref answer.CheckedAt, now, last) == last;
     }
 
     private TimeSpan UnknownLifetime => TimeSpan.FromSeconds(Math.Clamp(_options.OcspUnknownCacheSeconds, 1, _refresh.TotalSeconds));
@@ -411,10 +425,15 @@ public sealed class OcspResponder : IDisposable
         Unknown,
     }
 
-    /// <summary>A signed single answer; <see cref="ReadAt"/> is the revocation count when its status was last read.</summary>
-    private sealed class Produced(byte[] der, DateTimeOffset producedAt, AnswerKind kind, long readAt)
+    /// <summary>
+    /// A signed single answer; <see cref="ReadAt"/> is the revocation count when its status was last read,
+    /// <see cref="CheckedAt"/> the time (UTC ticks) of that read.
+    /// </summary>
+    private sealed class Produced(byte[] der, DateTimeOffset producedAt, AnswerKind kind, long readAt, long checkedAt)
     {
         public long ReadAt = readAt;
+
+        public long CheckedAt = checkedAt;
 
         public byte[] Der { get; } = der;
 

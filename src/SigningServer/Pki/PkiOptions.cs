@@ -46,6 +46,13 @@ public sealed class PkiOptions
     public int OcspRefreshMinutes { get; set; } = 30;
 
     /// <summary>
+    /// How often a pre-produced good (or unknown) answer in demand is checked against the store again: one request
+    /// reads the status, the others are served meanwhile. This bounds how long a revocation made on another node
+    /// can go unseen here (on this node it is seen at once).
+    /// </summary>
+    public int OcspRecheckSeconds { get; set; } = 10;
+
+    /// <summary>
     /// How many pre-produced answers (one per issuing CA, CertID hash and serial) are kept; beyond that the least
     /// recently used go. About 1.5 KiB each.
     /// </summary>
