@@ -126,6 +126,7 @@ var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
 var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
+app.UseRateLimiter();
 app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds), TimeSpan.FromSeconds(options.Grpc.MaxDeadlineSeconds));
 
 app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);

@@ -79,6 +79,7 @@ public sealed class PkiFixture : IAsyncLifetime
         builder.Services.AddPki(Options);
         _app = builder.Build();
         _app.UseRouting();
+        _app.UseRateLimiter();
         _app.MapPkiEndpoints(new ListenerPort("http", port));
         await _app.StartAsync();
 
@@ -137,6 +138,7 @@ public sealed class PkiFixture : IAsyncLifetime
         return (cert, record);
     }
 
+    /// <summary>As the registry revokes: the store records it, then the OCSP responder is told.</summary>
     public CredentialRecord Revoke(CredentialRecord record, int reason, CredentialStatus status = CredentialStatus.Revoked)
     {
         var revoked = record with
@@ -147,6 +149,7 @@ public sealed class PkiFixture : IAsyncLifetime
             Version = record.Version + 1,
         };
         Store.Put(revoked);
+        Ocsp.RevocationRecorded();
         return revoked;
     }
 

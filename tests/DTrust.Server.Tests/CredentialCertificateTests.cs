@@ -141,6 +141,36 @@ public sealed class CredentialCertificateTests(ServerFixture fixture) : IDisposa
     }
 
     [Fact]
+    public async Task Ocsp_answers_revoked_right_after_the_revoke_call_although_good_was_pre_produced()
+    {
+        var server = fixture.Server;
+        using var client = Operator();
+        var user = await CredentialLifecycleTests.NewHolderAsync(client);
+        var (credential, transport) = await CredentialLifecycleTests.EnrolAsync(client, user, Level.Advanced);
+        await ActivateAsync(client, credential.CredentialId, transport);
+        var cert = await WritePemAsync(_dir, "cert.pem", credential.Certificate);
+        var ocspUrl = new Uri(server.HttpAddress, "/ocsp").ToString();
+        string[] ask = ["ocsp", "-issuer", server.Pki("ca-advanced.pem"), "-cert", cert, "-url", ocspUrl, "-CAfile", server.Pki("root.pem"),
+            "-VAfile", server.Pki("ocsp-advanced.pem"), "-no_nonce", "-resp_text"];
+
+        // Twice good: the second is the pre-produced answer (same producedAt), served without a signature.
+        var first = (await OpensslAsync(ask)).EnsureSuccess("ocsp good");
+        var second = (await OpensslAsync(ask)).EnsureSuccess("ocsp good again");
+        Assert.Contains($"{cert}: good", first.StdOut, StringComparison.Ordinal);
+        Assert.Equal(ProducedAt(first.StdOut), ProducedAt(second.StdOut));
+
+        // No waiting for the publisher: the answer changes as soon as the store records the revocation.
+        await client.Credentials.RevokeCredentialAsync(
+            new RevokeCredentialRequest { CredentialId = credential.CredentialId, Reason = RevocationReason.KeyCompromise });
+        var revoked = (await OpensslAsync(ask)).EnsureSuccess("ocsp revoked");
+        Assert.Contains("Response verify OK", revoked.StdOut + revoked.StdErr, StringComparison.Ordinal);
+        Assert.Contains($"{cert}: revoked", revoked.StdOut, StringComparison.Ordinal);
+
+        static string ProducedAt(string text) =>
+            Lines(text).Single(l => l.TrimStart().StartsWith("Produced At:", StringComparison.Ordinal)).Trim();
+    }
+
+    [Fact]
     public async Task Three_credentials_of_one_holder_have_their_own_certificates_CAs_and_key_domains()
     {
         var server = fixture.Server;

@@ -58,6 +58,19 @@ public class SigningRoundTripBenchmarks
     private KeyDomain _qualified = null!;
     private WrappedCredentialKey _vaultKey = null!;
     private ReadOnlyMemory<byte>[] _digest = [];
+    private int _httpPort;
+
+    /// <summary>Settings on top of the development defaults (set before <see cref="Setup"/>; see OcspFloodBenchmarks).</summary>
+    internal Dictionary<string, string> Overrides { get; } = [];
+
+    /// <summary>The public HTTP listener (OCSP, CRLs, TSA) of the server, after <see cref="Setup"/>.</summary>
+    internal Uri HttpAddress => new("http://127.0.0.1:" + _httpPort.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The state directory (pki/ holds the CA certificates), after <see cref="Setup"/>.</summary>
+    internal string StateDirectory => _state;
+
+    /// <summary>DER certificate of the credential the benchmark signs with, after <see cref="Setup"/>.</summary>
+    internal byte[] CredentialCertificate { get; private set; } = [];
 
     [GlobalSetup]
     public async Task Setup()
@@ -66,12 +79,13 @@ public class SigningRoundTripBenchmarks
         _redis = await RedisServer.StartAsync();
         _state = Directory.CreateTempSubdirectory("dtrust-bench-server-").FullName;
         var grpcPort = RedisServer.FreePort();
+        _httpPort = RedisServer.FreePort();
         var settings = new Dictionary<string, string>
         {
             ["DTrust:StateDirectory"] = _state,
             ["DTrust:Development"] = "true",
             ["DTrust:Listen:Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture),
-            ["DTrust:Listen:Http"] = "127.0.0.1:" + RedisServer.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["DTrust:Listen:Http"] = "127.0.0.1:" + _httpPort.ToString(CultureInfo.InvariantCulture),
             ["DTrust:Redis:Configuration"] = _redis.Configuration,
             ["DTrust:Redis:PasswordFile"] = _redis.PasswordFile,
             ["DTrust:Signing:ChallengesPerMinute"] = "100000000",
@@ -83,6 +97,11 @@ public class SigningRoundTripBenchmarks
         foreach (var label in new[] { "simple", "advanced", "qualified", "tsa", "root" })
         {
             settings[$"DTrust:Hsm:Domains:{label}:PinFile"] = hsm.PinFile(label);
+        }
+
+        foreach (var (name, value) in Overrides)
+        {
+            settings[name] = value;
         }
 
         _server = new InProcessServer(settings);
@@ -102,7 +121,7 @@ public class SigningRoundTripBenchmarks
                 Share = FileShare.ReadWrite,
             }),
             Encoding.UTF8);
-        _credentialId = await ActiveQualifiedCredentialAsync(new CredentialService.CredentialServiceClient(_channel), op);
+        (_credentialId, CredentialCertificate) = await ActiveQualifiedCredentialAsync(new CredentialService.CredentialServiceClient(_channel), op);
 
         _one = Hashes(1);
         _hundred = Hashes(Batch);
@@ -187,7 +206,7 @@ public class SigningRoundTripBenchmarks
 
     private string Key(string role) => File.ReadAllText(Path.Combine(_state, "keys", role + ".key")).Trim();
 
-    private async Task<string> ActiveQualifiedCredentialAsync(CredentialService.CredentialServiceClient credentials, Metadata op)
+    private async Task<(string Id, byte[] Certificate)> ActiveQualifiedCredentialAsync(CredentialService.CredentialServiceClient credentials, Metadata op)
     {
         var user = "bench-" + Guid.NewGuid().ToString("N")[..10];
         await credentials.UpsertHolderAsync(new UpsertHolderRequest
@@ -213,7 +232,7 @@ public class SigningRoundTripBenchmarks
             ActivationPin = ActivationPin,
         }, op);
         return active.Status == CredentialStatus.Valid
-            ? active.CredentialId
+            ? (active.CredentialId, active.Certificate.ToByteArray())
             : throw new InvalidOperationException("setup: the credential is " + active.Status);
     }
 

@@ -343,6 +343,9 @@ public sealed class CredentialRegistry(
             RequireStatus(c, "revoke", CredentialStatus.Valid, CredentialStatus.Locked, CredentialStatus.NotActivated);
             return c with { Status = CredentialStatus.RevocationInProgress, RevokedAt = now, RevocationReason = reason };
         }, ct);
+
+        // Before anything that can fail or be cancelled: the store says revoked, so OCSP must too from now on.
+        ca.RevocationRecorded();
         await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.revocation_started", details: new { reason }, ct: ct);
         revocations.Notify();
         return revoked;

@@ -15,4 +15,10 @@ public interface ICertificateAuthority
 
     /// <summary>Regenerates and publishes the level's CRL from the store; returns once it is served.</summary>
     Task PublishCrlAsync(CredentialLevel level, CancellationToken ct);
+
+    /// <summary>
+    /// The store now records a revocation (REVOCATION_IN_PROGRESS): pre-produced OCSP answers read before it are
+    /// not served again unchecked. Call it before the revoking call returns.
+    /// </summary>
+    void RevocationRecorded();
 }

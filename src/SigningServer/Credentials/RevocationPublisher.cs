@@ -4,7 +4,8 @@ namespace DTrust.SigningServer.Credentials;
 
 /// <summary>
 /// Finishes revocations: for every credential in REVOCATION_IN_PROGRESS it publishes its CA's CRL (OCSP answers
-/// revoked from the store already), then marks it REVOKED and audits that. Woken at once by
+/// revoked as soon as the revocation is recorded: the registry tells the responder on this node, this publisher on
+/// the others within <see cref="Poll"/>), then marks it REVOKED and audits that. Woken at once by
 /// <see cref="RevocationSignal"/>, and every few seconds in case another node started the revocation. A failure is
 /// logged and retried on the next round; nothing is marked REVOKED before its CRL is out.
 /// </summary>
@@ -45,6 +46,12 @@ internal sealed partial class RevocationPublisher(
     internal async Task PublishPendingAsync(CancellationToken ct)
     {
         var pending = await store.ListRevocationsInProgressAsync(ct);
+        if (pending.Count > 0)
+        {
+            // Another node may have started these: its OCSP answers changed at once, this node's change now.
+            ca.RevocationRecorded();
+        }
+
         foreach (var level in pending.Select(c => c.Level).Distinct())
         {
             await ca.PublishCrlAsync(level, ct);

@@ -37,6 +37,31 @@ internal enum OtpOutcome
     HashesDiffer,
 }
 
+/// <summary>How an OCSP request was answered, for the metrics.</summary>
+internal enum OcspOutcome
+{
+    /// <summary>A pre-produced response, no HSM signature.</summary>
+    Cached,
+
+    /// <summary>A response signed for this request (a cache miss, a refresh, or a request of several certificates).</summary>
+    Signed,
+
+    /// <summary>A request naming none of our issuing CAs: unauthorized, unsigned.</summary>
+    Unauthorized,
+
+    /// <summary>A request that does not parse, or asks too much: malformedRequest, unsigned.</summary>
+    Malformed,
+
+    /// <summary>The responder key's sessions stayed busy past the signing timeout: tryLater, unsigned.</summary>
+    TryLater,
+
+    /// <summary>The store or the HSM failed: internalError, unsigned.</summary>
+    Failed,
+
+    /// <summary>Turned away by the public listener's rate limit (HTTP 429) before the responder saw it.</summary>
+    RateLimited,
+}
+
 /// <summary>Who asked for a time-stamp token: a client of the TSA (gRPC or HTTP), or the signing flow.</summary>
 internal enum TsaSource
 {
@@ -65,6 +90,7 @@ internal static class ServerMetrics
     private static readonly string[] OtpOutcomes = ["sent", "send_failed", "accepted", "wrong", "exhausted", "not_found", "hashes_differ"];
     private static readonly string[] TsaSources = ["request", "signature"];
     private static readonly string[] TsaOutcomes = ["granted", "rejected", "failed"];
+    private static readonly string[] OcspOutcomes = ["cached", "signed", "unauthorized", "malformed", "try_later", "failed", "rate_limited"];
 
     private static readonly MetricFactory Factory = FactoryWithoutExemplars();
 
@@ -86,6 +112,12 @@ internal static class ServerMetrics
     private static readonly Counter.Child[,] TsaTokens = Children2(
         Factory.CreateCounter("dtrust_tsa_tokens_total", "RFC 3161 time-stamp answers by who asked and how they ended", ["source", "outcome"]),
         TsaSources, TsaOutcomes);
+
+    private static readonly Counter.Child[] OcspResponses = Children1(
+        Factory.CreateCounter("dtrust_ocsp_responses_total",
+            "OCSP answers: cached (pre-produced), signed (an HSM signature), unauthorized, malformed, try_later, failed, rate_limited (HTTP 429)",
+            ["outcome"]),
+        OcspOutcomes);
 
     private static readonly Histogram RpcDuration = Factory.CreateHistogram(
         "dtrust_rpc_duration_seconds", "gRPC calls by service, method and status code, from the first interceptor to the handler's end",
@@ -134,7 +166,7 @@ internal static class ServerMetrics
         });
 
         // Reading the fields runs the type initializer now, so every family is published (at zero) from the first scrape.
-        _ = Signatures.Length + Authorizations.Length + Otps.Length + TsaTokens.Length;
+        _ = Signatures.Length + Authorizations.Length + Otps.Length + TsaTokens.Length + OcspResponses.Length;
     }
 
     /// <summary><c>GET /metrics</c> in the Prometheus text format, on <paramref name="listener"/> only.</summary>
@@ -195,6 +227,11 @@ internal static class ServerMetrics
     }
 
     /// <summary>Observes one gRPC call that started at <paramref name="start"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    public static void CountOcsp(OcspOutcome outcome) => OcspResponses[(int)outcome].Inc();
+
+    /// <summary>The count so far (tests: an answer that must cost no signature leaves <see cref="OcspOutcome.Signed"/> unchanged).</summary>
+    public static double OcspCount(OcspOutcome outcome) => OcspResponses[(int)outcome].Value;
+
     public static void ObserveRpc(string method, StatusCode code, long start)
     {
         var children = RpcChildren.GetOrAdd(method, static _ => new Histogram.Child?[17]);

@@ -5,8 +5,11 @@ using DTrust.SigningServer.Store;
 
 namespace DTrust.SigningServer.Pki;
 
-/// <summary>The PKI as the credential lifecycle sees it: issue per level, the chain to hand out, CRL publication.</summary>
-internal sealed class CertificateAuthority(CertificateIssuer issuer, CrlPublisher crls, IssuingCas cas) : ICertificateAuthority
+/// <summary>
+/// The PKI as the credential lifecycle sees it: issue per level, the chain to hand out, CRL publication, and the
+/// OCSP responder told of revocations.
+/// </summary>
+internal sealed class CertificateAuthority(CertificateIssuer issuer, CrlPublisher crls, IssuingCas cas, OcspResponder ocsp) : ICertificateAuthority
 {
     public Task<X509Certificate2> IssueAsync(
         CredentialLevel level, CertificateHolder holder, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct) =>
@@ -15,4 +18,6 @@ internal sealed class CertificateAuthority(CertificateIssuer issuer, CrlPublishe
     public IReadOnlyList<byte[]> Chain(CredentialLevel level) => [.. cas[level].Chain.Select(c => c.RawData)];
 
     public Task PublishCrlAsync(CredentialLevel level, CancellationToken ct) => crls.PublishAsync(level, ct);
+
+    public void RevocationRecorded() => ocsp.RevocationRecorded();
 }

@@ -6,7 +6,8 @@ namespace DTrust.SigningServer.Pki;
 
 /// <summary>
 /// What relying parties fetch over plain HTTP, at the URLs written into every certificate: CRLs
-/// (RFC 5280 §4.2.1.13), CA certificates (caIssuers, §4.2.2.1) and OCSP (RFC 6960 Appendix A).
+/// (RFC 5280 §4.2.1.13), CA certificates (caIssuers, §4.2.2.1) and OCSP (RFC 6960 Appendix A), each under the
+/// public rate limit (<see cref="PublicRateLimit"/>).
 /// </summary>
 internal static class PkiEndpoints
 {
@@ -18,12 +19,12 @@ internal static class PkiEndpoints
         app.MapGet("/crl/{level}.crl", async (string level, CrlPublisher crls, HttpContext http) =>
             PkiLevels.TryParse(level, out var l)
                 ? Results.Bytes(await crls.GetCurrentAsync(l, http.RequestAborted), CrlMediaType)
-                : Results.NotFound()).OnListener(listener);
+                : Results.NotFound()).OnListener(listener).WithPublicRateLimit();
 
         app.MapGet("/pki/ca-{level}.cer", (string level, IssuingCas cas) =>
             PkiLevels.TryParse(level, out var l)
                 ? Results.Bytes(cas[l].Certificate.RawData, CertificateMediaType)
-                : Results.NotFound()).OnListener(listener);
+                : Results.NotFound()).OnListener(listener).WithPublicRateLimit();
 
         app.MapPost("/ocsp", async (HttpContext http, OcspResponder ocsp) =>
         {
@@ -35,7 +36,7 @@ internal static class PkiEndpoints
             // An oversized body is answered like any other malformed request: an OCSPResponse, not an HTTP error.
             var body = await ReadBoundedAsync(http.Request.Body, http.RequestAborted);
             return Results.Bytes(await ocsp.RespondAsync(body, http.RequestAborted), OcspResponder.ResponseMediaType);
-        }).OnListener(listener);
+        }).OnListener(listener).WithPublicRateLimit();
 
         // RFC 6960 Appendix A.1: GET {url}/{url-encoding of base64 of the DER request}. The raw target is read
         // because the decoded path keeps "%2F" escaped while turning "%2B" into "+", and base64 has both.
@@ -46,7 +47,7 @@ internal static class PkiEndpoints
             var end = raw.IndexOf('?', start);
             var encoded = Uri.UnescapeDataString(end < 0 ? raw[start..] : raw[start..end]);
             return Results.Bytes(await ocsp.RespondAsync(DecodeBase64(encoded), http.RequestAborted), OcspResponder.ResponseMediaType);
-        }).OnListener(listener);
+        }).OnListener(listener).WithPublicRateLimit();
     }
 
     /// <summary>Standard or URL-safe base64, padded or not; anything else becomes an empty (malformed) request.</summary>
@@ -79,7 +80,8 @@ public static class PkiServiceCollectionExtensions
     /// <summary>
     /// Issuing CAs (made or checked when first resolved: resolve <see cref="IssuingCas"/> at start to fail fast),
     /// <see cref="CertificateIssuer"/>, <see cref="CrlPublisher"/> with its refresh timer, and
-    /// <see cref="OcspResponder"/>. Needs <see cref="DevPki"/>'s dependencies (vault, ServerOptions, TimeProvider)
+    /// <see cref="OcspResponder"/>, and the public listener's rate limit (the app calls <c>UseRateLimiter</c> after
+    /// routing). Needs <see cref="DevPki"/>'s dependencies (vault, ServerOptions, TimeProvider)
     /// and an <see cref="ICredentialStore"/> registered by the host.
     /// </summary>
     public static IServiceCollection AddPki(this IServiceCollection services, PkiOptions options)
@@ -96,6 +98,7 @@ public static class PkiServiceCollectionExtensions
         services.AddSingleton<CrlPublisher>();
         services.AddSingleton<OcspResponder>();
         services.AddHostedService<CrlRefreshService>();
+        services.AddPublicRateLimit(options.RateLimit);
         return services;
     }
 }

@@ -26,6 +26,12 @@ internal static partial class PkiLog
     [LoggerMessage(EventId = 1608, Level = LogLevel.Debug, Message = "Malformed OCSP request: it does not parse")]
     public static partial void OcspUnparsable(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 1609, Level = LogLevel.Debug, Message = "OCSP request names none of our issuing CAs; answered unauthorized")]
+    public static partial void OcspUnauthorized(ILogger logger);
+
+    [LoggerMessage(EventId = 1610, Level = LogLevel.Warning, Message = "OCSP answer not signed within the signing timeout (responder key's sessions busy); answered tryLater")]
+    public static partial void OcspSignTimedOut(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 1607, Level = LogLevel.Error, Message = "OCSP request failed inside the responder; answered internalError")]
     public static partial void OcspFailed(ILogger logger, Exception exception);
 

@@ -41,8 +41,62 @@ public sealed class PkiOptions
     /// </summary>
     public int CrlSyncSeconds { get; set; } = 2;
 
-    /// <summary>nextUpdate − thisUpdate of OCSP answers (each is signed live from the store).</summary>
+    /// <summary>nextUpdate − thisUpdate of OCSP answers.</summary>
     public int OcspValidityMinutes { get; set; } = 60;
+
+    /// <summary>
+    /// Age at which a pre-produced OCSP answer is signed again on its next request, so relying parties never get
+    /// one near its nextUpdate. Revocations recorded on this node (and, within seconds, on others) replace the
+    /// answer at once, whatever its age. Capped at <see cref="OcspValidityMinutes"/>.
+    /// </summary>
+    public int OcspRefreshMinutes { get; set; } = 30;
+
+    /// <summary>
+    /// How often a pre-produced good (or unknown) answer in demand is checked against the store again: one request
+    /// reads the status, the others are served meanwhile. This bounds how long a revocation made on another node
+    /// can go unseen here (on this node it is seen at once).
+    /// </summary>
+    public int OcspRecheckSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// How many pre-produced answers (one per issuing CA, CertID hash and serial) are kept; beyond that the least
+    /// recently used go. About 1.5 KiB each.
+    /// </summary>
+    public int OcspCacheEntries { get; set; } = 20_000;
+
+    /// <summary>
+    /// How long a signed "unknown" answer for a serial the store does not know is served again. Short: such serials
+    /// are what a flood of made-up requests asks about, and a certificate issued meanwhile must soon be answered.
+    /// </summary>
+    public int OcspUnknownCacheSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Sessions of a level's pool that OCSP signing may hold at once. Credential signing leases from the same pool:
+    /// this keeps the rest of the pool for it however many OCSP answers are due.
+    /// </summary>
+    public int OcspSigningConcurrency { get; set; } = 1;
+
+    /// <summary>How long an OCSP answer may wait for a session and its signature; past it the answer is tryLater.</summary>
+    public int OcspSignTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Rate limit of the public HTTP listener (OCSP, CRLs, CA certificates, HTTP TSA), per client address.</summary>
+    public PublicRateLimitOptions RateLimit { get; set; } = new();
+}
+
+/// <summary>
+/// A token bucket per client IP address on the public HTTP endpoints; over it a request is answered 429 at once
+/// (no queue). Behind a proxy every client shares the proxy's address: raise the limits there, or limit at the proxy.
+/// </summary>
+public sealed class PublicRateLimitOptions
+{
+    /// <summary>Off only for load tests: the endpoints are unauthenticated and reachable by anyone.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Requests per second one address may sustain.</summary>
+    public int PermitsPerSecond { get; set; } = 20;
+
+    /// <summary>Requests one address may send at once after being idle (a relying party checking a chain, a batch).</summary>
+    public int Burst { get; set; } = 100;
 }
 
 /// <summary>PEM files of one level's issuing CA and OCSP responder (production).</summary>

@@ -33,7 +33,7 @@ internal static class TimestampEndpoints
             // Refusals are TimeStampResp structures too (status rejection), so the HTTP status stays 200.
             var result = await tsa.RespondAsync(query, http.RequestAborted);
             return Results.Bytes(result.Response, ReplyMediaType);
-        }).OnListener(listener);
+        }).OnListener(listener).WithPublicRateLimit();
     }
 
     /// <summary>

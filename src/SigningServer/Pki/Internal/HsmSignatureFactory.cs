@@ -30,6 +30,10 @@ internal sealed class HsmSignatureFactory(HsmSigningKey key) : ISignatureFactory
 
     public IStreamCalculator<IBlockResult> CreateCalculator() => new Calculator(key, _scheme, _hash);
 
+    /// <summary>Signs <paramref name="data"/> waiting for a pool session asynchronously (see <see cref="HsmSigningKey.SignDigestAsync"/>).</summary>
+    public async Task<byte[]> SignAsync(byte[] data, CancellationToken ct) =>
+        await key.SignDigestAsync(CryptographicOperations.HashData(_hash, data), _scheme, ct);
+
     [System.Diagnostics.CodeAnalysis.SuppressMessage(
         "Reliability",
         "CA1001",
@@ -45,5 +49,27 @@ internal sealed class HsmSignatureFactory(HsmSigningKey key) : ISignatureFactory
             var digest = CryptographicOperations.HashData(hash, _data.ToArray());
             return new SimpleBlockResult(key.SignDigest(digest, scheme));
         }
+    }
+}
+
+/// <summary>
+/// Declares the algorithm and signs nothing: BouncyCastle's OCSP generator lays out the response, and the real
+/// signature is made asynchronously afterwards over the same ResponseData (it never leaves the process unsigned).
+/// </summary>
+internal sealed class PlaceholderSignatureFactory(object algorithmDetails) : ISignatureFactory
+{
+    public object AlgorithmDetails => algorithmDetails;
+
+    public IStreamCalculator<IBlockResult> CreateCalculator() => new Calculator();
+
+    [System.Diagnostics.CodeAnalysis.SuppressMessage(
+        "Reliability",
+        "CA1001",
+        Justification = "A MemoryStream holds nothing unmanaged; BouncyCastle disposes the Stream it writes.")]
+    private sealed class Calculator : IStreamCalculator<IBlockResult>
+    {
+        public Stream Stream { get; } = new MemoryStream();
+
+        public IBlockResult GetResult() => new SimpleBlockResult([0]);
     }
 }

@@ -1,0 +1,71 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.RateLimiting;
+using DTrust.SigningServer.Pki;
+
+namespace DTrust.SigningServer.Hosting;
+
+/// <summary>
+/// The public HTTP listener's endpoints (OCSP, CRLs, CA certificates, the HTTP TSA) answer anyone, and OCSP and the
+/// TSA can cost HSM signatures: a token bucket per client address (<see cref="PublicRateLimitOptions"/>) turns a
+/// flood from one source away with 429 before any of it reaches the responder. Run after routing and the listener
+/// separation, so requests for other listeners' endpoints spend no permits.
+/// </summary>
+internal static class PublicRateLimit
+{
+    public const string Policy = "public-http";
+
+    public static IServiceCollection AddPublicRateLimit(this IServiceCollection services, PublicRateLimitOptions options) =>
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = (context, _) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+                if (context.HttpContext.Request.Path.StartsWithSegments("/ocsp", StringComparison.Ordinal))
+                {
+                    ServerMetrics.CountOcsp(OcspOutcome.RateLimited);
+                }
+
+                return ValueTask.CompletedTask;
+            };
+            o.AddPolicy(Policy, http => options.Enabled
+                ? RateLimitPartition.GetTokenBucketLimiter(Partition(http.Connection.RemoteIpAddress), _ => new TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = Math.Max(1, options.Burst),
+                    TokensPerPeriod = Math.Max(1, options.PermitsPerSecond),
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                    AutoReplenishment = true,
+
+                    // A queue would hold the flood's connections open on the server: refuse at once instead.
+                    QueueLimit = 0,
+                })
+                : RateLimitPartition.GetNoLimiter(""));
+        });
+
+    public static TBuilder WithPublicRateLimit<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder => builder.RequireRateLimiting(Policy);
+
+    /// <summary>An IPv4 address, or an IPv6 /64: one host commonly holds a whole /64 and could rotate through it.</summary>
+    internal static string Partition(IPAddress? address)
+    {
+        if (address is null)
+        {
+            return "";
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4().ToString();
+        }
+
+        if (address.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes) + "/64";
+    }
+}
