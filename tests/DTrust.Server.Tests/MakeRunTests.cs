@@ -7,7 +7,7 @@ namespace DTrust.Server.Tests;
 
 /// <summary>
 /// The quick start itself: scripts/run.sh (what <c>make run</c> calls) brings up tokens, Redis and the server in a
-/// fresh state directory, serves the health check to python3-grpcio, stops everything on SIGINT, and a second run
+/// fresh state directory, serves the health check to python3-grpcio, stops everything on SIGINT (or SIGTERM), and a second run
 /// reuses the tokens, PINs and certificates.
 /// </summary>
 public sealed class MakeRunTests : IDisposable
@@ -52,8 +52,11 @@ public sealed class MakeRunTests : IDisposable
                 [Path.Combine(RepoPaths.Root, "tests", "DTrust.Server.Tests", "Peers", "health_check.py"), "127.0.0.1:" + grpc.ToString(CultureInfo.InvariantCulture)]);
             Assert.Equal("SERVING", health.StdOut.Trim());
 
-            // Ctrl-C: the script's trap stops the server and the Redis it started.
-            (await ProcessRunner.RunAsync("kill", ["-INT", p.Id.ToString(CultureInfo.InvariantCulture)])).EnsureSuccess("kill");
+            // Ctrl-C: the script's trap stops the server and the Redis it started. SIGINT only when this process
+            // receives it itself: a suite started as a background job (`make test &`) inherits SIGINT ignored, and
+            // bash cannot trap a signal ignored at its start; SIGTERM (docker stop, systemd) runs the same trap.
+            var signal = SigIntIgnored() ? "-TERM" : "-INT";
+            (await ProcessRunner.RunAsync("kill", [signal, p.Id.ToString(CultureInfo.InvariantCulture)])).EnsureSuccess("kill");
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
@@ -77,6 +80,13 @@ public sealed class MakeRunTests : IDisposable
 
         return (await File.ReadAllTextAsync(Path.Combine(_state, "pki", "root.pem")),
                 await File.ReadAllTextAsync(Path.Combine(_state, "hsm", "pins", "tsa.pin")));
+    }
+
+    /// <summary>Whether this process ignores SIGINT (bit 2 of SigIgn in /proc/self/status), as its children will.</summary>
+    private static bool SigIntIgnored()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (ulong.Parse(line["SigIgn:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture) & 0x2) != 0;
     }
 
     private static string Snapshot(System.Text.StringBuilder output)
