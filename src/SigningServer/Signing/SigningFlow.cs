@@ -186,14 +186,18 @@ public sealed class SigningFlow(
     /// </summary>
     private async Task RequireSendsLeftAsync(CallerRecord partner, CredentialRecord credential, string phone)
     {
-        if (!await challenges.CountSendAsync("partner", partner.Id, options.OtpSendsPerPartnerPerHour))
+        // Both counters in one round trip's time (they live in different slots, so not one script).
+        var partnerCount = challenges.CountSendAsync("partner", partner.Id, options.OtpSendsPerPartnerPerHour);
+        var phoneCount = challenges.CountSendAsync("phone", codes.Mac("phone", phone), options.OtpSendsPerPhonePerHour);
+        await Task.WhenAll(partnerCount, phoneCount);
+        if (!await partnerCount)
         {
             await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent for this partner reached");
             throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent for this partner this hour; wait");
         }
 
         // The phone number is keyed by its MAC: Redis need not hold the holders' numbers.
-        if (!await challenges.CountSendAsync("phone", codes.Mac("phone", phone), options.OtpSendsPerPhonePerHour))
+        if (!await phoneCount)
         {
             await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent to this phone number reached");
             throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent to this holder's phone this hour; wait");
