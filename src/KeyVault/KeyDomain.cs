@@ -573,19 +573,7 @@ public sealed class KeyDomain : IDisposable
         }
         finally
         {
-            if (session != 0)
-            {
-                DestroyQuietly(session, unwrapped);
-                DestroyQuietly(session, kek);
-                try
-                {
-                    _p11.CloseSession(session);
-                }
-                catch (Pkcs11Exception)
-                {
-                    // The session's objects go with it.
-                }
-            }
+            CloseCheckSession(session, unwrapped, kek);
         }
     }
 
@@ -615,19 +603,27 @@ public sealed class KeyDomain : IDisposable
         }
         finally
         {
-            if (session != 0)
-            {
-                DestroyQuietly(session, unwrapped);
-                DestroyQuietly(session, kek);
-                try
-                {
-                    _p11.CloseSession(session);
-                }
-                catch (Pkcs11Exception)
-                {
-                    // The session's objects go with it; on a failing device the close may fail too.
-                }
-            }
+            CloseCheckSession(session, unwrapped, kek);
+        }
+    }
+
+    /// <summary>Destroys what a check made on its own session and closes that session, quietly: the check has its answer.</summary>
+    private void CloseCheckSession(ulong session, ulong unwrapped, ulong kek)
+    {
+        if (session == 0)
+        {
+            return;
+        }
+
+        DestroyQuietly(session, unwrapped);
+        DestroyQuietly(session, kek);
+        try
+        {
+            _p11.CloseSession(session);
+        }
+        catch (Pkcs11Exception)
+        {
+            // The session's objects go with it; on a failing device the close may fail too.
         }
     }
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Store;
+using DTrust.Testing;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Ocsp;
 using Org.BouncyCastle.Asn1.X509;

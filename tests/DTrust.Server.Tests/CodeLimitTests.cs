@@ -6,7 +6,6 @@ using DTrust.Client;
 using DTrust.Signing.V1;
 using DTrust.Testing;
 using Grpc.Core;
-using Microsoft.Data.Sqlite;
 
 namespace DTrust.Server.Tests;
 
@@ -123,9 +122,9 @@ public sealed partial class CodeLimitTests(AttackServerFixture fixture)
         var code = await SigningFlowTests.OtpAsync(fixture.Server, challenge.ChallengeId);
         var text = OutboxText(challenge.ChallengeId);
 
-        using var details = JsonDocument.Parse(AuditDetails(credential.CredentialId, "signature.authorized"));
-        Assert.Equal(ok.Description, details.RootElement.GetProperty("description").GetString());
-        var message = details.RootElement.GetProperty("message").GetString()!;
+        var details = Tools.LatestAuditDetails(fixture.Server, credential.CredentialId, "signature.authorized");
+        Assert.Equal(ok.Description, details.GetProperty("description").GetString());
+        var message = details.GetProperty("message").GetString()!;
         Assert.DoesNotContain(code, message, StringComparison.Ordinal);
         Assert.Equal(text.Replace(code, "******", StringComparison.Ordinal), message);
         Assert.Contains(ok.Description, message, StringComparison.Ordinal);
@@ -195,22 +194,6 @@ public sealed partial class CodeLimitTests(AttackServerFixture fixture)
         }
 
         throw new InvalidOperationException("no message in the outbox for " + challengeId);
-    }
-
-    private string AuditDetails(string credentialId, string action)
-    {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = fixture.Server.SqlitePath,
-            Mode = SqliteOpenMode.ReadOnly,
-            Pooling = false,
-        }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action ORDER BY seq DESC LIMIT 1";
-        cmd.Parameters.AddWithValue("$id", credentialId);
-        cmd.Parameters.AddWithValue("$action", action);
-        return (string)cmd.ExecuteScalar()!;
     }
 
     private async Task<int> HashesDifferChecksAsync()

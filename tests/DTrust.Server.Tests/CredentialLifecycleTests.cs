@@ -109,7 +109,7 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
         Assert.Null(EnrollCredentialResponse.Descriptor.FindFieldByNumber(2));
 
         // The audit shows that it was sent and what the message said, with the PIN masked.
-        var enrolled = await AuditDetailsAsync(id, "credential.enrolled");
+        var enrolled = Tools.LatestAuditDetails(fixture.Server, id, "credential.enrolled").GetRawText();
         Assert.Contains("**********", enrolled, StringComparison.Ordinal);
         Assert.DoesNotContain(pin, enrolled, StringComparison.Ordinal);
 
@@ -117,22 +117,6 @@ public sealed class CredentialLifecycleTests(ServerFixture fixture)
         var active = await client.Credentials.ActivateCredentialAsync(
             new ActivateCredentialRequest { CredentialId = id, TransportPin = pin, ActivationPin = "12345678" });
         Assert.Equal(CredentialStatus.Valid, active.Status);
-    }
-
-    private async Task<string> AuditDetailsAsync(string credentialId, string action)
-    {
-        await using var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
-        {
-            DataSource = fixture.Server.SqlitePath,
-            Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly,
-            Pooling = false,
-        }.ToString());
-        await db.OpenAsync();
-        await using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action";
-        cmd.Parameters.AddWithValue("$id", credentialId);
-        cmd.Parameters.AddWithValue("$action", action);
-        return (string)(await cmd.ExecuteScalarAsync())!;
     }
 
     [Fact]

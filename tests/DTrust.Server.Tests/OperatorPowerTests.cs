@@ -3,7 +3,6 @@ using DTrust.Client;
 using DTrust.Signing.V1;
 using DTrust.Testing;
 using Grpc.Core;
-using Microsoft.Data.Sqlite;
 
 namespace DTrust.Server.Tests;
 
@@ -45,7 +44,7 @@ public sealed class OperatorPowerTests(ServerFixture fixture)
         // Used once: the same code cannot unlock again after the next lock.
         await LockAsync(op, credential);
         await Refused(StatusCode.FailedPrecondition, op.Credentials.UnlockCredentialAsync(Unlock(credential, code)));
-        Assert.Equal("holder", LatestDetails(credential, "credential.unlocked").GetProperty("confirmed_by").GetString());
+        Assert.Equal("holder", Tools.LatestAuditDetails(fixture.Server, credential, "credential.unlocked").GetProperty("confirmed_by").GetString());
     }
 
     [Fact]
@@ -62,7 +61,7 @@ public sealed class OperatorPowerTests(ServerFixture fixture)
             await Refused(StatusCode.FailedPrecondition, first.Credentials.UnlockCredentialAsync(Unlock(credential)));
             var unlocked = await second.Credentials.UnlockCredentialAsync(Unlock(credential));
             Assert.Equal(CredentialStatus.NotActivated, unlocked.Status);
-            var details = LatestDetails(credential, "credential.unlocked");
+            var details = Tools.LatestAuditDetails(fixture.Server, credential, "credential.unlocked");
             Assert.Equal(round, details.GetProperty("unlocks").GetInt32());
             Assert.NotEqual("holder", details.GetProperty("confirmed_by").GetString());
             await LockAsync(first, credential);
@@ -153,22 +152,5 @@ public sealed class OperatorPowerTests(ServerFixture fixture)
         }
 
         throw new InvalidOperationException("no message " + id);
-    }
-
-    private JsonElement LatestDetails(string credentialId, string action)
-    {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = fixture.Server.SqlitePath,
-            Mode = SqliteOpenMode.ReadOnly,
-            Pooling = false,
-        }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action ORDER BY seq DESC LIMIT 1";
-        cmd.Parameters.AddWithValue("$id", credentialId);
-        cmd.Parameters.AddWithValue("$action", action);
-        using var doc = JsonDocument.Parse((string)cmd.ExecuteScalar()!);
-        return doc.RootElement.Clone();
     }
 }

@@ -35,18 +35,7 @@ public sealed class AttackServerFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Audit entries of one action (and optionally one outcome) for a credential, read from the server's SQLite file.</summary>
-    public int AuditCount(string credentialId, string action, string? outcome = null)
-    {
-        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Server.SqlitePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        db.Open();
-        using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT count(*) FROM audit_log WHERE credential_id = $id AND action_code = $action AND ($outcome IS NULL OR outcome = $outcome)";
-        cmd.Parameters.AddWithValue("$id", credentialId);
-        cmd.Parameters.AddWithValue("$action", action);
-        cmd.Parameters.AddWithValue("$outcome", (object?)outcome ?? DBNull.Value);
-        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    public int AuditCount(string credentialId, string action, string? outcome = null) => Tools.AuditCount(Server, credentialId, action, outcome);
 }
 
 [CollectionDefinition(Name)]

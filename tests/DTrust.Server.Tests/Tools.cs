@@ -21,6 +21,41 @@ internal static class Tools
         }
     }
 
+    /// <summary>Audit entries of one action (and optionally one outcome) for a credential, read from the server's SQLite file.</summary>
+    public static int AuditCount(ServerProcess server, string credentialId, string action, string? outcome = null)
+    {
+        using var cmd = AuditQuery(server, "SELECT count(*) FROM audit_log WHERE credential_id = $id AND action_code = $action " +
+            "AND ($outcome IS NULL OR outcome = $outcome)", credentialId, action);
+        cmd.Parameters.AddWithValue("$outcome", (object?)outcome ?? DBNull.Value);
+        return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The details (JSON) of the latest audit entry of one action for a credential.</summary>
+    public static System.Text.Json.JsonElement LatestAuditDetails(ServerProcess server, string credentialId, string action)
+    {
+        using var cmd = AuditQuery(server,
+            "SELECT details FROM audit_log WHERE credential_id = $id AND action_code = $action ORDER BY seq DESC LIMIT 1", credentialId, action);
+        using var doc = System.Text.Json.JsonDocument.Parse((string)cmd.ExecuteScalar()!);
+        return doc.RootElement.Clone();
+    }
+
+    private static Microsoft.Data.Sqlite.SqliteCommand AuditQuery(ServerProcess server, string sql, string credentialId, string action)
+    {
+        var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder
+        {
+            DataSource = server.SqlitePath,
+            Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly,
+            Pooling = false,
+        }.ToString());
+        db.Open();
+        var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Parameters.AddWithValue("$id", credentialId);
+        cmd.Parameters.AddWithValue("$action", action);
+        cmd.Disposed += (_, _) => db.Dispose();
+        return cmd;
+    }
+
     /// <summary>Runs <c>dtrust ARGS --server S --api-key-file F</c> as the tenant's operator.</summary>
     public static Task<ProcessRunner.Result> DtrustAsync(ServerProcess server, string keyFile, params string[] args) =>
         ProcessRunner.RunAsync(

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Testing;
 using Xunit;
 
 namespace DTrust.Tsa.Tests;

@@ -1,7 +1,10 @@
-namespace DTrust.Pki.Tests;
+namespace DTrust.Testing;
 
-/// <summary>A clock the test moves by hand (Microsoft.Extensions.TimeProvider.Testing is not restorable here).</summary>
-internal sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider
+/// <summary>
+/// A clock the test moves by hand, forwards and backwards. Not Microsoft.Extensions.TimeProvider.Testing's
+/// FakeTimeProvider: that one refuses to go back in time, and the TSA tests step the clock back as NTP can.
+/// </summary>
+public sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private long _utcTicks = start.UtcTicks;
 
