@@ -28,11 +28,11 @@ if [ -z "${SKIP_BDN:-}" ]; then
     --filter '*TsaHsmBenchmarks*' 2>&1 | grep -E '^\|' || true
 fi
 
-# h2load is one client address: the public listener's per-address rate limit is off for this measurement.
+# h2load is one client address: the public listener's per-address rate limit and connection cap are off for this measurement.
 echo "== server (scripts/run.sh, fresh state, 127.0.0.1:$http_port and :$grpc_port)"
 DTRUST_STATE_DIR="$work/state" DTRUST_REDIS_PORT="$redis_port" \
   DTrust__Listen__Grpc="127.0.0.1:$grpc_port" DTrust__Listen__Http="127.0.0.1:$http_port" \
-  DTrust__Pki__RateLimit__Enabled=false Logging__LogLevel__Default=Warning bash "$root/scripts/run.sh" >"$work/server.log" 2>&1 &
+  DTrust__Pki__RateLimit__Enabled=false DTrust__Listen__PublicConnectionsPerAddress=100000 Logging__LogLevel__Default=Warning bash "$root/scripts/run.sh" >"$work/server.log" 2>&1 &
 run_pid=$!
 for _ in $(seq 240); do
   curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && break

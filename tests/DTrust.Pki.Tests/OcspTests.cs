@@ -261,18 +261,24 @@ public sealed class OcspTests(PkiFixture pki)
         var expected = await PostBytesAsync(request);
         var limit = pki.Options.RateLimit.Burst;
 
-        var codes = await Task.WhenAll(Enumerable.Range(0, limit * 3).Select(async _ =>
+        var answers = await Task.WhenAll(Enumerable.Range(0, limit * 3).Select(async _ =>
         {
             using var content = new ByteArrayContent(request);
             content.Headers.ContentType = new MediaTypeHeaderValue(OcspResponder.RequestMediaType);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             using var response = await pki.Http.PostAsync(new Uri(pki.BaseUrl + "/ocsp"), content);
             if (response.StatusCode == HttpStatusCode.OK)
             {
                 Assert.Equal(expected, await response.Content.ReadAsByteArrayAsync());
             }
 
-            return response.StatusCode;
+            return (response.StatusCode, clock.Elapsed);
         }));
+        var codes = answers.Select(a => a.StatusCode).ToArray();
+
+        // Refusals come late (a tarpit): a client flooding over one connection gets about two answers a second.
+        var delay = TimeSpan.FromMilliseconds(pki.Options.RateLimit.RejectDelayMilliseconds);
+        Assert.All(answers.Where(a => a.StatusCode == HttpStatusCode.TooManyRequests), a => Assert.True(a.Elapsed >= delay * 0.9, a.Elapsed.ToString()));
 
         var refused = codes.Count(c => c == HttpStatusCode.TooManyRequests);
         Assert.True(refused >= limit, $"{refused} of {codes.Length} refused");

@@ -96,6 +96,9 @@ public class OcspFloodBenchmarks
     private async Task SetupFloodAsync(bool rateLimit, bool paced)
     {
         _signing.Overrides["DTrust:Pki:RateLimit:Enabled"] = rateLimit ? "true" : "false";
+
+        // "Off" means every request reaches the responder: the per-address connection cap goes too.
+        _signing.Overrides["DTrust:Listen:PublicConnectionsPerAddress"] = rateLimit ? "32" : "100000";
         await _signing.Setup();
 
         var ca = Pem("ca-qualified.pem");

@@ -35,8 +35,10 @@ internal static class Listeners
                 });
             }
         });
+        var perAddress = new ConnectionsPerAddress(listen.PublicConnectionsPerAddress);
         kestrel.Listen(ParseEndpoint(listen.Http), o =>
         {
+            o.Use(perAddress.Middleware);
             // In clear Kestrel cannot offer HTTP/1.1 and h2c on one port, so this listener is HTTP/1.1 (what
             // openssl, curl and RFC 3161 clients use); with TLS both are offered through ALPN.
             o.Protocols = HttpProtocols.Http1AndHttp2;
@@ -102,4 +104,42 @@ internal static class Listeners
     }
 
     public static int Port(string value) => ParseEndpoint(value).Port;
+}
+
+/// <summary>
+/// Counts open connections per client address on one listener and closes the ones over the cap as they arrive (a
+/// connection middleware: no HTTP has been read yet, so a refused connection costs an accept and a close).
+/// </summary>
+internal sealed class ConnectionsPerAddress(int cap)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _open = new(StringComparer.Ordinal);
+
+    public Microsoft.AspNetCore.Connections.ConnectionDelegate Middleware(Microsoft.AspNetCore.Connections.ConnectionDelegate next) => async connection =>
+    {
+        var address = PublicRateLimit.Partition((connection.RemoteEndPoint as IPEndPoint)?.Address);
+        if (_open.AddOrUpdate(address, 1, (_, n) => n + 1) > cap)
+        {
+            Release(address);
+            connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("too many connections from this address"));
+            return;
+        }
+
+        try
+        {
+            await next(connection);
+        }
+        finally
+        {
+            Release(address);
+        }
+    };
+
+    private void Release(string address)
+    {
+        // Drop the entry at zero, so that a scan of addresses does not grow the table.
+        if (_open.AddOrUpdate(address, 0, (_, n) => n - 1) <= 0)
+        {
+            _open.TryRemove(new KeyValuePair<string, int>(address, 0));
+        }
+    }
 }

@@ -19,7 +19,7 @@ internal static class PublicRateLimit
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.OnRejected = (context, _) =>
+            o.OnRejected = async (context, ct) =>
             {
                 context.HttpContext.Response.Headers.RetryAfter = "1";
                 if (context.HttpContext.Request.Path.StartsWithSegments("/ocsp", StringComparison.Ordinal))
@@ -27,7 +27,19 @@ internal static class PublicRateLimit
                     ServerMetrics.CountOcsp(OcspOutcome.RateLimited);
                 }
 
-                return ValueTask.CompletedTask;
+                // A tarpit, not a queue: the request holds no permit and does no work while it waits, but the client's
+                // connection carries nothing else meanwhile.
+                if (options.RejectDelayMilliseconds > 0)
+                {
+                    try
+                    {
+                        await Task.Delay(options.RejectDelayMilliseconds, ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // The client went away: nothing to answer.
+                    }
+                }
             };
             o.AddPolicy(Policy, http => options.Enabled
                 ? RateLimitPartition.GetTokenBucketLimiter(Partition(http.Connection.RemoteIpAddress), _ => new TokenBucketRateLimiterOptions

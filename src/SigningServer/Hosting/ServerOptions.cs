@@ -70,6 +70,13 @@ public sealed class ListenerOptions
     /// <summary>Open connections per listener process; null leaves Kestrel's default (unlimited).</summary>
     public long? MaxConnections { get; set; } = 10_000;
 
+    /// <summary>
+    /// Open connections one client address (IPv4, or IPv6 /64) may hold on the public HTTP listener; more are closed
+    /// as they arrive, before any HTTP is read. With the rate limit's delayed 429s this bounds what one source's
+    /// flood costs. Behind a proxy every client shares the proxy's address: raise it there.
+    /// </summary>
+    public int PublicConnectionsPerAddress { get; set; } = 32;
+
     /// <summary>Concurrent HTTP/2 streams per connection (Kestrel's default is 100).</summary>
     public int MaxStreamsPerConnection { get; set; } = 100;
 }

@@ -97,6 +97,13 @@ public sealed class PublicRateLimitOptions
 
     /// <summary>Requests one address may send at once after being idle (a relying party checking a chain, a batch).</summary>
     public int Burst { get; set; } = 100;
+
+    /// <summary>
+    /// How long a refused request waits for its 429. HTTP/1.1 carries one request at a time per connection, so a
+    /// client that floods gets about 1000 / this many answers a second per connection, and with the connections per
+    /// address capped (<c>Listen:PublicConnectionsPerAddress</c>) its flood costs timers instead of CPU. 0 answers at once.
+    /// </summary>
+    public int RejectDelayMilliseconds { get; set; } = 500;
 }
 
 /// <summary>PEM files of one level's issuing CA and OCSP responder (production).</summary>
