@@ -25,7 +25,6 @@ public sealed class PublicFloodTests(ServerFixture fixture)
             {
                 var client = new TcpClient();
                 clients.Add(client);
-                await client.ConnectAsync(fixture.Server.HttpAddress.Host, fixture.Server.HttpAddress.Port);
                 if (await HealthOverAsync(client))
                 {
                     answered++;
@@ -49,7 +48,6 @@ public sealed class PublicFloodTests(ServerFixture fixture)
         for (var attempt = 0; ; attempt++)
         {
             using var again = new TcpClient();
-            await again.ConnectAsync(fixture.Server.HttpAddress.Host, fixture.Server.HttpAddress.Port);
             if (await HealthOverAsync(again))
             {
                 break;
@@ -60,19 +58,23 @@ public sealed class PublicFloodTests(ServerFixture fixture)
         }
     }
 
-    /// <summary>GET /healthz over the connection, kept open; false if the server closed it instead of answering.</summary>
-    private static async Task<bool> HealthOverAsync(TcpClient client)
+    /// <summary>
+    /// Connects and sends GET /healthz, keeping the connection open; false if the server closed it instead of
+    /// answering (the reset can come as early as the connect).
+    /// </summary>
+    private async Task<bool> HealthOverAsync(TcpClient client)
     {
-        var stream = client.GetStream();
         try
         {
+            await client.ConnectAsync(fixture.Server.HttpAddress.Host, fixture.Server.HttpAddress.Port);
+            var stream = client.GetStream();
             await stream.WriteAsync("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray());
             var buffer = new byte[256];
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             var n = await stream.ReadAsync(buffer, timeout.Token);
             return n > 0 && Encoding.ASCII.GetString(buffer, 0, n).StartsWith("HTTP/1.1 200", StringComparison.Ordinal);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or SocketException)
         {
             return false;
         }
