@@ -15,9 +15,17 @@ internal static class PublicRateLimit
 {
     public const string Policy = "public-http";
 
+    /// <summary>
+    /// Refusals held in the tarpit at once, over all addresses; beyond it they are answered at once. Held requests
+    /// keep their connections, and Kestrel's connection limit is shared with the gRPC listener: a flood from many
+    /// addresses must not fill it with waiting 429s.
+    /// </summary>
+    public const int MaxHeld = 1000;
+
     public static IServiceCollection AddPublicRateLimit(this IServiceCollection services, PublicRateLimitOptions options) =>
         services.AddRateLimiter(o =>
         {
+            var tarpit = new Tarpit(MaxHeld);
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             o.OnRejected = async (context, ct) =>
             {
@@ -29,17 +37,7 @@ internal static class PublicRateLimit
 
                 // A tarpit, not a queue: the request holds no permit and does no work while it waits, but the client's
                 // connection carries nothing else meanwhile.
-                if (options.RejectDelayMilliseconds > 0)
-                {
-                    try
-                    {
-                        await Task.Delay(options.RejectDelayMilliseconds, ct);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        // The client went away: nothing to answer.
-                    }
-                }
+                await tarpit.HoldAsync(TimeSpan.FromMilliseconds(options.RejectDelayMilliseconds), ct);
             };
             o.AddPolicy(Policy, http => options.Enabled
                 ? RateLimitPartition.GetTokenBucketLimiter(Partition(http.Connection.RemoteIpAddress), _ => new TokenBucketRateLimiterOptions
@@ -79,5 +77,40 @@ internal static class PublicRateLimit
         var bytes = address.GetAddressBytes();
         Array.Clear(bytes, 8, 8);
         return new IPAddress(bytes) + "/64";
+    }
+}
+
+/// <summary>Delays refusals, at most <paramref name="capacity"/> at once; the ones beyond are not delayed.</summary>
+internal sealed class Tarpit(int capacity)
+{
+    private int _held;
+
+    /// <summary>Waits <paramref name="delay"/> if there is room; true if it held the caller. A client gone ends the wait.</summary>
+    public async Task<bool> HoldAsync(TimeSpan delay, CancellationToken ct)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (Interlocked.Increment(ref _held) > capacity)
+            {
+                return false;
+            }
+
+            await Task.Delay(delay, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client went away: nothing to answer.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _held);
+        }
+
+        return true;
     }
 }
