@@ -60,7 +60,7 @@ internal sealed class InMemoryCredentialStore : ICredentialStore
     public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
         throw new NotSupportedException();
 
-    public Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>
+    public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
         throw new NotSupportedException();
 }
 

@@ -84,7 +84,7 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.False(await Store.UpdateUserAsync(User("t2", "u1"), 1, default));
         Assert.False(await Store.UpdateCredentialAsync(credential with { Tenant = "t2", Status = CredentialStatus.Revoked }, 1, default));
         Assert.Null(await Store.TakePinAttemptAsync("t2", "c1", CredentialStatus.Valid, 5, T0, default));
-        await Store.ResetWrongPinsAsync("t2", "c1", T0, default);
+        await Store.ResetWrongPinsAsync("t2", "c1", 5, T0, default);
         await Store.ReturnPinAttemptAsync("t2", "c1", 5, T0, default);
 
         var stored = await Store.GetCredentialAsync("t1", "c1", default);
@@ -260,23 +260,37 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
             await Store.TakePinAttemptAsync("t1", "c1", CredentialStatus.Valid, 3, T0, default);
         }
 
-        await Store.ResetWrongPinsAsync("t1", "c1", T0.AddSeconds(1), default);
+        await Store.ResetWrongPinsAsync("t1", "c1", 3, T0.AddSeconds(1), default);
         var reset = await Store.GetCredentialAsync("t1", "c1", default);
         Assert.Equal((0, CredentialStatus.Valid, 5L), (reset!.FailedPinCount, reset.Status, reset.Version));
 
         // Already zero: nothing is written, so a concurrent update's version stays valid.
-        await Store.ResetWrongPinsAsync("t1", "c1", T0.AddSeconds(2), default);
+        await Store.ResetWrongPinsAsync("t1", "c1", 3, T0.AddSeconds(2), default);
         Assert.Equal(5, (await Store.GetCredentialAsync("t1", "c1", default))!.Version);
 
         // Revoked while the attempt was in the HSM: the revocation stands.
         await Store.TakePinAttemptAsync("t1", "c2", CredentialStatus.Valid, 3, T0, default);
         var c2 = (await Store.GetCredentialAsync("t1", "c2", default))!;
         Assert.True(await Store.UpdateCredentialAsync(c2 with { Status = CredentialStatus.RevocationInProgress }, c2.Version, default));
-        await Store.ResetWrongPinsAsync("t1", "c2", T0, default);
+        await Store.ResetWrongPinsAsync("t1", "c2", 3, T0, default);
         await Store.ReturnPinAttemptAsync("t1", "c2", 3, T0, default);
         var revoked = await Store.GetCredentialAsync("t1", "c2", default);
         Assert.Equal((1, CredentialStatus.RevocationInProgress), (revoked!.FailedPinCount, revoked.Status));
+
+        // Locked for another reason (the daily cap of wrong codes) while a PIN attempt was in the HSM: neither the
+        // right PIN nor a device fault's give-back lifts that lock.
+        await Store.InsertCredentialAsync(Credential("t1", "u1", "c3", "03") with { ActivatedAt = T0 }, default);
+        await Store.TakePinAttemptAsync("t1", "c3", CredentialStatus.Valid, 3, T0, default);
+        await Store.TakePinAttemptAsync("t1", "c3", CredentialStatus.Valid, 3, T0, default);
+        var c3 = (await Store.GetCredentialAsync("t1", "c3", default))!;
+        Assert.True(await Store.UpdateCredentialAsync(c3 with { Status = CredentialStatus.Locked }, c3.Version, default));
+        await Store.ReturnPinAttemptAsync("t1", "c3", 3, T0, default);
+        Assert.Equal((1, CredentialStatus.Locked), Pins(await Store.GetCredentialAsync("t1", "c3", default)));
+        await Store.ResetWrongPinsAsync("t1", "c3", 3, T0, default);
+        Assert.Equal((0, CredentialStatus.Locked), Pins(await Store.GetCredentialAsync("t1", "c3", default)));
     }
+
+    private static (int, CredentialStatus) Pins(CredentialRecord? c) => (c!.FailedPinCount, c.Status);
 
     [Fact]
     public async Task Revoked_certificates_are_listed_per_level_and_found_by_serial()

@@ -305,7 +305,7 @@ public sealed class CredentialRegistry(
         }
 
         // Not the caller's token: a reset the client's cancellation skipped would leave the right PIN counted.
-        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, time.GetUtcNow(), CancellationToken.None);
+        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, PinAttempts, time.GetUtcNow(), CancellationToken.None);
         return result;
     }
 

@@ -40,13 +40,14 @@ public interface ICredentialStore
 
     /// <summary>
     /// After a right PIN: the count to zero, and a PIN lock lifted (to VALID, or NOT_ACTIVATED if never activated).
-    /// A credential already at zero is not written.
+    /// Only a lock the PIN count set (count at <paramref name="limit"/>): a lock for another reason (the daily cap of
+    /// wrong one-time codes) stays. A credential already at zero is not written.
     /// </summary>
-    Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct);
+    Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>
     /// Gives one taken attempt back when the HSM never judged the PIN (a device fault): one less, and a PIN lock
-    /// lifted if the count falls below <paramref name="limit"/>.
+    /// lifted if this attempt was the one that reached <paramref name="limit"/> (a lock for another reason stays).
     /// </summary>
     Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct);
 

@@ -198,17 +198,18 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         }, ct);
     }
 
-    public Task ResetWrongPinsAsync(string tenant, string credentialId, DateTimeOffset now, CancellationToken ct) =>
+    public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
         RunAsync(async c =>
         {
             // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
-            // this one set is lifted (back to NOT_ACTIVATED if it never was activated, as an operator's unlock).
+            // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
+            // operator's unlock). A lock with the count below the limit was set for something else: it stays.
             await using var cmd = Command(c, null,
                 "UPDATE credentials SET failed_pins = 0, " +
-                $"status = CASE WHEN status = @locked THEN {StatusBeforeLock} ELSE status END, " +
+                $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
                 "updated_at_us = @now, version = version + 1 " +
                 "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
-                [.. LockStatuses, ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
+                [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
             return await cmd.ExecuteNonQueryAsync(ct);
         }, ct);
 
@@ -220,7 +221,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
             // One attempt back, not a reset: the wrong PINs of other calls stay counted.
             await using var cmd = Command(c, null,
                 "UPDATE credentials SET failed_pins = failed_pins - 1, " +
-                $"status = CASE WHEN status = @locked AND failed_pins - 1 < @limit THEN {StatusBeforeLock} ELSE status END, " +
+                $"status = CASE WHEN status = @locked AND failed_pins = @limit THEN {StatusBeforeLock} ELSE status END, " +
                 "updated_at_us = @now, version = version + 1 " +
                 "WHERE tenant = @tenant AND id = @id AND failed_pins > 0 AND status IN (@valid, @not_activated, @locked)",
                 [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
