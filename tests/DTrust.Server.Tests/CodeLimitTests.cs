@@ -109,7 +109,7 @@ public sealed partial class CodeLimitTests(AttackServerFixture fixture)
         var hashes = SigningFlowTests.Hashes(2, HashAlgorithmName.SHA256);
 
         // A line break or an escape sequence would let the SMS say more than the evidence shows.
-        foreach (var bad in new[] { "loan 42\nCode 000000 is yours", "loan \u001b[2J42", "tab\there" })
+        foreach (var bad in new[] { "loan 42\nCode 000000 is yours", "loan \u001b[2J42", "tab\there", "loan \u202e24 naol", "line\u2028break" })
         {
             var request = SigningFlowTests.AuthorizeRequest(credential, hashes);
             request.Description = bad;

@@ -48,6 +48,56 @@ public sealed class OperatorPowerTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task New_requests_do_not_buy_an_operator_unlimited_guesses_at_the_holders_code()
+    {
+        using var op = Operator();
+        var credential = await LockedAsync(op);
+        var guesses = 0;
+        string? refusal = null;
+        for (var round = 0; round < 10 && refusal is null; round++)
+        {
+            try
+            {
+                await op.Credentials.UnlockCredentialAsync(Unlock(credential)).ResponseAsync;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition && e.Status.Detail.Contains("too many wrong", StringComparison.Ordinal))
+            {
+                refusal = e.Status.Detail;
+                break;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+            {
+                // Asked: a code went to the holder. Three guesses void it; then ask again.
+            }
+
+            for (var i = 0; i < Confirmations; i++)
+            {
+                try
+                {
+                    await op.Credentials.UnlockCredentialAsync(Unlock(credential, (100_000 + guesses).ToString(System.Globalization.CultureInfo.InvariantCulture))).ResponseAsync;
+                    Assert.Fail("a guessed code unlocked the credential");
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.PermissionDenied)
+                {
+                    guesses++;
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+                {
+                    refusal = e.Status.Detail;
+                    break;
+                }
+            }
+        }
+
+        // The day's cap of wrong codes (10) holds across requests; the credential stays locked.
+        Assert.NotNull(refusal);
+        Assert.InRange(guesses, 1, 10);
+        Assert.Equal(CredentialStatus.Locked, (await Get(op, credential)).Status);
+    }
+
+    private const int Confirmations = 3;
+
+    [Fact]
     public async Task A_second_operator_confirms_an_unlock_the_first_asked_for_and_the_cap_ends_unlocks()
     {
         using var first = Operator();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using DTrust.SigningServer.Errors;
@@ -34,29 +35,31 @@ public sealed record Confirmation(ConfirmationOutcome Outcome, string? Confirmed
 /// <see cref="Lifetime"/>, sealed under the server secret, so that whoever can write to Redis cannot pose as the
 /// first operator; a code is good for <see cref="Attempts"/> tries and once.
 /// </summary>
-public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes codes, IOtpSender holderChannel)
+public sealed class Confirmations(
+    IConnectionMultiplexer redis, OneTimeCodes codes, IOtpSender holderChannel, ChallengeStore sends, ICodeFailureLog failures,
+    SigningOptions options, TimeProvider time)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
     public const int Attempts = 3;
 
     // A new request, or the second operator's confirmation of the same value; never the first operator's own.
     private static readonly LuaScript Request = LuaScript.Prepare("""
-        local c = redis.call('HMGET', @key, 'by', 'value', 'otp', 'seal')
+        local c = redis.call('HMGET', @key, 'by', 'value', 'otp', 'seal', 'expires')
         if not c[1] then
-          redis.call('HSET', @key, 'by', @by, 'value', @value, 'otp', @otp, 'attempts', @attempts, 'seal', @seal)
+          redis.call('HSET', @key, 'by', @by, 'value', @value, 'otp', @otp, 'attempts', @attempts, 'seal', @seal, 'expires', @expires)
           redis.call('PEXPIRE', @key, @lifetimeMs)
           return {'requested'}
         end
         if c[1] ~= @by and c[2] == @value then
           redis.call('DEL', @key)
-          return {'second', c[1], c[2], c[3], c[4]}
+          return {'second', c[1], c[2], c[3], c[4], c[5] or ''}
         end
         return {'pending'}
         """);
 
     // The holder's code: checked here for the attempt count, confirmed on the node against the seal.
     private static readonly LuaScript Confirm = LuaScript.Prepare("""
-        local c = redis.call('HMGET', @key, 'by', 'value', 'otp', 'attempts', 'seal')
+        local c = redis.call('HMGET', @key, 'by', 'value', 'otp', 'attempts', 'seal', 'expires')
         if not c[1] then return {'none'} end
         if c[2] ~= @value then return {'none'} end
         if c[3] ~= @otp then
@@ -65,7 +68,7 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
           return {'wrong', tostring(left)}
         end
         redis.call('DEL', @key)
-        return {'ok', c[1], c[2], c[3], c[5]}
+        return {'ok', c[1], c[2], c[3], c[5], c[6] or ''}
         """);
 
     /// <summary>
@@ -81,12 +84,31 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
         var id = MessageId(action, subject);
         var key = (RedisKey)$"dtrust:{{confirm:{caller.Tenant}:{action}:{subject}}}";
         var db = redis.GetDatabase();
+
+        // Wrong codes count durably per subject and day, as for signatures: three guesses a request, but new
+        // requests must not buy an operator unlimited guesses at the holder's code.
+        var failureKey = "confirm:" + action + ":" + subject;
+        if (await failures.WrongCodesTodayAsync(caller.Tenant, failureKey, time.GetUtcNow(), ct) >= options.OtpFailuresPerDay)
+        {
+            throw new DTrustException(
+                ErrorKind.FailedPrecondition, "too many wrong confirmation codes for this today; ask a second operator to confirm, or wait for the next day (UTC)");
+        }
+
         if (!string.IsNullOrEmpty(holderCode))
         {
-            var reply = (RedisResult[])(await db.ScriptEvaluateAsync(Confirm, new { key, value, otp = codes.Mac(id, holderCode) }))!;
+            var presented = codes.Mac(id, holderCode);
+            var reply = (RedisResult[])(await db.ScriptEvaluateAsync(Confirm, new { key, value, otp = presented }))!;
+            if ((string?)reply[0] == "wrong")
+            {
+                await failures.RecordWrongCodeAsync(caller.Tenant, failureKey, voided: (string?)reply[1] == "0", time.GetUtcNow(), CancellationToken.None);
+            }
+
             return (string?)reply[0] switch
             {
-                "ok" when reply.Length == 5 && Sealed(caller, action, subject, reply) => new Confirmation(ConfirmationOutcome.Confirmed, "holder", null),
+                // The node confirms what the script said: the stored value and code are those presented, the seal
+                // holds, and the request has not outlived its time (Redis is trusted with none of it).
+                "ok" when reply.Length == 6 && (string?)reply[2] == value && FixedTimeEquals((string?)reply[3] ?? "", presented)
+                    && Sealed(caller, action, subject, reply) => new Confirmation(ConfirmationOutcome.Confirmed, "holder", null),
                 "wrong" => throw new DTrustException(
                     ErrorKind.PermissionDenied, $"wrong confirmation code; {(string?)reply[1]} attempt(s) left"),
                 "none" => throw new DTrustException(
@@ -97,6 +119,7 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
 
         var code = OneTimeCodes.NewCode();
         var otp = codes.Mac(id, code);
+        var expires = (time.GetUtcNow() + Lifetime).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         var answer = (RedisResult[])(await db.ScriptEvaluateAsync(Request, new
         {
             key,
@@ -104,12 +127,20 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
             value,
             otp,
             attempts = Attempts,
-            seal = codes.SealFields("confirmation", caller.Tenant, action, subject, caller.Id, value, otp),
+            seal = codes.SealFields("confirmation", caller.Tenant, action, subject, caller.Id, value, otp, expires),
+            expires,
             lifetimeMs = (long)Lifetime.TotalMilliseconds,
         }))!;
         switch ((string?)answer[0])
         {
             case "requested":
+                // Each request is an SMS to the holder: counted with the signature codes sent to that number.
+                if (!await sends.CountSendAsync("phone", codes.Mac("phone", holderPhone), options.OtpSendsPerPhonePerHour))
+                {
+                    await db.KeyDeleteAsync(key);
+                    throw new DTrustException(ErrorKind.ResourceExhausted, "too many codes sent to this holder's phone this hour; wait");
+                }
+
                 try
                 {
                     await holderChannel.SendAsync(new OtpMessage(id, subject, holderPhone, code, text.Replace("{code}", code, StringComparison.Ordinal)), ct);
@@ -122,7 +153,7 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
                 }
 
                 return new Confirmation(ConfirmationOutcome.Requested, null, text.Replace("{code}", "******", StringComparison.Ordinal));
-            case "second" when answer.Length == 5 && Sealed(caller, action, subject, answer):
+            case "second" when answer.Length == 6 && (string?)answer[2] == value && Sealed(caller, action, subject, answer):
                 return new Confirmation(ConfirmationOutcome.Confirmed, (string?)answer[1], null);
             case "pending":
                 return new Confirmation(ConfirmationOutcome.Pending, null, null);
@@ -134,11 +165,18 @@ public sealed class Confirmations(IConnectionMultiplexer redis, OneTimeCodes cod
     /// <summary>The outbox/SMS id of a confirmation code (development readers look it up by this).</summary>
     public static string MessageId(string action, string subject) => $"confirm:{action}:{subject}";
 
-    // reply: {status, by, value, otp, seal} as stored.
+    // reply: {status, by, value, otp, seal, expires} as stored. A sealed request copied from Redis (or a backup)
+    // and written back later is refused by its sealed expiry, not by Redis's TTL, which the writer sets.
     private bool Sealed(CallerRecord caller, string action, string subject, RedisResult[] reply)
     {
+        var expires = (string?)reply[5] ?? "";
         var expected = codes.SealFields(
-            "confirmation", caller.Tenant, action, subject, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "");
-        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes((string?)reply[4] ?? ""));
+            "confirmation", caller.Tenant, action, subject, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", expires);
+        return FixedTimeEquals(expected, (string?)reply[4] ?? "")
+            && long.TryParse(expires, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
+            && ms > time.GetUtcNow().ToUnixTimeMilliseconds();
     }
+
+    private static bool FixedTimeEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
 }

@@ -381,6 +381,14 @@ public sealed class CredentialRegistry(
         var unlocked = await MutateAsync(caller, credentialId, c =>
         {
             RequireStatus(c, "unlock", CredentialStatus.Locked);
+
+            // Again here: two confirmed unlocks racing must not both pass a check made before the confirmation.
+            if (c.Unlocks >= options.UnlocksPerCredential)
+            {
+                throw new DTrustException(
+                    ErrorKind.FailedPrecondition, $"the credential was unlocked {c.Unlocks} times, the most allowed; revoke it and enrol a new one");
+            }
+
             return c with
             {
                 Status = c.ActivatedAt is null ? CredentialStatus.NotActivated : CredentialStatus.Valid,

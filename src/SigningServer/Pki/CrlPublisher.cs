@@ -47,56 +47,62 @@ public sealed class CrlPublisher : IDisposable
 
     /// <summary>
     /// Builds, signs, stores and returns (DER) a new CRL of <paramref name="level"/> from the store's revocations. If
-    /// another node stored a CRL with that number (or a later one) first, that one is served and returned instead:
-    /// it was built after the same revocations were recorded.
+    /// another node stored a CRL with that number (or a later one) first, its CRL may have been built from a list
+    /// read before the revocation this call publishes: so this one is built again, from a fresh read, under the
+    /// next number, rather than adopting the winner's.
     /// </summary>
     public async Task<byte[]> PublishAsync(CredentialLevel level, CancellationToken ct)
     {
-        var ca = _cas[level];
         var gate = _gates[level];
         await gate.WaitAsync(ct);
         try
         {
-            var latest = await _crls.GetLatestCrlAsync(level, ct);
-            var revoked = await _store.ListRevokedAsync(level, ct);
-            var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(_time.GetUtcNow().ToUnixTimeSeconds());
-            var nextUpdate = thisUpdate.AddHours(_options.CrlValidityHours);
-            var number = NextNumber(level, latest, thisUpdate);
-
-            var builder = new CertificateRevocationListBuilder();
-            foreach (var entry in revoked)
+            for (var attempt = 0; ; attempt++)
             {
-                builder.AddEntry(Convert.FromHexString(entry.SerialHex), entry.RevokedAt, Reason(entry.Reason));
+                var latest = await _crls.GetLatestCrlAsync(level, ct);
+                var revoked = await _store.ListRevokedAsync(level, ct);
+                var crl = Build(level, revoked, latest);
+                if (await _crls.InsertCrlAsync(crl, ct))
+                {
+                    await AdoptAsync(crl, ct);
+                    PkiLog.CrlPublished(_log, level, crl.Number, revoked.Count, crl.NextUpdate);
+                    return crl.Der;
+                }
+
+                if (attempt == 4)
+                {
+                    throw new InvalidOperationException($"the store refused five {level} CRLs in a row (other nodes publishing); retry");
+                }
             }
-
-            using var caAlg = ca.Key.CreateAlgorithm();
-            var der = builder.Build(
-                ca.Certificate.SubjectName,
-                CaSigning.Generator(caAlg),
-                number,
-                nextUpdate,
-                CaSigning.Hash(ca.Key.Algorithm),
-                X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca.Certificate, true, false),
-                thisUpdate);
-
-            var crl = new PublishedCrl(level, (long)number, thisUpdate, nextUpdate, der);
-            if (!await _crls.InsertCrlAsync(crl, ct))
-            {
-                // Another node was first with this number: serve the store's latest, as every node will.
-                crl = await _crls.GetLatestCrlAsync(level, ct)
-                    ?? throw new InvalidOperationException($"the store refused CRL {number} of {level} and holds none");
-                await AdoptAsync(crl, ct);
-                return crl.Der;
-            }
-
-            await AdoptAsync(crl, ct);
-            PkiLog.CrlPublished(_log, level, number, revoked.Count, nextUpdate);
-            return der;
         }
         finally
         {
             gate.Release();
         }
+    }
+
+    private PublishedCrl Build(CredentialLevel level, IReadOnlyList<RevokedCertificate> revoked, PublishedCrl? latest)
+    {
+        var ca = _cas[level];
+        var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(_time.GetUtcNow().ToUnixTimeSeconds());
+        var nextUpdate = thisUpdate.AddHours(_options.CrlValidityHours);
+        var number = NextNumber(level, latest, thisUpdate);
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var entry in revoked)
+        {
+            builder.AddEntry(Convert.FromHexString(entry.SerialHex), entry.RevokedAt, Reason(entry.Reason));
+        }
+
+        using var caAlg = ca.Key.CreateAlgorithm();
+        var der = builder.Build(
+            ca.Certificate.SubjectName,
+            CaSigning.Generator(caAlg),
+            number,
+            nextUpdate,
+            CaSigning.Hash(ca.Key.Algorithm),
+            X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca.Certificate, true, false),
+            thisUpdate);
+        return new PublishedCrl(level, (long)number, thisUpdate, nextUpdate, der);
     }
 
     /// <summary>The number of the CRL this node serves for <paramref name="level"/> (0 before the first).</summary>

@@ -67,9 +67,9 @@ public sealed class SigningFlow(
             throw new DTrustException(ErrorKind.InvalidArgument, "description is longer than 200 characters");
         }
 
-        // The description goes into the holder's SMS and the audit: a line break or escape there could make the
-        // message say something the partner did not put in the evidence.
-        if (description is not null && description.Any(char.IsControl))
+        // The description goes into the holder's SMS and the audit: a line break, an escape or a bidi override there
+        // could make the message say something the partner did not put in the evidence.
+        if (description is not null && description.Any(IsLayoutControl))
         {
             throw new DTrustException(ErrorKind.InvalidArgument, "description contains control characters");
         }
@@ -173,6 +173,11 @@ public sealed class SigningFlow(
             details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp, description, message }, ct: ct);
         return new Authorization(id, needsOtp, expiresAt);
     }
+
+    /// <summary>Control characters, format characters (bidi overrides, zero-width) and line or paragraph separators.</summary>
+    private static bool IsLayoutControl(char c) => char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control
+        or System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
+        or System.Globalization.UnicodeCategory.ParagraphSeparator;
 
     /// <summary>The SMS text; the audit keeps the same text with the code masked, so it shows what the holder read.</summary>
     private static string OtpText(string partnerName, int documents, string? description, string code, TimeSpan lifetime) =>
