@@ -30,28 +30,8 @@ public sealed class SigningFlowTests(ServerFixture fixture)
             new ActivateCredentialRequest { CredentialId = credential.CredentialId, TransportPin = transport, ActivationPin = Pin });
     }
 
-    internal static async Task<string> OtpAsync(ServerProcess server, string challengeId)
-    {
-        var path = Path.Combine(server.StateDir, "otp-outbox.jsonl");
-        for (var i = 0; i < 100; i++)
-        {
-            if (File.Exists(path))
-            {
-                foreach (var line in await File.ReadAllLinesAsync(path))
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    if (doc.RootElement.GetProperty("challenge_id").GetString() == challengeId)
-                    {
-                        return doc.RootElement.GetProperty("otp").GetString()!;
-                    }
-                }
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new InvalidOperationException("no one-time code in the outbox for " + challengeId);
-    }
+    /// <summary>The one-time code the server sent for <paramref name="challengeId"/> (the development outbox).</summary>
+    internal static Task<string> OtpAsync(ServerProcess server, string challengeId) => ServerProcess.OutboxCodeAsync(server.StateDir, challengeId);
 
     internal static ByteString[] Hashes(int count, HashAlgorithmName hash) =>
         [.. Enumerable.Range(0, count).Select(_ => ByteString.CopyFrom(CryptographicOperations.HashData(hash, RandomNumberGenerator.GetBytes(64))))];

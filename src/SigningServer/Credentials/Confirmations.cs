@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Signing;
 using DTrust.SigningServer.Store;
@@ -107,7 +105,7 @@ public sealed class Confirmations(
             {
                 // The node confirms what the script said: the stored value and code are those presented, the seal
                 // holds, and the request has not outlived its time (Redis is trusted with none of it).
-                "ok" when reply.Length == 6 && (string?)reply[2] == value && FixedTimeEquals((string?)reply[3] ?? "", presented)
+                "ok" when reply.Length == 6 && (string?)reply[2] == value && OneTimeCodes.SameMac((string?)reply[3] ?? "", presented)
                     && Sealed(caller, action, subject, reply) => new Confirmation(ConfirmationOutcome.Confirmed, "holder", null),
                 "wrong" => throw new DTrustException(
                     ErrorKind.PermissionDenied, $"wrong confirmation code; {(string?)reply[1]} attempt(s) left"),
@@ -172,11 +170,9 @@ public sealed class Confirmations(
         var expires = (string?)reply[5] ?? "";
         var expected = codes.SealFields(
             "confirmation", caller.Tenant, action, subject, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", expires);
-        return FixedTimeEquals(expected, (string?)reply[4] ?? "")
+        return OneTimeCodes.SameMac(expected, (string?)reply[4] ?? "")
             && long.TryParse(expires, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
             && ms > time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
-    private static bool FixedTimeEquals(string a, string b) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
 }

@@ -105,9 +105,6 @@ public sealed class CrlPublisher : IDisposable
         return new PublishedCrl(level, (long)number, thisUpdate, nextUpdate, der);
     }
 
-    /// <summary>The number of the CRL this node serves for <paramref name="level"/> (0 before the first).</summary>
-    public long ServedNumber(CredentialLevel level) => _current.TryGetValue(level, out var crl) ? crl.Number : 0;
-
     /// <summary>Serves <paramref name="crl"/> from now on (unless a later one is served already) and writes it out.</summary>
     private async Task AdoptAsync(PublishedCrl crl, CancellationToken ct)
     {

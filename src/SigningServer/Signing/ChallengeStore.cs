@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using DTrust.SigningServer.Hosting;
 using StackExchange.Redis;
 
@@ -203,7 +201,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         var stored = new Challenge(
             id, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", count,
             storedOtp.Length == 0 ? null : storedOtp, DateTimeOffset.FromUnixTimeMilliseconds(expiresMs));
-        if (!FixedTimeEquals(codes.Seal(stored), (string?)reply[7] ?? "")
+        if (!OneTimeCodes.SameMac(codes.Seal(stored), (string?)reply[7] ?? "")
             || stored.PartnerId != partnerId || stored.CredentialId != credentialId || stored.HashListDigest != digest)
         {
             return ConsumeOutcome.Tampered;
@@ -221,11 +219,9 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         }
 
         // The script said the code matched; the node confirms it, so a forged reply cannot stand in for the code.
-        return otpMac is not null && FixedTimeEquals(stored.OtpMac, otpMac) ? ConsumeOutcome.ConsumedWithCode : ConsumeOutcome.Tampered;
+        return otpMac is not null && OneTimeCodes.SameMac(stored.OtpMac, otpMac) ? ConsumeOutcome.ConsumedWithCode : ConsumeOutcome.Tampered;
     }
 
-    private static bool FixedTimeEquals(string a, string b) =>
-        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
 
     public async Task DeleteAsync(string credentialId, string challengeId)
     {

@@ -43,6 +43,10 @@ public sealed class OneTimeCodes(byte[] secret)
         return Convert.ToHexString(HMACSHA256.HashData(_sealKey, Encoding.UTF8.GetBytes(text.ToString())));
     }
 
+    /// <summary>Compares two MACs or seals (hex) in constant time: a timing difference must not reveal a prefix.</summary>
+    public static bool SameMac(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
+
     /// <summary>
     /// HMAC over length-prefixed <paramref name="fields"/> of a record kind other than a challenge (under a key of
     /// its own per kind), for what else the server keeps in Redis and must not be forged there.
