@@ -53,10 +53,11 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
         Assert.Empty(open.Errors);
         Assert.InRange(open.OperationsPerSecond, 10, 30);
 
-        // Latency counts from each operation's scheduled start: an operation launched one interval (50 ms) late
-        // would show here, a time-stamp takes a few milliseconds.
-        var tsa = await runner.OpenLoopAsync(results[4].Scenario, operationsPerSecond: 20, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1.5));
-        Assert.InRange(tsa.Percentile(50), 0, 40);
+        // Latency counts from each operation's scheduled start: an operation launched one interval (250 ms at 4/s)
+        // late would show here as at least 250 ms. A time-stamp takes a few milliseconds, tens when the rest of the
+        // suite loads the two cores (a clean CI run saw 80 ms at the median): the bound leaves room for that.
+        var tsa = await runner.OpenLoopAsync(results[4].Scenario, operationsPerSecond: 4, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2.5));
+        Assert.InRange(tsa.Percentile(50), 0, 150);
     }
 
     [Fact]
