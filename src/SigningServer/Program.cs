@@ -1,12 +1,13 @@
+using DTrust.Pki;
+using DTrust.SigningServer.Api.Http;
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Health;
 using DTrust.SigningServer.Hosting;
-using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Signing;
-using DTrust.SigningServer.Store;
 using DTrust.SigningServer.Timestamping;
+using DTrust.Store;
 using DTrust.Tsa;
 using Grpc.AspNetCore.HealthChecks;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -59,8 +60,10 @@ builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 
 builder.Services.AddSingleton(sp => VaultFactory.Open(options, sp.GetRequiredService<ILoggerFactory>()));
 builder.Services.AddStore(storeOptions, options.StateDirectory);
-builder.Services.AddSingleton<DevPki>();
-builder.Services.AddPki(builder.Configuration.GetSection(PkiOptions.Section).Get<PkiOptions>() ?? new PkiOptions());
+var pkiOptions = builder.Configuration.GetSection(PkiOptions.Section).Get<PkiOptions>() ?? new PkiOptions();
+builder.Services.AddPki(pkiOptions, new PkiSetup(
+    Path.Combine(options.StateDirectory, "pki"), options.Development, options.Tsa.KeyAlgorithm, options.Tsa.CertificatePath, options.Tsa.ChainPath));
+builder.Services.AddPublicRateLimit(pkiOptions.RateLimit);
 builder.Services.AddSingleton<ICertificateAuthority, CertificateAuthority>();
 builder.Services.AddSingleton<CallerDirectory>();
 builder.Services.AddSingleton<CallerRateLimits>();

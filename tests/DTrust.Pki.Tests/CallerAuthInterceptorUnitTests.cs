@@ -1,6 +1,6 @@
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 

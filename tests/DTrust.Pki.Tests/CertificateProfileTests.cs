@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using DTrust.KeyVault;
+using DTrust.Pki;
 using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Pki;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.Pki.Tests;
 

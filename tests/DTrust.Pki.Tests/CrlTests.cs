@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
-using DTrust.SigningServer.Pki;
-using DTrust.SigningServer.Store;
+using DTrust.Pki;
+using DTrust.Store;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.X509;

@@ -1,36 +1,17 @@
 using System.Collections.Concurrent;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.Pki.Tests;
 
 /// <summary>
-/// The credential part of <see cref="ICredentialStore"/> the PKI reads (revocations, lookup by serial), in memory.
+/// The PKI's port to the store (<see cref="IRevocationSource"/>: revocations, standing by serial), in memory.
 /// The real engines pass their own contract suite; this one only has to be obviously right.
 /// </summary>
-internal sealed class InMemoryCredentialStore : ICredentialStore
+internal sealed class InMemoryCredentialStore : IRevocationSource
 {
     private readonly ConcurrentDictionary<string, CredentialRecord> _credentials = new();
 
     public void Put(CredentialRecord credential) => _credentials[credential.Id] = credential;
-
-    public Task InsertCredentialAsync(CredentialRecord credential, CancellationToken ct)
-    {
-        Put(credential);
-        return Task.CompletedTask;
-    }
-
-    public Task<CredentialRecord?> GetCredentialAsync(string tenant, string credentialId, CancellationToken ct) =>
-        Task.FromResult(_credentials.TryGetValue(credentialId, out var c) && c.Tenant == tenant ? c : null);
-
-    public Task<bool> UpdateCredentialAsync(CredentialRecord credential, long expectedVersion, CancellationToken ct)
-    {
-        Put(credential);
-        return Task.FromResult(true);
-    }
-
-    public Task<IReadOnlyList<CredentialRecord>> ListRevocationsInProgressAsync(CancellationToken ct) =>
-        Task.FromResult<IReadOnlyList<CredentialRecord>>(
-            [.. _credentials.Values.Where(c => c.Status == CredentialStatus.RevocationInProgress)]);
 
     public Task<IReadOnlyList<RevokedCertificate>> ListRevokedAsync(CredentialLevel level, CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<RevokedCertificate>>(
@@ -40,28 +21,17 @@ internal sealed class InMemoryCredentialStore : ICredentialStore
                 .Select(c => new RevokedCertificate(c.SerialHex, c.RevokedAt ?? c.UpdatedAt, c.RevocationReason ?? 0)),
         ]);
 
-    public Task<CredentialRecord?> FindBySerialAsync(CredentialLevel level, string serialHex, CancellationToken ct) =>
-        Task.FromResult(_credentials.Values.FirstOrDefault(c => c.Level == level && c.SerialHex == serialHex));
-
-    public Task<UserRecord?> GetUserAsync(string tenant, string userId, CancellationToken ct) => throw new NotSupportedException();
-
-    public Task<bool> InsertUserAsync(UserRecord user, CancellationToken ct) => throw new NotSupportedException();
-
-    public Task<bool> UpdateUserAsync(UserRecord user, long expectedVersion, CancellationToken ct) => throw new NotSupportedException();
-
-    public Task<IReadOnlyList<CredentialRecord>> ListCredentialsAsync(
-        string tenant, string? userId, bool onlyValid, string? afterId, int limit, CancellationToken ct) =>
-        throw new NotSupportedException();
-
-    public Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
-        string tenant, string credentialId, CredentialStatus expected, int limit, DateTimeOffset now, CancellationToken ct) =>
-        throw new NotSupportedException();
-
-    public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
-        throw new NotSupportedException();
-
-    public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
-        throw new NotSupportedException();
+    public Task<SerialStanding> StandingAsync(CredentialLevel level, string serialHex, CancellationToken ct)
+    {
+        var c = _credentials.Values.FirstOrDefault(c => c.Level == level && c.SerialHex == serialHex);
+        return Task.FromResult(c switch
+        {
+            null => SerialStanding.Unknown,
+            { Status: CredentialStatus.RevocationInProgress or CredentialStatus.Revoked } =>
+                new SerialStanding(true, new RevokedCertificate(c.SerialHex, c.RevokedAt ?? c.UpdatedAt, c.RevocationReason ?? 0)),
+            _ => SerialStanding.Good,
+        });
+    }
 }
 
 /// <summary><see cref="ICrlStore"/> in memory, with the same rule as the real stores: numbers only increase per level.</summary>

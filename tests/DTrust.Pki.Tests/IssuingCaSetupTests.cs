@@ -1,7 +1,7 @@
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Pki;
 using DTrust.SigningServer.Hosting;
-using DTrust.SigningServer.Pki;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DTrust.Pki.Tests;
@@ -129,7 +129,8 @@ public sealed class IssuingCaSetupTests(PkiFixture pki)
             "verify", "-CAfile", Path.Combine(server.StateDirectory, "pki", "root.pem"), Path.Combine(server.StateDirectory, "pki", "ca-qualified.pem")), StringComparison.Ordinal);
     }
 
-    private DevPki NewPki(ServerOptions server) => new(pki.Vault, server, TimeProvider.System, NullLogger<DevPki>.Instance);
+    private DevPki NewPki(ServerOptions server) =>
+        new(pki.Vault, new PkiSetup(Path.Combine(server.StateDirectory, "pki"), server.Development), TimeProvider.System, NullLogger<DevPki>.Instance);
 
     private ServerOptions Production() => new()
     {

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using DTrust.Pki;
 using DTrust.SigningServer.Hosting;
-using DTrust.SigningServer.Pki;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using DTrust.Testing;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Ocsp;
@@ -90,8 +90,8 @@ public sealed class OcspTests(PkiFixture pki)
     public async Task Unknown_issuers_cost_no_signature_however_many_ask()
     {
         var root = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(pki.Pem("root.pem")));
-        var signed = ServerMetrics.OcspCount(OcspOutcome.Signed);
-        var unauthorized = ServerMetrics.OcspCount(OcspOutcome.Unauthorized);
+        var signed = PkiMetrics.OcspCount(OcspOutcome.Signed);
+        var unauthorized = PkiMetrics.OcspCount(OcspOutcome.Unauthorized);
         for (var i = 0; i < 20; i++)
         {
             var answer = await PostRawAsync(Request(root.RawData, new BigInteger(1, RandomNumberGenerator.GetBytes(16))));
@@ -99,8 +99,8 @@ public sealed class OcspTests(PkiFixture pki)
         }
 
         // The tests of this collection run one at a time: nothing else signs OCSP answers meanwhile.
-        Assert.Equal(signed, ServerMetrics.OcspCount(OcspOutcome.Signed));
-        Assert.Equal(unauthorized + 20, ServerMetrics.OcspCount(OcspOutcome.Unauthorized));
+        Assert.Equal(signed, PkiMetrics.OcspCount(OcspOutcome.Signed));
+        Assert.Equal(unauthorized + 20, PkiMetrics.OcspCount(OcspOutcome.Unauthorized));
     }
 
     [Fact]
@@ -109,7 +109,7 @@ public sealed class OcspTests(PkiFixture pki)
         var (cert, _) = await pki.IssueAsync(CredentialLevel.Qualified);
         var issuer = pki.Cas[CredentialLevel.Qualified].Certificate.RawData;
         var serial = new BigInteger(1, cert.SerialNumberBytes.ToArray());
-        var signed = ServerMetrics.OcspCount(OcspOutcome.Signed);
+        var signed = PkiMetrics.OcspCount(OcspOutcome.Signed);
 
         var first = await PostBytesAsync(Request(issuer, serial, RandomNumberGenerator.GetBytes(16)));
         var second = await PostBytesAsync(Request(issuer, serial, RandomNumberGenerator.GetBytes(16)));
@@ -117,7 +117,7 @@ public sealed class OcspTests(PkiFixture pki)
 
         Assert.Equal(first, second);
         Assert.Equal(first, third);
-        Assert.Equal(signed + 1, ServerMetrics.OcspCount(OcspOutcome.Signed));
+        Assert.Equal(signed + 1, PkiMetrics.OcspCount(OcspOutcome.Signed));
 
         var basic = (BasicOcspResp)new OcspResp(first).GetResponseObject();
         Assert.True(basic.Verify(new BcCertificate(pki.Cas[CredentialLevel.Qualified].OcspCertificate.RawData).GetPublicKey()));
@@ -169,13 +169,13 @@ public sealed class OcspTests(PkiFixture pki)
         var (_, doomed) = await pki.IssueAsync(CredentialLevel.Simple);
         var request = Request(pki.Cas[CredentialLevel.Simple].Certificate.RawData, new BigInteger(1, kept.SerialNumberBytes.ToArray()));
         var before = await PostBytesAsync(request);
-        var signed = ServerMetrics.OcspCount(OcspOutcome.Signed);
+        var signed = PkiMetrics.OcspCount(OcspOutcome.Signed);
 
         pki.Revoke(doomed, reason: 1);
 
         // Checked against the store again (the revocation could have been this certificate's), not signed again.
         Assert.Equal(before, await PostBytesAsync(request));
-        Assert.Equal(signed, ServerMetrics.OcspCount(OcspOutcome.Signed));
+        Assert.Equal(signed, PkiMetrics.OcspCount(OcspOutcome.Signed));
     }
 
     [Fact]

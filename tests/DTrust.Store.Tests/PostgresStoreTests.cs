@@ -1,4 +1,4 @@
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using DTrust.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;

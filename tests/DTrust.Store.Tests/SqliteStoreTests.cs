@@ -1,4 +1,4 @@
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;

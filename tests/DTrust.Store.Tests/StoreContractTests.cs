@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using DTrust.KeyVault;
-using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Xunit.Abstractions;
 
 namespace DTrust.Store.Tests;

@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using BenchmarkDotNet.Attributes;
 using DTrust.SigningServer.Credentials;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using DTrust.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;

@@ -1,4 +1,4 @@
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Callers;
 

@@ -1,4 +1,4 @@
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Grpc.Core;
 
 namespace DTrust.SigningServer.Callers;

@@ -1,7 +1,7 @@
 using System.Threading.RateLimiting;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Hosting;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography.X509Certificates;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Callers;
 

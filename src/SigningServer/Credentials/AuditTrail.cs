@@ -1,5 +1,5 @@
 using System.Text.Json;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Credentials;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Signing;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using StackExchange.Redis;
 
 namespace DTrust.SigningServer.Credentials;

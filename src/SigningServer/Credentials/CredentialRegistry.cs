@@ -1,8 +1,8 @@
 using DTrust.KeyVault;
+using DTrust.Pki;
 using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Pki;
 using DTrust.SigningServer.Signing;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Credentials;
 

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Credentials;
 

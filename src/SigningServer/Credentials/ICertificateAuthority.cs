@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using DTrust.KeyVault;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Credentials;
 

@@ -1,5 +1,5 @@
 using DTrust.SigningServer.Errors;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using V1 = DTrust.Signing.V1;

@@ -1,5 +1,6 @@
 using DTrust.KeyVault;
-using DTrust.SigningServer.Pki;
+using DTrust.Pki;
+using DTrust.SigningServer.Hosting;
 using DTrust.Tsa;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;

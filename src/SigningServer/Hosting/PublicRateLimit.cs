@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.RateLimiting;
-using DTrust.SigningServer.Pki;
+using DTrust.Pki;
 
 namespace DTrust.SigningServer.Hosting;
 
@@ -32,7 +32,7 @@ internal static class PublicRateLimit
                 context.HttpContext.Response.Headers.RetryAfter = "1";
                 if (context.HttpContext.Request.Path.StartsWithSegments("/ocsp", StringComparison.Ordinal))
                 {
-                    ServerMetrics.CountOcsp(OcspOutcome.RateLimited);
+                    PkiMetrics.CountOcsp(OcspOutcome.RateLimited);
                 }
 
                 // A tarpit, not a queue: the request holds no permit and does no work while it waits, but the client's

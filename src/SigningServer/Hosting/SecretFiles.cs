@@ -1,5 +1,5 @@
 using DTrust.SigningServer.Signing;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Hosting;
 

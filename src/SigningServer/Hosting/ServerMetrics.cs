@@ -4,7 +4,7 @@ using System.Text.Json;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Signing;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using DTrust.Tsa;
 using Grpc.Core;
 using Microsoft.AspNetCore.Routing;
@@ -37,30 +37,6 @@ internal enum OtpOutcome
     HashesDiffer,
 }
 
-/// <summary>How an OCSP request was answered, for the metrics.</summary>
-internal enum OcspOutcome
-{
-    /// <summary>A pre-produced response, no HSM signature.</summary>
-    Cached,
-
-    /// <summary>A response signed for this request (a cache miss, a refresh, or a request of several certificates).</summary>
-    Signed,
-
-    /// <summary>A request naming none of our issuing CAs: unauthorized, unsigned.</summary>
-    Unauthorized,
-
-    /// <summary>A request that does not parse, or asks too much: malformedRequest, unsigned.</summary>
-    Malformed,
-
-    /// <summary>The responder key's sessions stayed busy past the signing timeout: tryLater, unsigned.</summary>
-    TryLater,
-
-    /// <summary>The store or the HSM failed: internalError, unsigned.</summary>
-    Failed,
-
-    /// <summary>Turned away by the public listener's rate limit (HTTP 429) before the responder saw it.</summary>
-    RateLimited,
-}
 
 /// <summary>Who asked for a time-stamp token: a client of the TSA (gRPC or HTTP), or the signing flow.</summary>
 internal enum TsaSource
@@ -90,7 +66,6 @@ internal static class ServerMetrics
     private static readonly string[] OtpOutcomes = ["sent", "send_failed", "accepted", "wrong", "exhausted", "not_found", "hashes_differ"];
     private static readonly string[] TsaSources = ["request", "signature"];
     private static readonly string[] TsaOutcomes = ["granted", "rejected", "failed"];
-    private static readonly string[] OcspOutcomes = ["cached", "signed", "unauthorized", "malformed", "try_later", "failed", "rate_limited"];
 
     private static readonly MetricFactory Factory = FactoryWithoutExemplars();
 
@@ -113,11 +88,6 @@ internal static class ServerMetrics
         Factory.CreateCounter("dtrust_tsa_tokens_total", "RFC 3161 time-stamp answers by who asked and how they ended", ["source", "outcome"]),
         TsaSources, TsaOutcomes);
 
-    private static readonly Counter.Child[] OcspResponses = Children1(
-        Factory.CreateCounter("dtrust_ocsp_responses_total",
-            "OCSP answers: cached (pre-produced), signed (an HSM signature), unauthorized, malformed, try_later, failed, rate_limited (HTTP 429)",
-            ["outcome"]),
-        OcspOutcomes);
 
     private static readonly Histogram RpcDuration = Factory.CreateHistogram(
         "dtrust_rpc_duration_seconds", "gRPC calls by service, method and status code, from the first interceptor to the handler's end",
@@ -133,21 +103,12 @@ internal static class ServerMetrics
         "dtrust_redis_duration_seconds", "Round trips to Redis for challenges, by operation",
         ["operation"], new HistogramConfiguration { Buckets = RoundTripBuckets });
 
-    private static readonly Histogram StoreDuration = Factory.CreateHistogram(
-        "dtrust_store_duration_seconds",
-        "Credential store calls by operation; audit_append waits for a durable entry, audit_commit is one group commit",
-        ["operation"], new HistogramConfiguration { Buckets = RoundTripBuckets });
 
     public static readonly Histogram.Child RedisCreate = RedisDuration.WithLabels("create");
     public static readonly Histogram.Child RedisConsume = RedisDuration.WithLabels("consume");
     public static readonly Histogram.Child RedisDelete = RedisDuration.WithLabels("delete");
     public static readonly Histogram.Child RedisSendCount = RedisDuration.WithLabels("send_count");
 
-    public static readonly Histogram.Child StoreAuditAppend = StoreDuration.WithLabels("audit_append");
-    public static readonly Histogram.Child StoreAuditCommit = StoreDuration.WithLabels("audit_commit");
-    public static readonly Histogram.Child StoreCredentialRead = StoreDuration.WithLabels("credential_read");
-    public static readonly Histogram.Child StoreUserRead = StoreDuration.WithLabels("user_read");
-    public static readonly Histogram.Child StoreCallerRead = StoreDuration.WithLabels("caller_read");
 
     /// <summary>
     /// Call once at start-up, before <c>/metrics</c> is first scraped. The vault's meter is exported; other .NET
@@ -166,7 +127,7 @@ internal static class ServerMetrics
         });
 
         // Reading the fields runs the type initializer now, so every family is published (at zero) from the first scrape.
-        _ = Signatures.Length + Authorizations.Length + Otps.Length + TsaTokens.Length + OcspResponses.Length;
+        _ = Signatures.Length + Authorizations.Length + Otps.Length + TsaTokens.Length;
     }
 
     /// <summary><c>GET /metrics</c> in the Prometheus text format, on <paramref name="listener"/> only.</summary>
@@ -227,11 +188,6 @@ internal static class ServerMetrics
     }
 
     /// <summary>Observes one gRPC call that started at <paramref name="start"/> (a <see cref="Stopwatch"/> timestamp).</summary>
-    public static void CountOcsp(OcspOutcome outcome) => OcspResponses[(int)outcome].Inc();
-
-    /// <summary>The count so far (tests: an answer that must cost no signature leaves <see cref="OcspOutcome.Signed"/> unchanged).</summary>
-    public static double OcspCount(OcspOutcome outcome) => OcspResponses[(int)outcome].Value;
-
     public static void ObserveRpc(string method, StatusCode code, long start)
     {
         var children = RpcChildren.GetOrAdd(method, static _ => new Histogram.Child?[17]);

@@ -1,4 +1,5 @@
 using DTrust.KeyVault;
+using DTrust.Pki;
 
 namespace DTrust.SigningServer.Hosting;
 
@@ -9,7 +10,7 @@ internal static class VaultFactory
     public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa"];
 
     /// <summary>The dev root CA's domain: only development opens it, in production the root is offline.</summary>
-    public const string RootDomain = "root";
+    public const string RootDomain = DevPki.RootDomain;
 
     public static HsmVault Open(ServerOptions options, ILoggerFactory loggers)
     {

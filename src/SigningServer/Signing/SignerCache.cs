@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.SigningServer.Credentials;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Microsoft.Extensions.Caching.Memory;
 
 namespace DTrust.SigningServer.Signing;

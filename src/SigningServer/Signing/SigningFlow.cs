@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.KeyVault;
+using DTrust.Pki;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Hosting;
-using DTrust.SigningServer.Pki;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using DTrust.Tsa;
 
 namespace DTrust.SigningServer.Signing;

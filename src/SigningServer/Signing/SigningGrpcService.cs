@@ -1,6 +1,6 @@
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
-using DTrust.SigningServer.Store;
+using DTrust.Store;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -40,7 +40,7 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
             V1.SignatureFormat.Raw => SignatureFormat.Raw,
             V1.SignatureFormat.CmsDetached => SignatureFormat.Cades,
             V1.SignatureFormat.PadesCms => SignatureFormat.Pades,
-            _ => throw new Errors.DTrustException(Errors.ErrorKind.InvalidArgument, "signature_format must be RAW, CMS_DETACHED or PADES_CMS"),
+            _ => throw new DTrustException(ErrorKind.InvalidArgument, "signature_format must be RAW, CMS_DETACHED or PADES_CMS"),
         };
         var result = await flow.SignAsync(
             context.Caller(),

@@ -1,0 +1,67 @@
+
+namespace DTrust.Pki;
+
+/// <summary>Object identifiers of the certificate profiles: ours under the development arc, the rest from ETSI and IETF.</summary>
+public static class PkiOids
+{
+    /// <summary>
+    /// Default arc of our certificate policies, under the development arc (the TSA's policies are arc .1,
+    /// certificate policies arc .2). A production QTSP configures its own (<see cref="PkiOptions.PolicyArc"/>).
+    /// </summary>
+    public const string PolicyArc = DevelopmentArc + ".2";
+
+    /// <summary>RFC 5612's enterprise number for documentation, the same arc the TSA's default policy uses.</summary>
+    public const string DevelopmentArc = "1.3.6.1.4.1.32473";
+
+    public const string SimplePolicy = PolicyArc + ".1";
+    public const string AdvancedPolicy = PolicyArc + ".2";
+    public const string QualifiedPolicy = PolicyArc + ".3";
+
+    /// <summary>ETSI EN 319 411-2 QCP-n-qscd: qualified certificate of a natural person, key in a QSCD.</summary>
+    public const string QcpNQscd = "0.4.0.194112.1.2";
+
+    /// <summary>RFC 3739 id-pe-qcStatements.</summary>
+    public const string QcStatements = "1.3.6.1.5.5.7.1.3";
+
+    /// <summary>ETSI EN 319 412-5 statements.</summary>
+    public const string QcCompliance = "0.4.0.1862.1.1";
+    public const string QcSscd = "0.4.0.1862.1.4";
+    public const string QcType = "0.4.0.1862.1.6";
+    public const string QcTypeEsign = "0.4.0.1862.1.6.1";
+
+    public const string CertificatePolicies = "2.5.29.32";
+    public const string OcspSigning = "1.3.6.1.5.5.7.3.9";
+
+    /// <summary>RFC 6960 §4.2.2.2.1 id-pkix-ocsp-nocheck: clients need not check the responder's own status.</summary>
+    public const string OcspNoCheck = "1.3.6.1.5.5.7.48.1.5";
+
+    public const string GivenName = "2.5.4.42";
+    public const string Surname = "2.5.4.4";
+    public const string Title = "2.5.4.12";
+    public const string SerialNumber = "2.5.4.5";
+
+    /// <summary>Our policy OID of a level under <paramref name="arc"/> (.1 simple, .2 advanced, .3 qualified).</summary>
+    public static string Policy(CredentialLevel level, string arc = PolicyArc) => level switch
+    {
+        CredentialLevel.Simple => arc + ".1",
+        CredentialLevel.Advanced => arc + ".2",
+        CredentialLevel.Qualified => arc + ".3",
+        _ => throw new ArgumentOutOfRangeException(nameof(level)),
+    };
+
+    /// <summary>
+    /// Refuses (at start-up) an arc that is not a dotted OID or has a component of 2^63 or more: every certificate
+    /// would carry it, and parsers that keep components in 64 bits refuse the whole policies extension.
+    /// </summary>
+    public static void RequireShortArc(string arc, string setting)
+    {
+        var parts = arc.Split('.');
+        var valid = parts.Length >= 2 && parts[0] is "0" or "1" or "2"
+            && parts.All(p => p.Length > 0 && p.All(char.IsAsciiDigit) && long.TryParse(p, out _));
+        if (!valid)
+        {
+            throw new InvalidOperationException(
+                $"{setting} '{arc}' must be a dotted OID whose components are each below 2^63 (a UUID arc 2.25.<128 bits> is refused by common parsers)");
+        }
+    }
+}
