@@ -9,7 +9,7 @@ namespace DTrust.KeyVault;
 /// holds sessions on its own token only; nothing here takes a token or a level from the caller.
 /// </summary>
 /// <remarks>
-/// In one file per job so that each can be read alone:
+/// The PKCS#11 backend of <see cref="IKeyDomain"/>, in one file per job so that each can be read alone:
 /// <c>KeyDomain.Sessions.cs</c> (leasing, fault reporting, handle generations), <c>KeyDomain.MasterKey.cs</c> (master
 /// key and KEK derivation), <c>KeyDomain.CredentialKeys.cs</c> (create and re-wrap), <c>KeyDomain.Unwrap.cs</c>
 /// (telling a wrong PIN from a failing HSM), <c>KeyDomain.BatchSigning.cs</c> (a batch under one unwrap, the RSA
@@ -17,7 +17,7 @@ namespace DTrust.KeyVault;
 /// helper classes: every job works on the same lease, cached handles and fault state, and handing those between
 /// objects would hide the order of the PKCS#11 calls, which is what a reviewer of this code has to follow.
 /// </remarks>
-public sealed partial class KeyDomain : IDisposable
+public sealed partial class KeyDomain : IKeyDomain, IDisposable
 {
     private readonly IPkcs11 _p11;
     private readonly SessionPool _pool;
@@ -54,6 +54,11 @@ public sealed partial class KeyDomain : IDisposable
     }, ct);
 
     public void Dispose() => _pool.Dispose();
+
+    // The contract hands out ISigningKey; callers of the concrete type keep getting HsmSigningKey.
+    ISigningKey IKeyDomain.GetSigningKey(string label) => GetSigningKey(label);
+
+    ISigningKey IKeyDomain.GetOrCreateSigningKey(string label, KeyAlgorithm alg) => GetOrCreateSigningKey(label, alg);
 
     private static void CheckAlgorithm(KeyAlgorithm alg)
     {
