@@ -21,13 +21,7 @@ public sealed partial class KeyDomain
     {
         CheckWrapped(key);
         CheckPin(pin);
-        ArgumentNullException.ThrowIfNull(digests);
-        if (digests.Count == 0)
-        {
-            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "no digests to sign");
-        }
-
-        Schemes.Validate(key.Algorithm, scheme, digests);
+        CredentialChecks.Batch(key.Algorithm, digests, scheme);
         var mechanism = Schemes.Mechanism(scheme);
         var pkcs1 = !Schemes.IsEcdsa(scheme) && !Schemes.IsPss(scheme);
         var hash = Schemes.Hash(scheme);

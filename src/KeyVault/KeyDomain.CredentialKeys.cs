@@ -7,7 +7,7 @@ namespace DTrust.KeyVault;
 // for their domain and for storage damage before the HSM is asked to unwrap them.
 public sealed partial class KeyDomain
 {
-    private const int SaltLength = 32;
+    private const int SaltLength = CredentialChecks.SaltLength;
 
     /// <summary>
     /// Generates a credential key pair in the HSM and returns it wrapped under the KEK of <paramref name="pin"/>.
@@ -67,35 +67,7 @@ public sealed partial class KeyDomain
         }, ct);
     }
 
-    private void CheckWrapped(WrappedCredentialKey key)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        if (!string.Equals(key.Domain, Name, StringComparison.Ordinal))
-        {
-            throw new KeyVaultException(
-                KeyVaultErrorKind.WrongDomain,
-                $"the credential key belongs to domain '{key.Domain}', not '{Name}'");
-        }
-
-        CheckAlgorithm(key.Algorithm);
-
-        // Checked before the HSM is asked, so that storage damage is never mistaken for a wrong PIN.
-        if (key.Salt is not { Length: SaltLength } || key.Blob is null || key.SubjectPublicKeyInfo is null || !key.IsIntact())
-        {
-            throw new KeyVaultException(
-                KeyVaultErrorKind.CorruptKeyBlob,
-                "the wrapped credential key does not match its integrity digest");
-        }
-
-        // CKM_AES_KEY_WRAP_PAD output is a whole number of 8-byte blocks, at least two. Any other length fails in
-        // the HSM whatever the PIN (CKR_WRAPPED_KEY_LEN_RANGE), so it is damage, not a wrong PIN to be counted.
-        if (key.Blob.Length < 16 || key.Blob.Length % 8 != 0)
-        {
-            throw new KeyVaultException(
-                KeyVaultErrorKind.CorruptKeyBlob,
-                $"the wrapped credential key has {key.Blob.Length} bytes, not a whole number of AES key-wrap blocks");
-        }
-    }
+    private void CheckWrapped(WrappedCredentialKey key) => CredentialChecks.Wrapped(key, Name);
 
     private WrappedCredentialKey Seal(KeyAlgorithm alg, byte[] spki, byte[] salt, byte[] blob) =>
         new(Name, alg, spki, salt, blob, WrappedCredentialKey.ComputeDigest(Name, alg, spki, salt, blob));

@@ -103,9 +103,7 @@ public sealed partial class KeyDomain
         return found.Handle;
     }
 
-    private static string CheckLabel(string label) => string.IsNullOrWhiteSpace(label)
-        ? throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "a signing key needs a label")
-        : label;
+    private static string CheckLabel(string label) => CredentialChecks.Label(label);
 
     private byte[] SignWithTokenKey(SessionLease lease, HsmSigningKey key, in Mechanism mechanism, byte[] input)
     {

@@ -60,21 +60,10 @@ public sealed partial class KeyDomain : IKeyDomain, IDisposable
 
     ISigningKey IKeyDomain.GetOrCreateSigningKey(string label, KeyAlgorithm alg) => GetOrCreateSigningKey(label, alg);
 
-    private static void CheckAlgorithm(KeyAlgorithm alg)
-    {
-        if (!Algorithms.IsDefined(alg))
-        {
-            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, $"unknown key algorithm {alg}");
-        }
-    }
+    // The argument checks are shared with every backend of IKeyDomain (CredentialChecks), so that all refuse alike.
+    private static void CheckAlgorithm(KeyAlgorithm alg) => CredentialChecks.Algorithm(alg);
 
-    private static void CheckPin(ReadOnlyMemory<byte> pin)
-    {
-        if (pin.IsEmpty)
-        {
-            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, "the PIN is empty");
-        }
-    }
+    private static void CheckPin(ReadOnlyMemory<byte> pin) => CredentialChecks.Pin(pin);
 
     // Shared by the master key and the token keys: an object on the token is checked, not trusted.
     private void CheckFlags(ulong session, ulong handle, string what, (ulong Attribute, string Name, bool Expected)[] flags)
