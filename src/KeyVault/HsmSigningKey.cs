@@ -9,7 +9,7 @@ namespace DTrust.KeyVault;
 /// non-extractable. The handle is looked up once and cached; after a device fault or an invalid handle it is looked
 /// up again by label (and must still be the same key), so a re-inserted token needs no restart.
 /// </summary>
-public sealed class HsmSigningKey
+public sealed class HsmSigningKey : ISigningKey
 {
     private readonly KeyDomain _domain;
     private readonly byte[] _spki;
