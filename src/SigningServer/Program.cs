@@ -1,8 +1,8 @@
 using DTrust.Pki;
+using DTrust.SigningServer.Api.Grpc;
 using DTrust.SigningServer.Api.Http;
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
-using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Health;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Signing;
@@ -33,11 +33,10 @@ builder.Services.AddSingleton(options);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddGrpc(o =>
 {
-    // Interceptors run in this order: the timing sees the status errors were mapped to, and errors are mapped
-    // outside authentication, so every inner failure reaches the mapping.
+    // Interceptors run in this order: the timing sees the status errors were mapped to. Callers are checked
+    // before any of this, by authorization (AddCallerAccess), for gRPC and REST alike.
     o.Interceptors.Add<RpcMetricsInterceptor>();
     o.Interceptors.Add<ErrorInterceptor>();
-    o.Interceptors.Add<CallerAuthInterceptor>();
     o.EnableDetailedErrors = false;
     o.MaxReceiveMessageSize = options.Grpc.MaxReceiveBytes;
 })
@@ -67,6 +66,8 @@ builder.Services.AddPublicRateLimit(pkiOptions.RateLimit);
 builder.Services.AddSingleton<ICertificateAuthority, CertificateAuthority>();
 builder.Services.AddSingleton<CallerDirectory>();
 builder.Services.AddSingleton<CallerRateLimits>();
+builder.Services.AddSingleton<CallerAdministration>();
+builder.Services.AddCallerAccess();
 builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
@@ -130,16 +131,17 @@ var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
 app.UseRateLimiter();
+app.UseAuthorization();
 app.UseDefaultGrpcDeadline(TimeSpan.FromSeconds(options.Grpc.DefaultDeadlineSeconds), TimeSpan.FromSeconds(options.Grpc.MaxDeadlineSeconds));
 
 app.MapGrpcService<TimestampGrpcService>().OnListener(grpc);
 app.MapGrpcService<CredentialGrpcService>().OnListener(grpc);
 app.MapGrpcService<SigningGrpcService>().OnListener(grpc);
-app.MapGrpcHealthChecksService().OnListener(grpc);
-app.MapGrpcReflectionService().OnListener(grpc);
+app.MapGrpcHealthChecksService().OnListener(grpc).AllowAnonymous();
+app.MapGrpcReflectionService().OnListener(grpc).AllowAnonymous();
 app.MapHttpTsa(http);
 app.MapPkiEndpoints(http);
-app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http);
+app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http).AllowAnonymous();
 app.MapServerMetrics(admin);
 
 await app.RunAsync();

@@ -83,10 +83,12 @@ public sealed class MalformedInputTests(ServerFixture fixture) : IDisposable
     public async Task Signing_request_over_its_limit_is_refused_before_the_body_arrives(string what, int announced)
     {
         // The largest real SignHash (100 SHA-512 hashes) is a few KiB: a caller must not make the node hold 4 MiB
-        // for each of its streams. Announced, never sent: the refusal comes from the length prefix alone.
+        // for each of its streams. Announced, never sent: the refusal comes from the length prefix alone. With a
+        // partner's key, because a call without one is turned away before its first message is even read.
         var never = new TaskCompletionSource();
         byte[] head = [0, (byte)(announced >> 24), (byte)(announced >> 16), (byte)(announced >> 8), (byte)announced, .. new byte[10]];
         using var request = RawGrpc.Request(Grpc, RawGrpc.SignHashPath, new RawGrpc.PartialContent(head, never.Task));
+        request.Headers.TryAddWithoutValidation("authorization", "Bearer " + fixture.Server.ApiKey("partner"));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         using var response = await _raw.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
 

@@ -132,7 +132,7 @@ internal static class ServerMetrics
 
     /// <summary><c>GET /metrics</c> in the Prometheus text format, on <paramref name="listener"/> only.</summary>
     public static void MapServerMetrics(this IEndpointRouteBuilder app, ListenerPort listener) =>
-        app.MapMetrics().WithMetadata(new HttpMethodMetadata([HttpMethods.Get])).OnListener(listener);
+        app.MapMetrics().WithMetadata(new HttpMethodMetadata([HttpMethods.Get])).OnListener(listener).AllowAnonymous();
 
     /// <summary>Refused when the request was turned down, failed when something on our side broke.</summary>
     public static Outcome OutcomeOf(Exception e) => e switch

@@ -20,12 +20,12 @@ internal static class PkiEndpoints
         app.MapGet("/crl/{level}.crl", async (string level, CrlPublisher crls, HttpContext http) =>
             PkiLevels.TryParse(level, out var l)
                 ? Results.Bytes(await crls.GetCurrentAsync(l, http.RequestAborted), CrlMediaType)
-                : Results.NotFound()).OnListener(listener).WithPublicRateLimit();
+                : Results.NotFound()).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
 
         app.MapGet("/pki/ca-{level}.cer", (string level, IssuingCas cas) =>
             PkiLevels.TryParse(level, out var l)
                 ? Results.Bytes(cas[l].Certificate.RawData, CertificateMediaType)
-                : Results.NotFound()).OnListener(listener).WithPublicRateLimit();
+                : Results.NotFound()).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
 
         app.MapPost("/ocsp", async (HttpContext http, OcspResponder ocsp) =>
         {
@@ -37,7 +37,7 @@ internal static class PkiEndpoints
             // An oversized body is answered like any other malformed request: an OCSPResponse, not an HTTP error.
             var body = await ReadBoundedAsync(http.Request.Body, http.RequestAborted);
             return Results.Bytes(await ocsp.RespondAsync(body, http.RequestAborted), OcspResponder.ResponseMediaType);
-        }).OnListener(listener).WithPublicRateLimit();
+        }).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
 
         // RFC 6960 Appendix A.1: GET {url}/{url-encoding of base64 of the DER request}. The raw target is read
         // because the decoded path keeps "%2F" escaped while turning "%2B" into "+", and base64 has both.
@@ -48,7 +48,7 @@ internal static class PkiEndpoints
             var end = raw.IndexOf('?', start);
             var encoded = Uri.UnescapeDataString(end < 0 ? raw[start..] : raw[start..end]);
             return Results.Bytes(await ocsp.RespondAsync(DecodeBase64(encoded), http.RequestAborted), OcspResponder.ResponseMediaType);
-        }).OnListener(listener).WithPublicRateLimit();
+        }).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
     }
 
     /// <summary>Standard or URL-safe base64, padded or not; anything else becomes an empty (malformed) request.</summary>

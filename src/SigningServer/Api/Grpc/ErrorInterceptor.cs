@@ -1,13 +1,13 @@
-using DTrust.KeyVault;
+using DTrust.SigningServer.Errors;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
-namespace DTrust.SigningServer.Errors;
+namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary>
-/// The one place where domain errors become gRPC statuses. Messages of <see cref="DTrustException"/> and of the
-/// vault are written for the caller (they never carry PINs, OTPs or key material); anything unexpected is logged
-/// here and reaches the caller only as INTERNAL with a generic message.
+/// Where failures of a gRPC call become statuses: <see cref="Failures.Classify"/> names the failure, the gRPC column
+/// (<see cref="GrpcErrors"/>) its code. Messages are written for the caller (they never carry PINs, OTPs or key
+/// material); anything unexpected is logged here and reaches the caller only as INTERNAL with a generic message.
 /// </summary>
 internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> log) : Interceptor
 {
@@ -79,33 +79,11 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> log) : 
 
     internal static Status? Map(Exception e, ServerCallContext context) => e switch
     {
-        DTrustException d => new Status(ToCode(d.Kind), d.Message),
-        KeyVaultException { IsTransient: true } => new Status(StatusCode.Unavailable, "the HSM is unavailable; retry later"),
-
-        // Start-up proved every token object present, so one missing later means the HSM lost it: not the caller's fault.
-        KeyVaultException { Kind: KeyVaultErrorKind.KeyNotFound } => new Status(StatusCode.Unavailable, "the HSM is unavailable; retry later"),
-        KeyVaultException { Kind: KeyVaultErrorKind.InvalidInput } k => new Status(StatusCode.InvalidArgument, k.Message),
-
-        // Challenges live only in Redis: without it nothing is authorized or signed, and the caller may retry.
-        StackExchange.Redis.RedisException or TimeoutException =>
-            new Status(StatusCode.Unavailable, "the challenge store is unavailable; retry later"),
         OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
             context.Deadline <= DateTime.UtcNow
                 ? new Status(StatusCode.DeadlineExceeded, "deadline exceeded")
                 : new Status(StatusCode.Cancelled, "the call was cancelled"),
-        _ => null,
-    };
-
-    internal static StatusCode ToCode(ErrorKind kind) => kind switch
-    {
-        ErrorKind.InvalidArgument => StatusCode.InvalidArgument,
-        ErrorKind.NotFound => StatusCode.NotFound,
-        ErrorKind.PermissionDenied => StatusCode.PermissionDenied,
-        ErrorKind.Unauthenticated => StatusCode.Unauthenticated,
-        ErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
-        ErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
-        ErrorKind.Unavailable => StatusCode.Unavailable,
-        _ => StatusCode.Internal,
+        _ => Failures.Classify(e) is { } known ? new Status(GrpcErrors.Code(known.Kind), known.Message) : null,
     };
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Error, Message = "Unexpected error in {Method}")]

@@ -1,11 +1,11 @@
-using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Credentials;
 using DTrust.Store;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using V1 = DTrust.Signing.V1;
 using Vault = DTrust.KeyVault;
 
-namespace DTrust.SigningServer.Credentials;
+namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary>Between the public contract (dtrust.signing.v1) and the store's records: enums by name, times as Timestamps.</summary>
 internal static class ProtoMapping

@@ -1,12 +1,13 @@
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
+using DTrust.SigningServer.Signing;
 using DTrust.Store;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using V1 = DTrust.Signing.V1;
 
-namespace DTrust.SigningServer.Signing;
+namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary><c>dtrust.signing.v1.SigningService</c>, partner role: mapping only; the flow is <see cref="SigningFlow"/>.</summary>
 [AllowRoles(CallerRole.Partner)]

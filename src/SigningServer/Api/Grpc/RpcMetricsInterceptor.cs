@@ -1,9 +1,10 @@
 using System.Diagnostics;
+using DTrust.SigningServer.Hosting;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
-namespace DTrust.SigningServer.Hosting;
+namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary>
 /// Times every gRPC call into <c>dtrust_rpc_duration_seconds</c> by service, method and status code. Registered

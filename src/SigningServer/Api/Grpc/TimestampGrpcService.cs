@@ -1,11 +1,13 @@
-using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Timestamping;
 using DTrust.Tsa.V1;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
 
-namespace DTrust.SigningServer.Timestamping;
+namespace DTrust.SigningServer.Api.Grpc;
 
-/// <summary><c>dtrust.tsa.v1.TimestampService</c>: DER TimeStampReq in, DER TimeStampResp out.</summary>
+/// <summary><c>dtrust.tsa.v1.TimestampService</c>: DER TimeStampReq in, DER TimeStampResp out. Anyone may ask.</summary>
+[AllowAnonymous]
 internal sealed class TimestampGrpcService(TsaResponder tsa) : TimestampService.TimestampServiceBase
 {
     public override async Task<TimestampResponse> Timestamp(TimestampRequest request, ServerCallContext context)

@@ -1,6 +1,7 @@
 using DTrust.SigningServer.Hosting;
+using DTrust.SigningServer.Timestamping;
 
-namespace DTrust.SigningServer.Timestamping;
+namespace DTrust.SigningServer.Api.Http;
 
 /// <summary>The TSA over RFC 3161 §3.4 HTTP: <c>POST /tsa</c> on the HTTP listener.</summary>
 internal static class TimestampEndpoints
@@ -33,7 +34,7 @@ internal static class TimestampEndpoints
             // Refusals are TimeStampResp structures too (status rejection), so the HTTP status stays 200.
             var result = await tsa.RespondAsync(query, http.RequestAborted);
             return Results.Bytes(result.Response, ReplyMediaType);
-        }).OnListener(listener).WithPublicRateLimit();
+        }).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
     }
 
     /// <summary>

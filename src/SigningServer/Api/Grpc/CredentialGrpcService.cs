@@ -1,25 +1,23 @@
 using DTrust.SigningServer.Callers;
-using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Credentials;
 using DTrust.Store;
 using Grpc.Core;
 using V1 = DTrust.Signing.V1;
 
-namespace DTrust.SigningServer.Credentials;
+namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary>
 /// <c>dtrust.signing.v1.CredentialService</c>: validation and mapping only; the rules live in
-/// <see cref="CredentialRegistry"/>. Operator role unless a method allows partners too.
+/// <see cref="CredentialRegistry"/>. Each method names its roles.
 /// </summary>
 internal sealed class CredentialGrpcService(
     CredentialRegistry registry,
     ICertificateAuthority ca,
-    ICallerStore callers,
-    CallerDirectory directory,
-    AuditTrail audit,
+    CallerAdministration admin,
     IAuditLog auditLog,
-    IUsageReport usage,
-    TimeProvider time) : V1.CredentialService.CredentialServiceBase
+    IUsageReport usage) : V1.CredentialService.CredentialServiceBase
 {
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Holder> UpsertHolder(V1.UpsertHolderRequest request, ServerCallContext context)
     {
         var caller = context.Caller();
@@ -28,9 +26,11 @@ internal sealed class CredentialGrpcService(
         return ProtoMapping.ToProto(user);
     }
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Holder> GetHolder(V1.GetHolderRequest request, ServerCallContext context) =>
         ProtoMapping.ToProto(await registry.GetHolderAsync(context.Caller(), request.UserId, context.CancellationToken));
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Holder> RecordIdentification(V1.RecordIdentificationRequest request, ServerCallContext context)
     {
         var user = await registry.RecordIdentificationAsync(
@@ -38,6 +38,7 @@ internal sealed class CredentialGrpcService(
         return ProtoMapping.ToProto(user);
     }
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.EnrollCredentialResponse> EnrollCredential(V1.EnrollCredentialRequest request, ServerCallContext context)
     {
         var level = ProtoMapping.ToLevel(request.Level);
@@ -66,74 +67,38 @@ internal sealed class CredentialGrpcService(
         return response;
     }
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Credential> RevokeCredential(V1.RevokeCredentialRequest request, ServerCallContext context) =>
         ToProto(await registry.RevokeAsync(context.Caller(), request.CredentialId, (int)request.Reason, context.CancellationToken));
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Credential> UnlockCredential(V1.UnlockCredentialRequest request, ServerCallContext context) =>
         ToProto(await registry.UnlockAsync(context.Caller(), request.CredentialId, request.ConfirmationCode, context.CancellationToken));
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Credential> SetOneFactorConsent(V1.SetOneFactorConsentRequest request, ServerCallContext context) =>
         ToProto(await registry.SetOneFactorConsentAsync(context.Caller(), request.CredentialId, request.Consent, context.CancellationToken));
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.CreateCallerResponse> CreateCaller(V1.CreateCallerRequest request, ServerCallContext context)
     {
-        var caller = context.Caller();
-        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 64)
-        {
-            throw new DTrustException(ErrorKind.InvalidArgument, "name is required (at most 64 characters)");
-        }
-
-        // Unlocks and phone changes accept a second operator in place of the holder: if an operator key could mint
-        // operator keys, one key would be both pairs of eyes. Operators are registered on the host (add-caller).
-        var role = ProtoMapping.ToRole(request.Role);
-        if (role == CallerRole.Operator)
-        {
-            throw new DTrustException(
-                ErrorKind.PermissionDenied, "operators are registered on the server host (add-caller), not by another operator");
-        }
-
-        var key = ApiKeys.Generate();
-        var created = new CallerRecord
-        {
-            Id = ApiKeys.NewId("caller"),
-            Tenant = caller.Tenant,
-            Name = request.Name,
-            Role = role,
-            CredentialHash = ApiKeys.Hash(key),
-            CreatedAt = time.GetUtcNow(),
-        };
-        if (!await callers.InsertCallerAsync(created, context.CancellationToken))
-        {
-            throw new DTrustException(ErrorKind.Internal, "could not register the caller");
-        }
-
-        await audit.RecordAsync(
-            caller.Id, caller.Tenant, null, "caller.created",
-            details: new { caller = created.Id, role = created.Role.ToString() }, ct: context.CancellationToken);
+        var (created, key) = await admin.CreateAsync(context.Caller(), request.Name, ProtoMapping.ToRole(request.Role), context.CancellationToken);
         return new V1.CreateCallerResponse { Caller = ProtoMapping.ToProto(created), ApiKey = key };
     }
 
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.ListCallersResponse> ListCallers(V1.ListCallersRequest request, ServerCallContext context)
     {
         var response = new V1.ListCallersResponse();
-        response.Callers.AddRange((await callers.ListCallersAsync(context.Caller().Tenant, context.CancellationToken)).Select(ProtoMapping.ToProto));
+        response.Callers.AddRange((await admin.ListAsync(context.Caller(), context.CancellationToken)).Select(ProtoMapping.ToProto));
         return response;
     }
 
-    public override async Task<V1.Caller> RevokeCaller(V1.RevokeCallerRequest request, ServerCallContext context)
-    {
-        var caller = context.Caller();
-        if (!await callers.RevokeCallerAsync(caller.Tenant, request.CallerId, time.GetUtcNow(), context.CancellationToken))
-        {
-            throw new DTrustException(ErrorKind.NotFound, "caller not found");
-        }
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.Caller> RevokeCaller(V1.RevokeCallerRequest request, ServerCallContext context) =>
+        ProtoMapping.ToProto(await admin.RevokeAsync(context.Caller(), request.CallerId, context.CancellationToken));
 
-        directory.Invalidate();
-        await audit.RecordAsync(caller.Id, caller.Tenant, null, "caller.revoked", details: new { caller = request.CallerId }, ct: context.CancellationToken);
-        var revoked = (await callers.ListCallersAsync(caller.Tenant, context.CancellationToken)).First(c => c.Id == request.CallerId);
-        return ProtoMapping.ToProto(revoked);
-    }
-
+    [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.VerifyAuditLogResponse> VerifyAuditLog(V1.VerifyAuditLogRequest request, ServerCallContext context)
     {
         var result = await AuditChain.VerifyAsync(auditLog.ReadAllAsync(context.CancellationToken), context.CancellationToken);
