@@ -42,20 +42,20 @@ public sealed class ChallengeIntegrityTests(ServerFixture fixture)
         Assert.NotEmpty(fields);
         var forged = new AuthorizeSignatureResponse { ChallengeId = "chal-forged-" + Guid.NewGuid().ToString("N") };
         await db.HashSetAsync(Key(credential, forged.ChallengeId),
-            [.. fields.Where(f => f.Name != "otp"), new HashEntry("otp", "")]);
+            [.. fields.Where(f => f.Name != "proof"), new HashEntry("proof", "")]);
         await db.KeyExpireAsync(Key(credential, forged.ChallengeId), TimeSpan.FromMinutes(5));
         await CredentialLifecycleTests.AssertRefused(StatusCode.PermissionDenied,
             partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, forged, "", hashes)));
 
         // The real one with its code stripped in place: refused too, and spent.
-        await db.HashSetAsync(Key(credential, real.ChallengeId), "otp", "");
+        await db.HashSetAsync(Key(credential, real.ChallengeId), "proof", "");
         await CredentialLifecycleTests.AssertRefused(StatusCode.PermissionDenied,
             partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, real, "", hashes)));
 
         // Without any seal at all (a challenge made from scratch): refused.
         var scratch = new AuthorizeSignatureResponse { ChallengeId = "chal-scratch-" + Guid.NewGuid().ToString("N") };
         await db.HashSetAsync(Key(credential, scratch.ChallengeId),
-            [.. fields.Where(f => f.Name != "otp" && f.Name != "seal" && f.Name != "expires"), new HashEntry("otp", "")]);
+            [.. fields.Where(f => f.Name != "proof" && f.Name != "seal" && f.Name != "expires"), new HashEntry("proof", "")]);
         await CredentialLifecycleTests.AssertRefused(StatusCode.PermissionDenied,
             partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, scratch, "", hashes)));
     }

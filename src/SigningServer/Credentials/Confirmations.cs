@@ -1,5 +1,6 @@
 using System.Globalization;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Factors;
 using DTrust.SigningServer.Signing;
 using DTrust.Store;
 using StackExchange.Redis;
@@ -34,7 +35,7 @@ public sealed record Confirmation(ConfirmationOutcome Outcome, string? Confirmed
 /// first operator; a code is good for <see cref="Attempts"/> tries and once.
 /// </summary>
 public sealed class Confirmations(
-    IConnectionMultiplexer redis, OneTimeCodes codes, IOtpSender holderChannel, ChallengeStore sends, ICodeFailureLog failures,
+    IConnectionMultiplexer redis, OneTimeCodes codes, IOtpSender holderChannel, SmsSendLimits sends, ICodeFailureLog failures,
     SigningOptions options, TimeProvider time)
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
@@ -133,7 +134,7 @@ public sealed class Confirmations(
         {
             case "requested":
                 // Each request is an SMS to the holder: counted with the signature codes sent to that number.
-                if (!await sends.CountSendAsync("phone", codes.Mac("phone", holderPhone), options.OtpSendsPerPhonePerHour))
+                if (!await sends.CountPhoneAsync(holderPhone))
                 {
                     await db.KeyDeleteAsync(key);
                     throw new DTrustException(ErrorKind.ResourceExhausted, "too many codes sent to this holder's phone this hour; wait");

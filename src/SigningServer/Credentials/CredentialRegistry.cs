@@ -1,6 +1,7 @@
 using DTrust.KeyVault;
 using DTrust.Pki;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Policy;
 using DTrust.SigningServer.Signing;
 using DTrust.Store;
 
@@ -23,9 +24,6 @@ public sealed class CredentialRegistry(
     SigningOptions options,
     TimeProvider time)
 {
-    /// <summary>Wrong PINs (transport or activation) after which a credential is LOCKED.</summary>
-    public const int PinAttempts = 5;
-
     private static readonly DTrustException NotFound = new(ErrorKind.NotFound, "credential not found");
 
     /// <summary>
@@ -137,7 +135,7 @@ public sealed class CredentialRegistry(
     {
         var user = await GetHolderAsync(caller, userId, ct);
         var now = time.GetUtcNow();
-        if (HolderRules.IdentificationProblem(user, now) is { } problem)
+        if (SigningPolicy.IdentificationProblem(user, now) is { } problem)
         {
             await audit.RecordAsync(caller.Id, caller.Tenant, null, "credential.enrol", "refused: " + problem, new { user = userId }, ct: ct);
             throw new DTrustException(ErrorKind.FailedPrecondition, "cannot enrol: " + problem);
@@ -151,7 +149,7 @@ public sealed class CredentialRegistry(
         WrappedCredentialKey key;
         try
         {
-            key = await vault.Domain(PkiLevels.Name(level)).CreateCredentialKeyAsync(algorithm, pinBytes, ct);
+            key = await vault.Domain(SigningPolicy.KeyDomain(level)).CreateCredentialKeyAsync(algorithm, pinBytes, ct);
         }
         finally
         {
@@ -242,7 +240,7 @@ public sealed class CredentialRegistry(
             RequireStatus(credential, "activate", CredentialStatus.NotActivated);
             var rewrapped = await WithPinAttemptAsync(
                 caller, credential, "credential.activate", "wrong transport PIN",
-                () => vault.Domain(PkiLevels.Name(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct), ct);
+                () => vault.Domain(SigningPolicy.KeyDomain(credential.Level)).RewrapAsync(credential.Key, oldPin, newPin, ct), ct);
 
             var activated = await MutateAsync(caller, credentialId, c =>
             {
@@ -261,7 +259,7 @@ public sealed class CredentialRegistry(
 
     /// <summary>
     /// Runs <paramref name="useKey"/>, the HSM's only judgement of a PIN, under one attempt taken before it and given
-    /// back on success; the attempt that reaches <see cref="PinAttempts"/> locks the credential (NOT_ACTIVATED too,
+    /// back on success; the attempt that reaches <see cref="SigningPolicy.PinAttempts"/> locks the credential (NOT_ACTIVATED too,
     /// which keeps its transport PIN as the only PIN). Counting first means neither concurrent calls, a cancelled
     /// call nor a store fault after the HSM's answer can try more PINs than the limit. An attempt is given back only
     /// when the vault says it never judged the PIN (device faults); a cancelled call keeps it.
@@ -272,11 +270,11 @@ public sealed class CredentialRegistry(
         // Not cancellable either: an attempt the store took is always audited below, never left half-recorded.
         ct.ThrowIfCancellationRequested();
         var taken = await store.TakePinAttemptAsync(
-            caller.Tenant, credential.Id, credential.Status, PinAttempts, time.GetUtcNow(), CancellationToken.None);
+            caller.Tenant, credential.Id, credential.Status, SigningPolicy.PinAttempts, time.GetUtcNow(), CancellationToken.None);
         if (taken is not { } attempt)
         {
             var now = Effective(await GetStoredAsync(caller, credential.Id, CancellationToken.None));
-            var why = $"the credential is {StatusName(now.Status)}";
+            var why = $"the credential is {SigningPolicy.StatusName(now.Status)}";
             await audit.RecordAsync(caller.Id, caller.Tenant, credential.Id, during, "refused: " + why, ct: CancellationToken.None);
             throw new DTrustException(ErrorKind.FailedPrecondition, why + "; no PIN attempt left");
         }
@@ -294,7 +292,7 @@ public sealed class CredentialRegistry(
         catch (KeyVaultException e) when (e.Kind is KeyVaultErrorKind.HsmUnavailable or KeyVaultErrorKind.HsmError
             or KeyVaultErrorKind.CorruptKeyBlob or KeyVaultErrorKind.WrongDomain or KeyVaultErrorKind.InvalidInput)
         {
-            await store.ReturnPinAttemptAsync(caller.Tenant, credential.Id, PinAttempts, time.GetUtcNow(), CancellationToken.None);
+            await store.ReturnPinAttemptAsync(caller.Tenant, credential.Id, SigningPolicy.PinAttempts, time.GetUtcNow(), CancellationToken.None);
             throw;
         }
         catch (Exception e)
@@ -305,7 +303,7 @@ public sealed class CredentialRegistry(
         }
 
         // Not the caller's token: a reset the client's cancellation skipped would leave the right PIN counted.
-        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, PinAttempts, time.GetUtcNow(), CancellationToken.None);
+        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, SigningPolicy.PinAttempts, time.GetUtcNow(), CancellationToken.None);
         return result;
     }
 
@@ -361,7 +359,7 @@ public sealed class CredentialRegistry(
     {
         var credential = Effective(await GetStoredAsync(caller, credentialId, ct));
         RequireStatus(credential, "unlock", CredentialStatus.Locked);
-        if (credential.Unlocks >= options.UnlocksPerCredential)
+        if (!SigningPolicy.UnlocksLeft(credential, options))
         {
             await audit.RecordAsync(
                 caller.Id, caller.Tenant, credentialId, "credential.unlock", "refused: no unlocks left", new { unlocks = credential.Unlocks }, ct: ct);
@@ -383,7 +381,7 @@ public sealed class CredentialRegistry(
             RequireStatus(c, "unlock", CredentialStatus.Locked);
 
             // Again here: two confirmed unlocks racing must not both pass a check made before the confirmation.
-            if (c.Unlocks >= options.UnlocksPerCredential)
+            if (!SigningPolicy.UnlocksLeft(c, options))
             {
                 throw new DTrustException(
                     ErrorKind.FailedPrecondition, $"the credential was unlocked {c.Unlocks} times, the most allowed; revoke it and enrol a new one");
@@ -455,7 +453,7 @@ public sealed class CredentialRegistry(
         var now = time.GetUtcNow();
         var updated = await MutateAsync(caller, credentialId, c =>
         {
-            if (c.Level != CredentialLevel.Advanced)
+            if (!SigningPolicy.MayConsentToOneFactor(c.Level))
             {
                 throw new DTrustException(
                     ErrorKind.FailedPrecondition, $"one-factor consent exists only for ADVANCED credentials, not {c.Level.ToString().ToUpperInvariant()}");
@@ -468,11 +466,23 @@ public sealed class CredentialRegistry(
         return updated;
     }
 
-    /// <summary>The status a caller sees and the policy applies: a credential past its certificate's end is EXPIRED.</summary>
-    public CredentialRecord Effective(CredentialRecord c) =>
-        c.NotAfter <= time.GetUtcNow() && c.Status is CredentialStatus.Valid or CredentialStatus.Locked or CredentialStatus.NotActivated
-            ? c with { Status = CredentialStatus.Expired }
-            : c;
+    /// <summary>The credential as the policy sees it now (<see cref="SigningPolicy.Effective"/>).</summary>
+    public CredentialRecord Effective(CredentialRecord c) => SigningPolicy.Effective(c, time.GetUtcNow());
+
+    /// <summary>The holder of a credential of the caller's tenant, or null if there is none (the policy refuses that).</summary>
+    public Task<UserRecord?> FindHolderAsync(CallerRecord caller, string userId, CancellationToken ct) =>
+        store.GetUserAsync(caller.Tenant, userId, ct);
+
+    /// <summary>Wrong second-factor responses the credential took today (UTC), counted durably.</summary>
+    public Task<int> WrongCodesTodayAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
+        codeFailures.WrongCodesTodayAsync(caller.Tenant, credentialId, time.GetUtcNow(), ct);
+
+    /// <summary>
+    /// Counts a wrong second-factor response durably and returns today's count; not cancellable (cancelling must not
+    /// skip the count). At the policy's cap the caller then locks with <see cref="LockAfterWrongCodesAsync"/>.
+    /// </summary>
+    public Task<int> RecordWrongCodeAsync(CallerRecord caller, string credentialId, bool voided) =>
+        codeFailures.RecordWrongCodeAsync(caller.Tenant, credentialId, voided, time.GetUtcNow(), CancellationToken.None);
 
     public async Task<CredentialRecord> GetStoredAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
         string.IsNullOrEmpty(credentialId)
@@ -515,16 +525,9 @@ public sealed class CredentialRegistry(
         if (!allowed.Contains(c.Status))
         {
             throw new DTrustException(
-                ErrorKind.FailedPrecondition, $"cannot {verb} a credential that is {StatusName(c.Status)}");
+                ErrorKind.FailedPrecondition, $"cannot {verb} a credential that is {SigningPolicy.StatusName(c.Status)}");
         }
     }
-
-    public static string StatusName(CredentialStatus status) => status switch
-    {
-        CredentialStatus.NotActivated => "NOT_ACTIVATED",
-        CredentialStatus.RevocationInProgress => "REVOCATION_IN_PROGRESS",
-        _ => status.ToString().ToUpperInvariant(),
-    };
 
     private static string? Empty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

@@ -4,7 +4,10 @@ using DTrust.Store;
 
 namespace DTrust.SigningServer.Credentials;
 
-/// <summary>What a holder record must look like, and when its identification allows enrolling and signing.</summary>
+/// <summary>
+/// What a holder record must look like. Whether its identification allows enrolling and signing is
+/// <see cref="Policy.SigningPolicy.IdentificationProblem"/>.
+/// </summary>
 public static partial class HolderRules
 {
     public static void Validate(UserRecord user)
@@ -30,13 +33,6 @@ public static partial class HolderRules
             throw new DTrustException(ErrorKind.InvalidArgument, $"{field} must be at most 64 printable characters");
         }
     }
-
-    /// <summary>Why the holder may not enrol or sign now, or null when the identification is current and valid.</summary>
-    public static string? IdentificationProblem(UserRecord user, DateTimeOffset now) =>
-        user.Identification is null ? "the holder has no identification evidence"
-        : user.IdentificationStale ? "the holder's identity data changed after identification; record new identification evidence"
-        : user.Identification.ValidUntil <= now ? "the holder's identification has expired"
-        : null;
 
     private static void RequireText(string? value, string field, int max)
     {

@@ -6,18 +6,20 @@ using StackExchange.Redis;
 namespace DTrust.SigningServer.Signing;
 
 /// <summary>
-/// A challenge as AuthorizeSignature makes it: bound to partner, credential and the ordered hash list, with the code
-/// (as its MAC) when one is required, living until <see cref="ExpiresAt"/>.
+/// A challenge as AuthorizeSignature makes it: bound to partner, credential and the ordered hash list, living until
+/// <see cref="ExpiresAt"/>; with a second factor, its name (<see cref="Factor"/>) and the opaque value the factor
+/// issued (<see cref="FactorValue"/>: for the SMS code its MAC), which a response's proof must equal.
 /// </summary>
 public sealed record Challenge(
-    string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? OtpMac, DateTimeOffset ExpiresAt);
+    string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? FactorValue, DateTimeOffset ExpiresAt,
+    string? Factor = null);
 
 public enum ConsumeOutcome
 {
     /// <summary>Everything matched; the challenge (which needed no code) is gone, this caller may sign.</summary>
     Consumed,
 
-    /// <summary>Everything matched, the one-time code too; the challenge is gone, this caller may sign.</summary>
+    /// <summary>Everything matched, the second factor's proof too; the challenge is gone, this caller may sign.</summary>
     ConsumedWithCode,
 
     /// <summary>No such challenge: never made, expired, used, or another partner's or credential's.</summary>
@@ -26,15 +28,15 @@ public enum ConsumeOutcome
     /// <summary>The hashes differ from those authorized; the challenge stays for the right ones.</summary>
     HashesDiffer,
 
-    /// <summary>Wrong code; attempts remain.</summary>
+    /// <summary>Wrong proof (code); attempts remain.</summary>
     WrongCode,
 
-    /// <summary>Wrong code and no attempts left: the challenge is gone.</summary>
+    /// <summary>Wrong proof (code) and no attempts left: the challenge is gone.</summary>
     Exhausted,
 
     /// <summary>
     /// Redis answered with a challenge whose seal does not verify, whose fields are not those asked for, or a code
-    /// check the node does not confirm: written or altered by someone without the server secret. Gone; never signs.
+    /// or factor check the node does not confirm: written or altered by someone without the server secret. Gone; never signs.
     /// </summary>
     Tampered,
 }
@@ -44,19 +46,20 @@ public enum ConsumeOutcome
 /// signs at most once whichever node is asked. Keys carry the credential as hash tag (<c>dtrust:{credential}:…</c>)
 /// so the scripts also run on Redis Cluster. Redis is not trusted with the decision: each challenge carries a seal
 /// (<see cref="OneTimeCodes.Seal"/>) that the node checks against the fields the script returns, and the node
-/// compares the code's MAC itself, so a forged, re-pointed or code-less challenge, or a forged "consumed" reply,
-/// never signs.
+/// compares the factor's proof with the stored value itself, so a forged, re-pointed or factor-less challenge, or a
+/// forged "consumed" reply, never signs. What the factor is (an SMS code, a passkey) is nothing to the store: it
+/// keeps the factor's name and value and compares proofs.
 /// </summary>
 public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes codes)
 {
-    // Refusing a foreign partner or credential before looking at the code means another partner cannot burn the
-    // holder's attempts; a wrong code costs one attempt and the last one deletes the challenge.
+    // Refusing a foreign partner or credential before looking at the proof means another partner cannot burn the
+    // holder's attempts; a wrong proof costs one attempt and the last one deletes the challenge.
     private static readonly LuaScript Consume = LuaScript.Prepare("""
-        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'otp', 'attempts', 'count', 'expires', 'seal')
+        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'proof', 'attempts', 'count', 'expires', 'seal', 'factor')
         if not c[1] then return {'not_found'} end
         if c[1] ~= @partner or c[2] ~= @credential then return {'not_found'} end
         if c[3] ~= @digest then return {'hashes_differ'} end
-        if c[4] ~= '' and c[4] ~= @otp then
+        if c[4] ~= '' and c[4] ~= @proof then
           local left = tonumber(c[5]) - 1
           if left <= 0 then
             redis.call('DEL', @key)
@@ -66,7 +69,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
           return {'wrong_code:' .. left}
         end
         redis.call('DEL', @key)
-        return {'consumed', c[1], c[2], c[3], c[6] or '', c[4], c[7] or '', c[8] or ''}
+        return {'consumed', c[1], c[2], c[3], c[6] or '', c[4], c[7] or '', c[8] or '', c[9] or ''}
         """);
 
     // The credential's new-challenge count in a fixed one-minute window (the first increment sets its expiry) and,
@@ -77,40 +80,10 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         if n == 1 then redis.call('PEXPIRE', @rateKey, @windowMs) end
         if n > tonumber(@limit) then return 0 end
         redis.call('HSET', @key, 'partner', @partner, 'credential', @credential, 'digest', @digest,
-          'count', @count, 'otp', @otp, 'attempts', @attempts, 'expires', @expires, 'seal', @seal)
+          'count', @count, 'factor', @factor, 'proof', @proof, 'attempts', @attempts, 'expires', @expires, 'seal', @seal)
         redis.call('PEXPIRE', @key, @lifetimeMs)
         return 1
         """);
-
-    // A fixed one-hour window per scope and key (partner id, or the MAC of a phone number).
-    private static readonly LuaScript CountSend = LuaScript.Prepare("""
-        local n = redis.call('INCR', @key)
-        if n == 1 then redis.call('PEXPIRE', @key, @windowMs) end
-        return n
-        """);
-
-    /// <summary>
-    /// Counts one code about to be sent for <paramref name="scope"/>/<paramref name="id"/> in the current hour; false
-    /// once more than <paramref name="perHour"/> were counted (the refused ones count too: they were asked for).
-    /// </summary>
-    public async Task<bool> CountSendAsync(string scope, string id, int perHour)
-    {
-        var start = Stopwatch.GetTimestamp();
-        try
-        {
-            var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 3600;
-            var n = (long)await redis.GetDatabase().ScriptEvaluateAsync(CountSend, new
-            {
-                key = (RedisKey)$"dtrust:{{sends:{scope}:{id}}}:{window.ToString(CultureInfo.InvariantCulture)}",
-                windowMs = 3_601_000,
-            });
-            return n <= perHour;
-        }
-        finally
-        {
-            ServerMetrics.RedisSendCount.ObserveSince(start);
-        }
-    }
 
     /// <summary>
     /// Counts a new challenge for the credential in the current minute and, if that count is within
@@ -133,7 +106,8 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
                 credential = challenge.CredentialId,
                 digest = challenge.HashListDigest,
                 count = challenge.HashCount,
-                otp = challenge.OtpMac ?? "",
+                factor = challenge.Factor ?? "",
+                proof = challenge.FactorValue ?? "",
                 attempts,
                 expires = challenge.ExpiresAt.ToUnixTimeMilliseconds(),
                 seal = codes.Seal(challenge),
@@ -150,10 +124,12 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
     /// <summary>
     /// Checks and consumes the challenge in one script, then verifies on this node what Redis returned: the seal over
     /// every field, that the fields are the ones asked for, the expiry against <paramref name="now"/>, and the
-    /// presented code's MAC against the stored one.
+    /// presented <paramref name="proof"/> against the stored factor value (and, if given, that the challenge's factor
+    /// is <paramref name="factor"/>, the one that made the proof).
     /// </summary>
     public async Task<(ConsumeOutcome Outcome, int AttemptsLeft)> ConsumeAsync(
-        string challengeId, string partnerId, string credentialId, string hashListDigest, string? otpMac, DateTimeOffset now)
+        string challengeId, string partnerId, string credentialId, string hashListDigest, string? proof, DateTimeOffset now,
+        string? factor = null)
     {
         var start = Stopwatch.GetTimestamp();
         RedisResult[] reply;
@@ -165,7 +141,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
                 partner = partnerId,
                 credential = credentialId,
                 digest = hashListDigest,
-                otp = otpMac ?? "",
+                proof = proof ?? "",
             }))!;
         }
         finally
@@ -176,7 +152,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         var status = reply.Length > 0 ? (string?)reply[0] : null;
         return status switch
         {
-            "consumed" when reply.Length == 8 => (Verify(challengeId, partnerId, credentialId, hashListDigest, otpMac, now, reply), 0),
+            "consumed" when reply.Length == 9 => (Verify(challengeId, partnerId, credentialId, hashListDigest, proof, factor, now, reply), 0),
             "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0),
             "exhausted" => (ConsumeOutcome.Exhausted, 0),
             { } s when s.StartsWith("wrong_code:", StringComparison.Ordinal) =>
@@ -186,11 +162,12 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         };
     }
 
-    // The reply is {status, partner, credential, digest, count, otp, expires, seal} as stored.
+    // The reply is {status, partner, credential, digest, count, proof, expires, seal, factor} as stored.
     private ConsumeOutcome Verify(
-        string id, string partnerId, string credentialId, string digest, string? otpMac, DateTimeOffset now, RedisResult[] reply)
+        string id, string partnerId, string credentialId, string digest, string? proof, string? factor, DateTimeOffset now, RedisResult[] reply)
     {
-        var storedOtp = (string?)reply[5] ?? "";
+        var storedValue = (string?)reply[5] ?? "";
+        var storedFactor = (string?)reply[8] ?? "";
         if (!int.TryParse((string?)reply[4], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
             || !long.TryParse((string?)reply[6], NumberStyles.None, CultureInfo.InvariantCulture, out var expiresMs)
             || expiresMs > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds())
@@ -200,7 +177,8 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
 
         var stored = new Challenge(
             id, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", count,
-            storedOtp.Length == 0 ? null : storedOtp, DateTimeOffset.FromUnixTimeMilliseconds(expiresMs));
+            storedValue.Length == 0 ? null : storedValue, DateTimeOffset.FromUnixTimeMilliseconds(expiresMs),
+            storedFactor.Length == 0 ? null : storedFactor);
         if (!OneTimeCodes.SameMac(codes.Seal(stored), (string?)reply[7] ?? "")
             || stored.PartnerId != partnerId || stored.CredentialId != credentialId || stored.HashListDigest != digest)
         {
@@ -213,15 +191,16 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
             return ConsumeOutcome.NotFound;
         }
 
-        if (stored.OtpMac is null)
+        if (stored.FactorValue is null)
         {
             return ConsumeOutcome.Consumed;
         }
 
-        // The script said the code matched; the node confirms it, so a forged reply cannot stand in for the code.
-        return otpMac is not null && OneTimeCodes.SameMac(stored.OtpMac, otpMac) ? ConsumeOutcome.ConsumedWithCode : ConsumeOutcome.Tampered;
+        // The script said the proof matched; the node confirms it, so a forged reply cannot stand in for the factor.
+        return proof is not null && OneTimeCodes.SameMac(stored.FactorValue, proof) && (factor is null || stored.Factor == factor)
+            ? ConsumeOutcome.ConsumedWithCode
+            : ConsumeOutcome.Tampered;
     }
-
 
     public async Task DeleteAsync(string credentialId, string challengeId)
     {

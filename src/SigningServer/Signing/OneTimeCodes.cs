@@ -12,7 +12,8 @@ namespace DTrust.SigningServer.Signing;
 public sealed class OneTimeCodes(byte[] secret)
 {
     // A key of its own for seals (derived, so one secret file still serves): a code MAC can never pass for a seal.
-    private readonly byte[] _sealKey = HMACSHA256.HashData(secret, "dtrust challenge seal v1"u8);
+    // v2: the seal covers the factor name too (v1 challenges, at most one lifetime old at an upgrade, are void).
+    private readonly byte[] _sealKey = HMACSHA256.HashData(secret, "dtrust challenge seal v2"u8);
 
     public static string NewCode() => RandomNumberGenerator.GetInt32(0, 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
 
@@ -24,8 +25,8 @@ public sealed class OneTimeCodes(byte[] secret)
 
     /// <summary>
     /// HMAC over every field of a challenge that decides what it authorizes: id, partner, credential, hash list
-    /// digest and count, whether a code is required and its MAC, and the expiry. Each field is length-prefixed, so
-    /// no two different challenges encode alike.
+    /// digest and count, the second factor (name, whether one is required, and its value, e.g. the code's MAC), and
+    /// the expiry. Each field is length-prefixed, so no two different challenges encode alike.
     /// </summary>
     public string Seal(Challenge c)
     {
@@ -34,7 +35,8 @@ public sealed class OneTimeCodes(byte[] secret)
         foreach (var field in new[]
         {
             c.Id, c.PartnerId, c.CredentialId, c.HashListDigest, c.HashCount.ToString(CultureInfo.InvariantCulture),
-            c.OtpMac is null ? "0" : "1", c.OtpMac ?? "", c.ExpiresAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+            c.Factor ?? "", c.FactorValue is null ? "0" : "1", c.FactorValue ?? "",
+            c.ExpiresAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
         })
         {
             text.Append('\n').Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field);

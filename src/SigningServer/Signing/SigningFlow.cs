@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.KeyVault;
-using DTrust.Pki;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
+using DTrust.SigningServer.Factors;
 using DTrust.SigningServer.Hosting;
+using DTrust.SigningServer.Policy;
 using DTrust.Store;
 using DTrust.Tsa;
 
@@ -38,17 +39,17 @@ public sealed record SignatureResult(
     IReadOnlyList<byte[]> Signatures, IReadOnlyList<byte[]> Chain, IReadOnlyList<byte[]> TimestampTokens, CredentialLevel Level);
 
 /// <summary>
-/// The signing flow, in the order the service reads: validate → credential and holder → challenge (Redis) →
-/// level policy → vault (one unwrap per call) → time-stamps → audit. Any dependency that fails stops it before a
-/// signature leaves the server (fail closed); a signature is returned only once its audit entry is durable.
+/// The signing flow, in the order the service reads: validate → policy (credential status, holder, level → factor) →
+/// factor (issued with the challenge, checked as the challenge is consumed in Redis) → vault (one unwrap per call) →
+/// time-stamps → audit. The rules are <see cref="SigningPolicy"/>'s and the second factor is an
+/// <see cref="ISecondFactor"/>; every credential change goes through the <see cref="CredentialRegistry"/>. Any
+/// dependency that fails stops it before a signature leaves the server (fail closed); a signature is returned only
+/// once its audit entry is durable.
 /// </summary>
 public sealed class SigningFlow(
     CredentialRegistry registry,
-    ICredentialStore store,
     ChallengeStore challenges,
-    ICodeFailureLog codeFailures,
-    OneTimeCodes codes,
-    IOtpSender otpSender,
+    IEnumerable<ISecondFactor> factors,
     HsmVault vault,
     TimeStampAuthority tsa,
     ICertificateAuthority ca,
@@ -57,21 +58,16 @@ public sealed class SigningFlow(
     SigningOptions options,
     TimeProvider time)
 {
+    private readonly Dictionary<string, ISecondFactor> _factors = factors.ToDictionary(f => f.Name, StringComparer.Ordinal);
+
     public async Task<Authorization> AuthorizeAsync(
         CallerRecord partner, string credentialId, IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash,
         string? description, CancellationToken ct)
     {
-        HashRules.Validate(hashes, hash, options.MaxHashesPerChallenge);
-        if (description is { Length: > 200 })
+        RequireHashes(hashes, hash);
+        if (SigningPolicy.DescriptionProblem(description) is { } problem)
         {
-            throw new DTrustException(ErrorKind.InvalidArgument, "description is longer than 200 characters");
-        }
-
-        // The description goes into the holder's SMS and the audit: a line break, an escape or a bidi override there
-        // could make the message say something the partner did not put in the evidence.
-        if (description is not null && description.Any(IsLayoutControl))
-        {
-            throw new DTrustException(ErrorKind.InvalidArgument, "description contains control characters");
+            throw new DTrustException(ErrorKind.InvalidArgument, problem);
         }
 
         var credential = await CredentialAsync(partner, credentialId, ct);
@@ -90,7 +86,7 @@ public sealed class SigningFlow(
 
     public async Task<SignatureResult> SignAsync(CallerRecord partner, SignatureRequest request, CancellationToken ct)
     {
-        HashRules.Validate(request.Hashes, request.Hash, options.MaxHashesPerChallenge);
+        RequireHashes(request.Hashes, request.Hash);
         if (string.IsNullOrEmpty(request.ChallengeId))
         {
             throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required");
@@ -118,95 +114,89 @@ public sealed class SigningFlow(
         }
     }
 
-    /// <summary>QUALIFIED always needs the code; ADVANCED unless the holder consented to one factor; SIMPLE never.</summary>
-    public static bool NeedsOtp(CredentialRecord credential) => credential.Level switch
+    /// <summary>Whether the credential needs a second factor besides the PIN (<see cref="SigningPolicy.RequiredFactor"/>).</summary>
+    public static bool NeedsOtp(CredentialRecord credential) => SigningPolicy.RequiredFactor(credential) is not null;
+
+    private void RequireHashes(IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash)
     {
-        CredentialLevel.Qualified => true,
-        CredentialLevel.Advanced => credential.OneFactorConsentAt is null,
-        _ => false,
-    };
+        if (SigningPolicy.HashListProblem(hashes, hash, options.MaxHashesPerChallenge) is { } problem)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, problem);
+        }
+    }
 
     private async Task<Authorization> AuthorizeAsync(
         CallerRecord partner, CredentialRecord credential, IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash,
         string? description, CancellationToken ct)
     {
-        var holder = await SignableAsync(partner, credential, "signature.authorize", ct);
-        var needsOtp = NeedsOtp(credential);
-        if (needsOtp)
+        const string Action = "signature.authorize";
+        var holder = await SignableAsync(partner, credential, Action, ct);
+        if (!SigningPolicy.AllowedModes(credential.Level).Contains(SigningMode.Explicit))
         {
-            await RequireCodeGuessesLeftAsync(partner, credential, "signature.authorize", ct);
-            await RequireSendsLeftAsync(partner, credential, holder.Phone);
+            var why = $"{credential.Level.ToString().ToUpperInvariant()} credentials do not sign with factors relayed by the partner";
+            await Refuse(partner, credential.Id, Action, why);
+            throw new DTrustException(ErrorKind.FailedPrecondition, why);
+        }
+
+        var factor = RequiredFactor(credential);
+        if (factor is not null)
+        {
+            await RequireGuessesLeftAsync(partner, credential, factor, Action, ct);
         }
 
         var id = Callers.ApiKeys.NewId("chal");
-        var code = needsOtp ? OneTimeCodes.NewCode() : null;
         var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
-        var listDigest = HashRules.ListDigest(hashes, hash);
+        var listDigest = SigningPolicy.ListDigest(hashes, hash);
         var expiresAt = time.GetUtcNow() + lifetime;
-        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, code is null ? null : codes.Mac(id, code), expiresAt);
-        if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
-        {
-            await Refuse(partner, credential.Id, "signature.authorize", "too many challenges");
-            throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
-        }
-
-        string? message = null;
-        if (code is not null)
+        IssuedFactor? issued = null;
+        if (factor is not null)
         {
             try
             {
-                var text = OtpText(partner.Name, hashes.Count, description, code, lifetime);
-                message = OtpText(partner.Name, hashes.Count, description, new string('*', code.Length), lifetime);
-                await otpSender.SendAsync(new OtpMessage(id, credential.Id, holder.Phone, code, text), ct);
-                ServerMetrics.CountOtp(OtpOutcome.Sent);
+                issued = await factor.IssueAsync(
+                    new FactorRequest(partner, credential, holder, id, listDigest, hashes.Count, description, lifetime), ct);
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+            catch (FactorRefusedException e)
             {
-                ServerMetrics.CountOtp(OtpOutcome.SendFailed);
+                await Refuse(partner, credential.Id, Action, e.Reason);
+                throw new DTrustException(e.Kind, e.Message);
+            }
+        }
+
+        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, issued?.Value, expiresAt, factor?.Name);
+        if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
+        {
+            await Refuse(partner, credential.Id, Action, "too many challenges");
+            throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
+        }
+
+        if (issued is not null)
+        {
+            try
+            {
+                await issued.DeliverAsync(ct);
+            }
+            catch
+            {
+                // A challenge whose factor never reached the holder only blocks the rate limit.
                 await challenges.DeleteAsync(credential.Id, id);
-                throw new DTrustException(ErrorKind.Unavailable, "the one-time code could not be sent; retry", e);
+                throw;
             }
         }
 
         await audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
-            details: new { challenge = id, hashes = hashes.Count, list = listDigest, otp = needsOtp, description, message }, ct: ct);
-        return new Authorization(id, needsOtp, expiresAt);
-    }
-
-    /// <summary>Control characters, format characters (bidi overrides, zero-width) and line or paragraph separators.</summary>
-    private static bool IsLayoutControl(char c) => char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control
-        or System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
-        or System.Globalization.UnicodeCategory.ParagraphSeparator;
-
-    /// <summary>The SMS text; the audit keeps the same text with the code masked, so it shows what the holder read.</summary>
-    private static string OtpText(string partnerName, int documents, string? description, string code, TimeSpan lifetime) =>
-        $"DTrust: {partnerName} asks you to sign {documents} document(s)" +
-        (string.IsNullOrWhiteSpace(description) ? "" : $" ({description})") +
-        $". Code {code}, valid {lifetime.TotalMinutes:0} minutes. Never share it.";
-
-    /// <summary>
-    /// Per partner and per phone number, codes sent in the current hour: each one is an SMS someone pays for, and a
-    /// partner (or several, for one phone) could otherwise bomb a phone or run up toll fraud.
-    /// </summary>
-    private async Task RequireSendsLeftAsync(CallerRecord partner, CredentialRecord credential, string phone)
-    {
-        // Both counters in one round trip's time (they live in different slots, so not one script).
-        var partnerCount = challenges.CountSendAsync("partner", partner.Id, options.OtpSendsPerPartnerPerHour);
-        var phoneCount = challenges.CountSendAsync("phone", codes.Mac("phone", phone), options.OtpSendsPerPhonePerHour);
-        await Task.WhenAll(partnerCount, phoneCount);
-        if (!await partnerCount)
-        {
-            await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent for this partner reached");
-            throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent for this partner this hour; wait");
-        }
-
-        // The phone number is keyed by its MAC: Redis need not hold the holders' numbers.
-        if (!await phoneCount)
-        {
-            await Refuse(partner, credential.Id, "signature.authorize", "hourly limit of codes sent to this phone number reached");
-            throw new DTrustException(ErrorKind.ResourceExhausted, "too many one-time codes sent to this holder's phone this hour; wait");
-        }
+            details: new
+            {
+                challenge = id,
+                hashes = hashes.Count,
+                list = listDigest,
+                otp = factor is not null,
+                description,
+                message = issued?.AuditMessage,
+            },
+            ct: ct);
+        return new Authorization(id, factor is not null, expiresAt);
     }
 
     private async Task<SignatureResult> SignAsync(
@@ -240,21 +230,28 @@ public sealed class SigningFlow(
 
     /// <summary>The credential of the partner's tenant, as it stands now (NOT_FOUND for another tenant's).</summary>
     private async Task<CredentialRecord> CredentialAsync(CallerRecord partner, string credentialId, CancellationToken ct) =>
-        registry.Effective(await registry.GetStoredAsync(partner, credentialId, ct));
+        SigningPolicy.Effective(await registry.GetStoredAsync(partner, credentialId, ct), time.GetUtcNow());
+
+    /// <summary>The second factor the policy requires of the credential now, or null for the PIN alone.</summary>
+    private ISecondFactor? RequiredFactor(CredentialRecord credential) =>
+        SigningPolicy.RequiredFactor(credential) is { } name ? Factor(name) : null;
+
+    private ISecondFactor Factor(string name) =>
+        _factors.TryGetValue(name, out var factor)
+            ? factor
+            : throw new DTrustException(ErrorKind.Internal, $"the second factor '{name}' is not configured");
 
     /// <summary>The credential's holder, if the credential may sign now.</summary>
     private async Task<UserRecord> SignableAsync(CallerRecord partner, CredentialRecord credential, string action, CancellationToken ct)
     {
-        if (credential.Status != CredentialStatus.Valid)
+        if (SigningPolicy.StatusProblem(credential) is { } why)
         {
-            var why = $"the credential is {CredentialRegistry.StatusName(credential.Status)}";
             await Refuse(partner, credential.Id, action, why);
             throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
         }
 
-        var holder = await store.GetUserAsync(partner.Tenant, credential.UserId, ct);
-        var problem = holder is null ? "the holder is unknown" : HolderRules.IdentificationProblem(holder, time.GetUtcNow());
-        if (problem is not null)
+        var holder = await registry.FindHolderAsync(partner, credential.UserId, ct);
+        if (SigningPolicy.IdentificationProblem(holder, time.GetUtcNow()) is { } problem)
         {
             await Refuse(partner, credential.Id, action, problem);
             throw new DTrustException(ErrorKind.FailedPrecondition, problem);
@@ -265,38 +262,46 @@ public sealed class SigningFlow(
 
     private async Task ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
     {
-        var otpMac = string.IsNullOrEmpty(request.Otp) ? null : codes.Mac(request.ChallengeId, request.Otp);
-        if (otpMac is not null)
+        // The factor that reads the response is the one the credential needs now; a response given where none is
+        // needed is still read (and counted if wrong) by the default one.
+        var required = RequiredFactor(credential);
+        var factor = required ?? Factor(SigningPolicy.DefaultFactor);
+        var listDigest = SigningPolicy.ListDigest(request.Hashes, request.Hash);
+        string? proof = null;
+        if (!string.IsNullOrEmpty(request.Otp))
         {
+            proof = await factor.ProofAsync(new FactorResponse(partner, credential, request.ChallengeId, listDigest, request.Otp), ct);
+
             // Before Redis is asked: at the cap a guess costs nothing and tells nothing, on any challenge still open.
-            await RequireCodeGuessesLeftAsync(partner, credential, "signature.sign", ct);
+            await RequireGuessesLeftAsync(partner, credential, factor, "signature.sign", ct);
         }
 
         var (outcome, left) = await challenges.ConsumeAsync(
-            request.ChallengeId, partner.Id, credential.Id, HashRules.ListDigest(request.Hashes, request.Hash), otpMac, time.GetUtcNow());
+            request.ChallengeId, partner.Id, credential.Id, listDigest, proof, time.GetUtcNow(), factor.Name);
         ServerMetrics.CountChallengeCheck(outcome);
+        var response = factor.ResponseName;
         switch (outcome)
         {
             case ConsumeOutcome.ConsumedWithCode:
                 return;
 
             // What the credential needs is decided now, from the store, not by what the challenge says: consent to
-            // one factor withdrawn after AuthorizeSignature makes its code-less challenge worthless.
-            case ConsumeOutcome.Consumed when !NeedsOtp(credential):
+            // one factor withdrawn after AuthorizeSignature makes its factor-less challenge worthless.
+            case ConsumeOutcome.Consumed when required is null:
                 return;
             case ConsumeOutcome.Consumed:
-                await Refuse(partner, credential.Id, "signature.sign", "challenge without a one-time code, which the credential needs now");
+                await Refuse(partner, credential.Id, "signature.sign", $"challenge without a {response}, which the credential needs now");
                 throw new DTrustException(
-                    ErrorKind.PermissionDenied, "this credential needs a one-time code now and the challenge has none; authorize again");
+                    ErrorKind.PermissionDenied, $"this credential needs a {response} now and the challenge has none; authorize again");
             case ConsumeOutcome.Tampered:
                 await Refuse(partner, credential.Id, "signature.sign", "challenge failed its integrity check");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the challenge failed its integrity check; authorize again");
             case ConsumeOutcome.WrongCode:
-                await WrongCodeAsync(partner, credential, voided: false, "wrong one-time code");
-                throw new DTrustException(ErrorKind.PermissionDenied, $"wrong one-time code; {left} attempt(s) left");
+                await WrongResponseAsync(partner, credential, voided: false, $"wrong {response}");
+                throw new DTrustException(ErrorKind.PermissionDenied, $"wrong {response}; {left} attempt(s) left");
             case ConsumeOutcome.Exhausted:
-                await WrongCodeAsync(partner, credential, voided: true, "wrong one-time code, challenge void");
-                throw new DTrustException(ErrorKind.PermissionDenied, "wrong one-time code; the challenge is void, authorize again");
+                await WrongResponseAsync(partner, credential, voided: true, $"wrong {response}, challenge void");
+                throw new DTrustException(ErrorKind.PermissionDenied, $"wrong {response}; the challenge is void, authorize again");
             case ConsumeOutcome.HashesDiffer:
                 await Refuse(partner, credential.Id, "signature.sign", "hashes differ from the authorization");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the hashes differ from those authorized");
@@ -307,34 +312,35 @@ public sealed class SigningFlow(
     }
 
     /// <summary>
-    /// Counts a wrong code durably (not with the caller's token: cancelling must not skip the count) and locks the
-    /// credential at the day's cap, so that only an operator's unlock, after checking with the holder, lets it sign.
+    /// Counts a wrong response durably (not with the caller's token: cancelling must not skip the count) and locks
+    /// the credential at the day's cap, so that only an operator's unlock, after checking with the holder, lets it sign.
     /// </summary>
-    private async Task WrongCodeAsync(CallerRecord partner, CredentialRecord credential, bool voided, string why)
+    private async Task WrongResponseAsync(CallerRecord partner, CredentialRecord credential, bool voided, string why)
     {
-        var today = await codeFailures.RecordWrongCodeAsync(partner.Tenant, credential.Id, voided, time.GetUtcNow(), CancellationToken.None);
+        var today = await registry.RecordWrongCodeAsync(partner, credential.Id, voided);
         await Refuse(partner, credential.Id, "signature.sign", why, new { wrong_codes_today = today });
-        if (today >= options.OtpFailuresPerDay)
+        if (SigningPolicy.LocksAfterWrongResponses(today, options))
         {
             await registry.LockAfterWrongCodesAsync(partner, credential.Id, today);
         }
     }
 
     /// <summary>
-    /// Refuses once the credential has taken the day's cap of wrong codes: the per-challenge attempts alone let an
-    /// attacker guess on and on with new challenges (and every new one costs an SMS).
+    /// Refuses once the credential has taken the day's cap of wrong responses: the per-challenge attempts alone let
+    /// an attacker guess on and on with new challenges (and every new one costs an SMS).
     /// </summary>
-    private async Task RequireCodeGuessesLeftAsync(CallerRecord partner, CredentialRecord credential, string action, CancellationToken ct)
+    private async Task RequireGuessesLeftAsync(
+        CallerRecord partner, CredentialRecord credential, ISecondFactor factor, string action, CancellationToken ct)
     {
-        if (await codeFailures.WrongCodesTodayAsync(partner.Tenant, credential.Id, time.GetUtcNow(), ct) < options.OtpFailuresPerDay)
+        if (SigningPolicy.FactorGuessesLeft(await registry.WrongCodesTodayAsync(partner, credential.Id, ct), options))
         {
             return;
         }
 
-        await Refuse(partner, credential.Id, action, "daily cap of wrong one-time codes reached");
+        await Refuse(partner, credential.Id, action, $"daily cap of wrong {factor.ResponseName}s reached");
         throw new DTrustException(
             ErrorKind.FailedPrecondition,
-            "too many wrong one-time codes for this credential today; an operator must unlock it after checking with the holder");
+            $"too many wrong {factor.ResponseName}s for this credential today; an operator must unlock it after checking with the holder");
     }
 
     private async Task<(SignatureResult Result, IReadOnlyList<TsaResult> Stamps)> SignInVaultAsync(
@@ -342,7 +348,8 @@ public sealed class SigningFlow(
     {
         var chain = ca.Chain(credential.Level);
         var cms = request.Format != SignatureFormat.Raw;
-        var scheme = HashRules.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363: request.EcdsaP1363 && !cms);
+        var p1363 = SigningPolicy.UseP1363(request.EcdsaP1363, cms);
+        var scheme = SigningPolicy.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363);
         var signer = signers.For(credential);
         var builder = cms ? signer.Cades : null;
         var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
@@ -352,12 +359,11 @@ public sealed class SigningFlow(
 
         var values = await registry.WithPinAttemptAsync(
             partner, credential, "signature.sign", "wrong PIN",
-            () => vault.Domain(PkiLevels.Name(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct), ct);
+            () => vault.Domain(SigningPolicy.KeyDomain(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct), ct);
 
         // The HSM's answer is checked against the certificate before release: a blob that unwrapped to another key
         // (or a faulty device) must never put a signature the certificate does not vouch for into the world. Once per
         // batch here; the vault itself verifies every RSA signature of the batch (a CRT fault on any one leaks the key).
-        var p1363 = request.EcdsaP1363 && !cms;
         if (!SelfCheck(signer.PublicKey, digests[0].Span, values[0], request.Hash, request.RsaPkcs1, p1363))
         {
             throw new DTrustException(ErrorKind.Internal, "the HSM's signature did not verify against the credential's certificate");
@@ -370,9 +376,7 @@ public sealed class SigningFlow(
             return (new SignatureResult(values, [credential.Certificate, .. chain], tokens, credential.Level), stamps);
         }
 
-        var cmsScheme = credential.Algorithm is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384 ? CmsSignatureScheme.Ecdsa
-            : request.RsaPkcs1 ? CmsSignatureScheme.RsaPkcs1
-            : CmsSignatureScheme.RsaPss;
+        var cmsScheme = SigningPolicy.CmsScheme(credential.Algorithm, request.RsaPkcs1);
         var signatures = new byte[values.Count][];
         for (var i = 0; i < values.Count; i++)
         {

@@ -1,3 +1,4 @@
+using DTrust.SigningServer.Factors;
 using DTrust.SigningServer.Hosting;
 using Microsoft.Extensions.Http.Resilience;
 
@@ -6,13 +7,17 @@ namespace DTrust.SigningServer.Signing;
 public static class SigningRegistration
 {
     /// <summary>
-    /// The signing flow with its challenge store, one-time code secret and sender. The outbox sender exists only in
+    /// The signing flow with its challenge store, its second factors (the SMS code), the one-time code secret and sender. The outbox sender exists only in
     /// development: a production server configured with it refuses to start.
     /// </summary>
     public static IServiceCollection AddSigning(this IServiceCollection services, SigningOptions options, ServerOptions server)
     {
         services.AddSingleton(options);
         services.AddSingleton<ChallengeStore>();
+        services.AddSingleton<SmsSendLimits>();
+
+        // The second factors the policy may ask for, by name; a passkey factor is one more line here.
+        services.AddSingleton<ISecondFactor, SmsCodeFactor>();
         services.AddSingleton(_ => OneTimeCodes.FromFile(
             options.OtpSecretFile ?? Path.Combine(server.StateDirectory, "keys", "otp-hmac.key"), createIfMissing: server.Development));
         switch ((options.OtpSender ?? (server.Development ? "outbox" : "webhook")).ToUpperInvariant())

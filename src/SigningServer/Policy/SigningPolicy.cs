@@ -1,0 +1,215 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DTrust.KeyVault;
+using DTrust.Pki;
+using DTrust.SigningServer.Factors;
+using DTrust.SigningServer.Signing;
+using DTrust.Store;
+
+namespace DTrust.SigningServer.Policy;
+
+/// <summary>How the factors reach the server: relayed by the partner, or given by the holder on our own origin.</summary>
+public enum SigningMode
+{
+    /// <summary>The partner relays the PIN and the second factor (AuthorizeSignature, then SignHash).</summary>
+    Explicit,
+
+    /// <summary>The holder approves on our origin and the partner gets only the signature activation data.</summary>
+    HolderApproval,
+}
+
+/// <summary>
+/// Every rule that decides whether a credential may sign, with what, and how: status and expiry, the holder's
+/// identification, level → modes, factors and key domain, the PIN and code limits, the hash list and the signature
+/// scheme. No I/O: the flow and the registry read the store and Redis and ask here; the time and the options come in as
+/// parameters, so each rule can be tested alone.
+/// </summary>
+public static class SigningPolicy
+{
+    /// <summary>Wrong PINs (transport or activation) after which a credential is LOCKED.</summary>
+    public const int PinAttempts = 5;
+
+    /// <summary>Longest description a partner may put into the holder's message and the audit.</summary>
+    public const int MaxDescriptionLength = 200;
+
+    // ---- Status and expiry ----
+
+    /// <summary>The status a caller sees and the policy applies: a credential past its certificate's end is EXPIRED.</summary>
+    public static CredentialRecord Effective(CredentialRecord credential, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        return credential.NotAfter <= now
+            && credential.Status is CredentialStatus.Valid or CredentialStatus.Locked or CredentialStatus.NotActivated
+            ? credential with { Status = CredentialStatus.Expired }
+            : credential;
+    }
+
+    /// <summary>Why the (effective) credential cannot sign now, or null when it is VALID.</summary>
+    public static string? StatusProblem(CredentialRecord effective)
+    {
+        ArgumentNullException.ThrowIfNull(effective);
+        return effective.Status == CredentialStatus.Valid ? null : $"the credential is {StatusName(effective.Status)}";
+    }
+
+    /// <summary>The status as the API spells it (NOT_ACTIVATED, VALID, …).</summary>
+    public static string StatusName(CredentialStatus status) => status switch
+    {
+        CredentialStatus.NotActivated => "NOT_ACTIVATED",
+        CredentialStatus.RevocationInProgress => "REVOCATION_IN_PROGRESS",
+        _ => status.ToString().ToUpperInvariant(),
+    };
+
+    // ---- Identification ----
+
+    /// <summary>Why the holder may not enrol or sign now, or null when the identification is current and valid.</summary>
+    public static string? IdentificationProblem(UserRecord? holder, DateTimeOffset now) =>
+        holder is null ? "the holder is unknown"
+        : holder.Identification is null ? "the holder has no identification evidence"
+        : holder.IdentificationStale ? "the holder's identity data changed after identification; record new identification evidence"
+        : holder.Identification.ValidUntil <= now ? "the holder's identification has expired"
+        : null;
+
+    // ---- Levels: modes, factors, key domain, consent ----
+
+    /// <summary>
+    /// The modes a level may sign in. Holder approval is not built yet, so today every level signs in explicit
+    /// mode; when it comes, QUALIFIED moves to holder approval only (SCAL2) unless configured otherwise.
+    /// </summary>
+    public static IReadOnlyList<SigningMode> AllowedModes(CredentialLevel level) => level switch
+    {
+        CredentialLevel.Simple or CredentialLevel.Advanced or CredentialLevel.Qualified => [SigningMode.Explicit],
+        _ => [],
+    };
+
+    /// <summary>
+    /// The second factor the credential needs besides the PIN, by name (<see cref="ISecondFactor.Name"/>), or null
+    /// for the PIN alone: QUALIFIED always; ADVANCED unless the holder consented to one factor (and the consent is
+    /// recorded); SIMPLE never. Decided from the credential as stored now, never from what a challenge says.
+    /// </summary>
+    public static string? RequiredFactor(CredentialRecord credential)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        return credential.Level switch
+        {
+            CredentialLevel.Qualified => SmsCodeFactor.FactorName,
+            CredentialLevel.Advanced => credential.OneFactorConsentAt is null ? SmsCodeFactor.FactorName : null,
+            _ => null,
+        };
+    }
+
+    /// <summary>The factor that reads a response presented where none is required (it is still checked and counted).</summary>
+    public static string DefaultFactor => SmsCodeFactor.FactorName;
+
+    /// <summary>Consent to sign with the PIN alone exists only for ADVANCED credentials.</summary>
+    public static bool MayConsentToOneFactor(CredentialLevel level) => level == CredentialLevel.Advanced;
+
+    /// <summary>The key domain (token) of a level; there is one per level, and a credential's key lives only in its own.</summary>
+    public static string KeyDomain(CredentialLevel level) => PkiLevels.Name(level);
+
+    // ---- PIN and code limits ----
+
+    /// <summary>Whether a credential with <paramref name="wrongToday"/> wrong factor responses today may try another.</summary>
+    public static bool FactorGuessesLeft(int wrongToday, SigningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return wrongToday < options.OtpFailuresPerDay;
+    }
+
+    /// <summary>The wrong response that reaches the day's cap locks the credential until an operator unlocks it.</summary>
+    public static bool LocksAfterWrongResponses(int wrongToday, SigningOptions options) => !FactorGuessesLeft(wrongToday, options);
+
+    /// <summary>Whether an operator may unlock the credential once more (each unlock is five more PIN guesses).</summary>
+    public static bool UnlocksLeft(CredentialRecord credential, SigningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentNullException.ThrowIfNull(options);
+        return credential.Unlocks < options.UnlocksPerCredential;
+    }
+
+    // ---- Description ----
+
+    /// <summary>Why the partner's description may not go into the holder's message and the audit, or null.</summary>
+    public static string? DescriptionProblem(string? description) =>
+        description is { Length: > MaxDescriptionLength } ? $"description is longer than {MaxDescriptionLength} characters"
+
+        // A line break, an escape or a bidi override in the holder's SMS or the audit could make the message say
+        // something the partner did not put in the evidence.
+        : description is not null && description.Any(IsLayoutControl) ? "description contains control characters"
+        : null;
+
+    /// <summary>Control characters, format characters (bidi overrides, zero-width) and line or paragraph separators.</summary>
+    private static bool IsLayoutControl(char c) => char.GetUnicodeCategory(c) is UnicodeCategory.Control
+        or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    // ---- Hashes and schemes ----
+
+    /// <summary>The length in bytes of a hash of <paramref name="hash"/> (SHA-256, SHA-384, SHA-512).</summary>
+    public static int HashLength(HashAlgorithmName hash) =>
+        hash == HashAlgorithmName.SHA512 ? 64 : hash == HashAlgorithmName.SHA384 ? 48 : 32;
+
+    /// <summary>Why the hash list is not acceptable, or null: 1 to <paramref name="max"/> hashes, each of the algorithm's length.</summary>
+    public static string? HashListProblem(IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash, int max)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        if (hashes.Count == 0 || hashes.Count > max)
+        {
+            return $"send 1 to {max} hashes";
+        }
+
+        var length = HashLength(hash);
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            if (hashes[i].Length != length)
+            {
+                return $"hash {i} has {hashes[i].Length} bytes; {hash.Name} hashes have {length}";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>SHA-256 over the algorithm and the ordered hashes: reordering, swapping or adding one changes it.</summary>
+    public static string ListDigest(IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.ASCII.GetBytes(hash.Name + ":" + hashes.Count.ToString(CultureInfo.InvariantCulture) + ":"));
+        foreach (var h in hashes)
+        {
+            sha.AppendData(h.Span);
+        }
+
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    /// <summary>The vault scheme for a key, hash and the partner's encoding wishes.</summary>
+    public static SignatureScheme Scheme(KeyAlgorithm key, HashAlgorithmName hash, bool pkcs1, bool p1363)
+    {
+        var h = HashLength(hash);
+        return (IsEc(key), p1363, pkcs1, h) switch
+        {
+            (true, false, _, 32) => SignatureScheme.EcdsaSha256Der,
+            (true, false, _, 48) => SignatureScheme.EcdsaSha384Der,
+            (true, false, _, _) => SignatureScheme.EcdsaSha512Der,
+            (true, true, _, 32) => SignatureScheme.EcdsaSha256P1363,
+            (true, true, _, 48) => SignatureScheme.EcdsaSha384P1363,
+            (true, true, _, _) => SignatureScheme.EcdsaSha512P1363,
+            (false, _, true, 32) => SignatureScheme.RsaPkcs1Sha256,
+            (false, _, true, 48) => SignatureScheme.RsaPkcs1Sha384,
+            (false, _, true, _) => SignatureScheme.RsaPkcs1Sha512,
+            (false, _, false, 32) => SignatureScheme.RsaPssSha256,
+            (false, _, false, 48) => SignatureScheme.RsaPssSha384,
+            (false, _, false, _) => SignatureScheme.RsaPssSha512,
+        };
+    }
+
+    /// <summary>The CMS signature algorithm for a key: ECDSA, or RSA with PKCS#1 v1.5 if asked, PSS otherwise.</summary>
+    public static CmsSignatureScheme CmsScheme(KeyAlgorithm key, bool pkcs1) =>
+        IsEc(key) ? CmsSignatureScheme.Ecdsa : pkcs1 ? CmsSignatureScheme.RsaPkcs1 : CmsSignatureScheme.RsaPss;
+
+    /// <summary>IEEE P1363 (r||s) only for RAW ECDSA values: CMS always carries the DER Ecdsa-Sig-Value.</summary>
+    public static bool UseP1363(bool asked, bool cms) => asked && !cms;
+
+    private static bool IsEc(KeyAlgorithm key) => key is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384;
+}
