@@ -203,7 +203,6 @@ public sealed class SigningPolicyUnitTests
     public void The_scheme_follows_key_hash_and_encoding(KeyAlgorithm key, string hash, bool pkcs1, bool p1363, SignatureScheme expected)
     {
         Assert.Equal(expected, SigningPolicy.Scheme(key, new HashAlgorithmName(hash), pkcs1, p1363));
-        Assert.Equal(expected, HashRules.Scheme(key, new HashAlgorithmName(hash), pkcs1, p1363));
     }
 
     [Fact]

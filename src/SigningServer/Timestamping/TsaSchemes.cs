@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using DTrust.KeyVault;
-using DTrust.SigningServer.Signing;
+using DTrust.SigningServer.Policy;
 using DTrust.Tsa;
 
 namespace DTrust.SigningServer.Timestamping;
@@ -10,5 +10,5 @@ internal static class TsaSchemes
 {
     /// <summary>Tokens carry DER ECDSA signatures; RSA keys sign with PSS unless the options ask for PKCS#1 v1.5.</summary>
     public static SignatureScheme For(KeyAlgorithm key, TsaOptions options) =>
-        HashRules.Scheme(key, options.SignatureHash, pkcs1: options.RsaPadding == RSASignaturePadding.Pkcs1, p1363: false);
+        SigningPolicy.Scheme(key, options.SignatureHash, pkcs1: options.RsaPadding == RSASignaturePadding.Pkcs1, p1363: false);
 }

@@ -18,6 +18,14 @@ internal static class ProtoMapping
         _ => throw new DTrustException(ErrorKind.InvalidArgument, "level must be SIMPLE, ADVANCED or QUALIFIED"),
     };
 
+    public static System.Security.Cryptography.HashAlgorithmName ToHash(V1.HashAlgorithm algorithm) => algorithm switch
+    {
+        V1.HashAlgorithm.Sha256 => System.Security.Cryptography.HashAlgorithmName.SHA256,
+        V1.HashAlgorithm.Sha384 => System.Security.Cryptography.HashAlgorithmName.SHA384,
+        V1.HashAlgorithm.Sha512 => System.Security.Cryptography.HashAlgorithmName.SHA512,
+        _ => throw new DTrustException(ErrorKind.InvalidArgument, "hash_algorithm must be SHA256, SHA384 or SHA512"),
+    };
+
     public static V1.Level ToProto(CredentialLevel level) => level switch
     {
         CredentialLevel.Simple => V1.Level.Simple,

@@ -17,7 +17,7 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
     public override async Task<V1.AuthorizeSignatureResponse> AuthorizeSignature(V1.AuthorizeSignatureRequest request, ServerCallContext context)
     {
         var authorization = await flow.AuthorizeAsync(
-            context.Caller(), request.CredentialId, Hashes(request.Hashes), HashRules.ToHash(request.HashAlgorithm),
+            context.Caller(), request.CredentialId, Hashes(request.Hashes), ProtoMapping.ToHash(request.HashAlgorithm),
             request.Description, context.CancellationToken);
         var response = new V1.AuthorizeSignatureResponse
         {
@@ -51,7 +51,7 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
                 request.Otp,
                 request.ActivationPin,
                 Hashes(request.Hashes),
-                HashRules.ToHash(request.HashAlgorithm),
+                ProtoMapping.ToHash(request.HashAlgorithm),
                 format,
                 request.Timestamp,
                 RsaPkcs1: request.RsaPadding == V1.RsaPadding.Pkcs1V15,
