@@ -201,7 +201,9 @@ public sealed partial class WebhookFixture : IAsyncLifetime
             ["DTrust__Signing__Webhook__Url"] = _gateway.Url,
             ["DTrust__Signing__Webhook__CaFile"] = _gateway.CaFile,
             ["DTrust__Signing__Webhook__AuthorizationFile"] = authorization,
-            ["DTrust__Signing__Webhook__TimeoutSeconds"] = "1",
+            // Short enough for the hanging gateway's test, long enough for a fresh node's first TLS call to the
+            // gateway while the whole suite loads two cores (1 s per attempt timed out there: enrolment failed).
+            ["DTrust__Signing__Webhook__TimeoutSeconds"] = "3",
         });
     }
 
