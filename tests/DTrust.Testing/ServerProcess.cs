@@ -151,6 +151,22 @@ public sealed class ServerProcess : IAsyncDisposable
     /// </summary>
     public static async Task<ServerProcess> StartAsync(IDictionary<string, string>? extraEnv, string? stateDir, RedisServer? redis)
     {
+        // A free port found here can be taken by another test's process before the server binds it (seen in CI):
+        // that start is retried on new ports; every other start-up failure is the test's result.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(extraEnv, stateDir, redis);
+            }
+            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private static async Task<ServerProcess> StartOnceAsync(IDictionary<string, string>? extraEnv, string? stateDir, RedisServer? redis)
+    {
         var ownsState = stateDir is null;
         var ownsRedis = redis is null;
         var state = stateDir ?? Path.Combine(Path.GetTempPath(), "dtrust-server-" + Guid.NewGuid().ToString("N")[..12]);
