@@ -48,6 +48,10 @@ public sealed class CallerAccessTests : IAsyncLifetime, IDisposable
         _app.MapGet("/partner", [AllowRoles(CallerRole.Partner)] (HttpContext h) => Ran(h));
         _app.MapGet("/unnamed", (HttpContext h) => Ran(h));
         _app.MapGet("/anonymous", () => "open").AllowAnonymous();
+
+        // Roles on the group and on the endpoint, as a gRPC service has them on its class and a method.
+        _app.MapGroup("/group").WithMetadata(new AllowRolesAttribute(CallerRole.Operator))
+            .MapGet("/both", [AllowRoles(CallerRole.Operator)] (HttpContext h) => Ran(h));
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         _http = new HttpClient { BaseAddress = new Uri(address) };
@@ -111,6 +115,32 @@ public sealed class CallerAccessTests : IAsyncLifetime, IDisposable
         using var response = await GetAsync("/anonymous", "dtk_made-up-for-a-public-url");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(0, _store.Lookups);
+    }
+
+    [Fact]
+    public async Task A_path_that_matches_no_endpoint_is_404_and_never_asks_the_directory()
+    {
+        foreach (var key in new string?[] { null, Key, "dtk_made-up" })
+        {
+            using var response = await GetAsync("/no/such/path", key);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        }
+
+        Assert.Equal(0, _store.Lookups);
+    }
+
+    [Fact]
+    public async Task Roles_named_twice_take_one_token_a_call()
+    {
+        var ran = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await GetAsync("/group/both", Key);
+            ran += response.StatusCode == HttpStatusCode.OK ? 1 : 0;
+        }
+
+        // Five in the bucket and at most one refill; two tokens a call would let two or three through.
+        Assert.InRange(ran, 5, 10);
     }
 
     [Fact]

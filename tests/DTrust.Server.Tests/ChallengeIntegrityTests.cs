@@ -60,6 +60,31 @@ public sealed class ChallengeIntegrityTests(ServerFixture fixture)
             partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, scratch, "", hashes)));
     }
 
+    [Fact]
+    public async Task A_challenge_without_a_proof_field_is_void_not_a_wrong_code()
+    {
+        // What another version of the server wrote (its fields named otherwise): not found, never a wrong code,
+        // which would cost attempts and count durably towards the credential's lock.
+        using var op = Operator();
+        using var partner = Partner();
+        await using var redis = await AttackerAsync();
+        var db = redis.GetDatabase();
+        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
+        var hashes = SigningFlowTests.Hashes(1, HashAlgorithmName.SHA256);
+        var challenge = await partner.Signing.AuthorizeSignatureAsync(SigningFlowTests.AuthorizeRequest(credential, hashes));
+        await db.HashDeleteAsync(Key(credential, challenge.ChallengeId), "proof");
+
+        for (var i = 0; i < 4; i++)
+        {
+            await CredentialLifecycleTests.AssertRefused(StatusCode.FailedPrecondition,
+                partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, challenge, "000000", hashes)));
+        }
+
+        // Three wrong codes would have voided (deleted) it; it is still there, untouched.
+        Assert.True(await db.KeyExistsAsync(Key(credential, challenge.ChallengeId)));
+        Assert.Equal(4, Tools.AuditCount(fixture.Server, credential.CredentialId, "signature.sign", "refused: no such challenge"));
+    }
+
     [Theory]
     [InlineData(Level.Qualified)]
     [InlineData(Level.Simple)]

@@ -24,6 +24,13 @@ internal sealed class EdgeRefusals : IAuthorizationMiddlewareResultHandler
             return next(context);
         }
 
+        // No endpoint matched: the fallback policy ran, but there is nothing to refuse access to.
+        if (context.GetEndpoint() is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
         var (kind, message) = Refusal(context, authorizeResult);
         if (GrpcErrors.IsGrpc(context.Request))
         {

@@ -41,6 +41,12 @@ internal sealed class CallerRateHandler(CallerRateLimits limits) : Authorization
 {
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, CallerRateRequirement requirement)
     {
+        // A class and a method attribute both carry the requirement: one token per call, not one per copy.
+        if (!context.PendingRequirements.Contains(requirement))
+        {
+            return Task.CompletedTask;
+        }
+
         var rolesPending = context.PendingRequirements.Any(r => r is RolesAuthorizationRequirement);
         if (!rolesPending && context.Resource is HttpContext http && http.CallerOrNull() is { } caller)
         {

@@ -22,8 +22,9 @@ public sealed class CallerAuthenticationHandler(
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         // Authorization authenticates with the fallback policy's scheme even on anonymous endpoints, before it
-        // skips them: answer those without a lookup, so a public URL never reaches the directory.
-        if (Context.GetEndpoint()?.Metadata.GetMetadata<IAllowAnonymous>() is not null)
+        // skips them, and on paths that match no endpoint: answer those without a lookup, so a public URL (or a
+        // made-up one) never reaches the directory and never tells a valid key from an invalid one.
+        if (Context.GetEndpoint() is not { } endpoint || endpoint.Metadata.GetMetadata<IAllowAnonymous>() is not null)
         {
             return AuthenticateResult.NoResult();
         }

@@ -25,7 +25,8 @@ public interface ISecondFactor
 
     /// <summary>
     /// The proof of the holder's response to the challenge. It consumes the challenge only if it equals the value
-    /// issued (compared in the consume script and again on the node, in constant time); anything else costs an attempt.
+    /// issued (compared in the consume script, and again on the node in constant time: the script compares MACs, which
+    /// leak nothing by their timing); anything else costs an attempt.
     /// </summary>
     ValueTask<string> ProofAsync(FactorResponse response, CancellationToken ct);
 }

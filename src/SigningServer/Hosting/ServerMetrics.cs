@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using DTrust.KeyVault;
+using DTrust.Pki;
 using DTrust.SigningServer.Errors;
 using DTrust.SigningServer.Signing;
 using DTrust.Store;
@@ -128,6 +129,7 @@ internal static class ServerMetrics
 
         // Reading the fields runs the type initializer now, so every family is published (at zero) from the first scrape.
         _ = Signatures.Length + Authorizations.Length + Otps.Length + TsaTokens.Length;
+        PkiMetrics.Configure();
     }
 
     /// <summary><c>GET /metrics</c> in the Prometheus text format, on <paramref name="listener"/> only.</summary>

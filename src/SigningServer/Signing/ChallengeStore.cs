@@ -58,6 +58,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'proof', 'attempts', 'count', 'expires', 'seal', 'factor')
         if not c[1] then return {'not_found'} end
         if c[1] ~= @partner or c[2] ~= @credential then return {'not_found'} end
+        if not c[4] then return {'not_found'} end
         if c[3] ~= @digest then return {'hashes_differ'} end
         if c[4] ~= '' and c[4] ~= @proof then
           local left = tonumber(c[5]) - 1

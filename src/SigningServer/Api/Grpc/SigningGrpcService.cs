@@ -13,7 +13,6 @@ namespace DTrust.SigningServer.Api.Grpc;
 [AllowRoles(CallerRole.Partner)]
 internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.SigningServiceBase
 {
-    [AllowRoles(CallerRole.Partner)]
     public override async Task<V1.AuthorizeSignatureResponse> AuthorizeSignature(V1.AuthorizeSignatureRequest request, ServerCallContext context)
     {
         var authorization = await flow.AuthorizeAsync(
@@ -33,7 +32,6 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
         return response;
     }
 
-    [AllowRoles(CallerRole.Partner)]
     public override async Task<V1.SignHashResponse> SignHash(V1.SignHashRequest request, ServerCallContext context)
     {
         var format = request.SignatureFormat switch
