@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-grpc_port=$(free_port); http_port=$(free_port); redis_port=$(free_port)
+grpc_port=$(free_port); http_port=$(free_port); redis_port=$(free_port); holder_port=$(free_port); admin_port=$(free_port)
 
 if [ -z "${SKIP_BDN:-}" ]; then
   echo "== in-process baseline (BenchmarkDotNet): raw HSM sign vs library token, SoftHSM P-256"
@@ -32,6 +32,7 @@ fi
 echo "== server (scripts/run.sh, fresh state, 127.0.0.1:$http_port and :$grpc_port)"
 DTRUST_STATE_DIR="$work/state" DTRUST_REDIS_PORT="$redis_port" \
   DTrust__Listen__Grpc="127.0.0.1:$grpc_port" DTrust__Listen__Http="127.0.0.1:$http_port" \
+  DTrust__Listen__Holder="localhost:$holder_port" DTrust__Listen__Admin="127.0.0.1:$admin_port" \
   DTrust__Pki__RateLimit__Enabled=false DTrust__Listen__PublicConnectionsPerAddress=100000 Logging__LogLevel__Default=Warning bash "$root/scripts/run.sh" >"$work/server.log" 2>&1 &
 run_pid=$!
 for _ in $(seq 240); do

@@ -1,5 +1,6 @@
 using DTrust.Pki;
 using DTrust.SigningServer.Api.Grpc;
+using DTrust.SigningServer.Api.Holder;
 using DTrust.SigningServer.Api.Http;
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
@@ -128,6 +129,8 @@ if (options.Development)
 var grpc = new ListenerPort("grpc", Listeners.Port(options.Listen.Grpc));
 var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
 var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
+var holder = new ListenerPort("holder", Listeners.Port(options.Listen.Holder));
+app.UseHolderHeaders(holder.Port);
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
 app.UseRateLimiter();
@@ -143,6 +146,7 @@ app.MapHttpTsa(http);
 app.MapPkiEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http).AllowAnonymous();
 app.MapServerMetrics(admin);
+app.MapHolderPages(holder);
 
 await app.RunAsync();
 return 0;

@@ -73,6 +73,21 @@ public interface ICallerStore
     Task<bool> RevokeCallerAsync(string tenant, string callerId, DateTimeOffset at, CancellationToken ct);
 }
 
+/// <summary>Holders' paired passkeys, per tenant and holder.</summary>
+public interface IPasskeyStore
+{
+    /// <summary>Inserts a passkey; false when its credential id is already registered (to anyone).</summary>
+    Task<bool> InsertPasskeyAsync(PasskeyRecord passkey, CancellationToken ct);
+
+    Task<IReadOnlyList<PasskeyRecord>> ListPasskeysAsync(string tenant, string userId, CancellationToken ct);
+
+    /// <summary>Removes the holder's passkey; false when the holder has no such passkey.</summary>
+    Task<bool> DeletePasskeyAsync(string tenant, string userId, string passkeyId, CancellationToken ct);
+
+    /// <summary>Moves the signature counter forward; false when it would not move forward (a replayed or cloned authenticator).</summary>
+    Task<bool> AdvancePasskeyCounterAsync(string passkeyId, uint signCount, CancellationToken ct);
+}
+
 /// <summary>
 /// The append-only, hash-chained audit log: one chain per store, even with several server nodes appending.
 /// Appends are group-committed: concurrent callers share one transaction, and each call returns only once its

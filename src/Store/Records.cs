@@ -142,6 +142,35 @@ public sealed record CallerRecord
     public DateTimeOffset CreatedAt { get; init; }
 
     public DateTimeOffset? RevokedAt { get; init; }
+
+    /// <summary>Where a partner may send the holder's browser back after an approval (exact URLs, https in production).</summary>
+    public IReadOnlyList<string> ReturnUrls { get; init; } = [];
+}
+
+/// <summary>A holder's paired passkey (WebAuthn credential): what the server needs to check its assertions.</summary>
+public sealed record PasskeyRecord
+{
+    /// <summary>The WebAuthn credential id, base64url.</summary>
+    public required string Id { get; init; }
+
+    public required string Tenant { get; init; }
+
+    public required string UserId { get; init; }
+
+    /// <summary>The COSE public key the authenticator registered.</summary>
+    public required byte[] PublicKey { get; init; }
+
+    public uint SignCount { get; init; }
+
+    /// <summary>The authenticator said the key may be backed up (a synced passkey).</summary>
+    public bool BackupEligible { get; init; }
+
+    public string Aaguid { get; init; } = "";
+
+    /// <summary>What the holder or the browser called the device.</summary>
+    public string Name { get; init; } = "";
+
+    public DateTimeOffset CreatedAt { get; init; }
 }
 
 /// <summary>What an audit entry records. Never a PIN, OTP, API key or key material.</summary>

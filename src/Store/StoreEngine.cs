@@ -11,7 +11,7 @@ namespace DTrust.Store;
 /// (RETURNING, ON CONFLICT, LIMIT). An engine adds its connections, its write transaction, its migrations and which
 /// of its errors mean "unavailable". Times are stored as unix microseconds (the audit chain's precision), enums by name.
 /// </summary>
-public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAuditLog, IUsageReport, ICodeFailureLog, ICrlStore, IAsyncDisposable
+public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPasskeyStore, IAuditLog, IUsageReport, ICodeFailureLog, ICrlStore, IAsyncDisposable
 {
     private const string UserColumns =
         "tenant, user_id, given_name, surname, country, phone, ident_method, ident_verified_at_us, ident_valid_until_us, " +
@@ -25,7 +25,9 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
     // A PIN lock falls back to where the credential was: VALID once activated, else NOT_ACTIVATED.
     private const string StatusBeforeLock = "CASE WHEN activated_at_us IS NULL THEN @not_activated ELSE @valid END";
 
-    private const string CallerColumns = "id, tenant, name, role, credential_hash, created_at_us, revoked_at_us";
+    private const string CallerColumns = "id, tenant, name, role, credential_hash, created_at_us, revoked_at_us, return_urls";
+
+    private const string PasskeyColumns = "id, tenant, user_id, public_key, sign_count, backup_eligible, aaguid, name, created_at_us";
 
     private protected StoreEngine(string engineName, int auditBatchSize, ILogger log)
     {
@@ -341,10 +343,11 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         return RunAsync(async c =>
         {
             await using var cmd = Command(c, null,
-                $"INSERT INTO callers ({CallerColumns}) VALUES (@id, @tenant, @name, @role, @hash, @created, @revoked) " +
+                $"INSERT INTO callers ({CallerColumns}) VALUES (@id, @tenant, @name, @role, @hash, @created, @revoked, @urls) " +
                 "ON CONFLICT DO NOTHING",
                 ("id", caller.Id), ("tenant", caller.Tenant), ("name", caller.Name), ("role", caller.Role.ToString()),
-                ("hash", caller.CredentialHash), ("created", Micros(caller.CreatedAt)), ("revoked", Micros(caller.RevokedAt)));
+                ("hash", caller.CredentialHash), ("created", Micros(caller.CreatedAt)), ("revoked", Micros(caller.RevokedAt)),
+                ("urls", string.Join('\n', caller.ReturnUrls)));
             return await cmd.ExecuteNonQueryAsync(ct) == 1;
         }, ct);
     }
@@ -371,6 +374,46 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
             await using var cmd = Command(c, null,
                 "UPDATE callers SET revoked_at_us = COALESCE(revoked_at_us, @at) WHERE tenant = @tenant AND id = @id",
                 ("at", Micros(at)), ("tenant", tenant), ("id", callerId));
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+
+    // ---- passkeys ----
+
+    public Task<bool> InsertPasskeyAsync(PasskeyRecord passkey, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(passkey);
+        return RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null,
+                $"INSERT INTO passkeys ({PasskeyColumns}) VALUES (@id, @tenant, @user, @key, @count, @backup, @aaguid, @name, @created) " +
+                "ON CONFLICT DO NOTHING",
+                ("id", passkey.Id), ("tenant", passkey.Tenant), ("user", passkey.UserId), ("key", passkey.PublicKey),
+                ("count", (long)passkey.SignCount), ("backup", passkey.BackupEligible ? 1L : 0L), ("aaguid", passkey.Aaguid),
+                ("name", passkey.Name), ("created", Micros(passkey.CreatedAt)));
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+    }
+
+    public Task<IReadOnlyList<PasskeyRecord>> ListPasskeysAsync(string tenant, string userId, CancellationToken ct) =>
+        ListAsync($"SELECT {PasskeyColumns} FROM passkeys WHERE tenant = @tenant AND user_id = @user ORDER BY id",
+            [("tenant", tenant), ("user", userId)], ReadPasskey, ct);
+
+    public Task<bool> DeletePasskeyAsync(string tenant, string userId, string passkeyId, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null, "DELETE FROM passkeys WHERE tenant = @tenant AND user_id = @user AND id = @id",
+                ("tenant", tenant), ("user", userId), ("id", passkeyId));
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+
+    public Task<bool> AdvancePasskeyCounterAsync(string passkeyId, uint signCount, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            // Only forward (or 0 = an authenticator without a counter): two nodes accepting one assertion cannot
+            // both move it, and a cloned authenticator's stale counter never rewinds it.
+            await using var cmd = Command(c, null,
+                "UPDATE passkeys SET sign_count = @count WHERE id = @id AND (sign_count < @count OR (sign_count = 0 AND @count = 0))",
+                ("id", passkeyId), ("count", (long)signCount));
             return await cmd.ExecuteNonQueryAsync(ct) == 1;
         }, ct);
 
@@ -536,5 +579,19 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IAud
         CredentialHash = r.GetFieldValue<byte[]>(4),
         CreatedAt = Time(r.GetInt64(5)),
         RevokedAt = Time(r, 6),
+        ReturnUrls = r.GetString(7).Split('\n', StringSplitOptions.RemoveEmptyEntries),
+    };
+
+    private static PasskeyRecord ReadPasskey(DbDataReader r) => new()
+    {
+        Id = r.GetString(0),
+        Tenant = r.GetString(1),
+        UserId = r.GetString(2),
+        PublicKey = r.GetFieldValue<byte[]>(3),
+        SignCount = (uint)r.GetInt64(4),
+        BackupEligible = r.GetInt64(5) != 0,
+        Aaguid = r.GetString(6),
+        Name = r.GetString(7),
+        CreatedAt = Time(r.GetInt64(8)),
     };
 }

@@ -38,6 +38,7 @@ public sealed class MakeRunTests : IDisposable
         psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + http.ToString(CultureInfo.InvariantCulture);
         // Not the default 5090: other servers of the suite run at the same time.
         psi.Environment["DTrust__Listen__Admin"] = "127.0.0.1:" + admin.ToString(CultureInfo.InvariantCulture);
+        psi.Environment["DTrust__Listen__Holder"] = "localhost:" + RedisServer.FreePort().ToString(CultureInfo.InvariantCulture);
         var output = new System.Text.StringBuilder();
         using var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };

@@ -123,16 +123,48 @@ public sealed class SigningPolicyUnitTests
     }
 
     [Fact]
-    public void Every_level_signs_in_explicit_mode_in_its_own_key_domain()
+    public void Every_level_signs_in_its_own_key_domain_and_qualified_only_by_holder_approval()
     {
         var domains = new HashSet<string>(StringComparer.Ordinal);
         foreach (var level in new[] { CredentialLevel.Simple, CredentialLevel.Advanced, CredentialLevel.Qualified })
         {
-            Assert.Equal([SigningMode.Explicit], SigningPolicy.AllowedModes(level));
+            Assert.Contains(SigningMode.HolderApproval, SigningPolicy.AllowedModes(level));
             Assert.True(domains.Add(SigningPolicy.KeyDomain(level)));
         }
 
+        Assert.Equal([SigningMode.Explicit, SigningMode.HolderApproval], SigningPolicy.AllowedModes(CredentialLevel.Advanced));
+        Assert.Equal([SigningMode.HolderApproval], SigningPolicy.AllowedModes(CredentialLevel.Qualified));
+        Assert.Contains(SigningMode.Explicit, SigningPolicy.AllowedModes(CredentialLevel.Qualified, explicitQualified: true));
         Assert.Equal("qualified", SigningPolicy.KeyDomain(CredentialLevel.Qualified));
+    }
+
+    [Fact]
+    public void The_page_offers_a_passkey_or_the_code_exactly_where_a_second_factor_is_needed()
+    {
+        Assert.Equal(["passkey", "sms"], SigningPolicy.PageFactors(Credential(level: CredentialLevel.Qualified)));
+        Assert.Empty(SigningPolicy.PageFactors(Credential(level: CredentialLevel.Simple)));
+        Assert.Empty(SigningPolicy.PageFactors(Credential(level: CredentialLevel.Advanced) with { OneFactorConsentAt = DateTimeOffset.UnixEpoch }));
+    }
+
+    [Theory]
+    [InlineData("https://partner.example/done", false, true)]
+    [InlineData("http://partner.example/done", false, false)]
+    [InlineData("http://localhost:8080/done", true, true)]
+    [InlineData("http://localhost:8080/done", false, false)]
+    [InlineData("https://user:pw@partner.example/", false, false)]
+    [InlineData("https://partner.example/#frag", false, false)]
+    [InlineData("/relative", false, false)]
+    public void Return_urls_are_absolute_https_without_credentials(string url, bool development, bool ok) =>
+        Assert.Equal(ok, SigningPolicy.ReturnUrlProblem(url, development) is null);
+
+    [Fact]
+    public void Labels_are_one_per_hash_short_and_plain()
+    {
+        Assert.Null(SigningPolicy.LabelsProblem([], 3));
+        Assert.Null(SigningPolicy.LabelsProblem(["a.pdf", "b.pdf"], 2));
+        Assert.NotNull(SigningPolicy.LabelsProblem(["a.pdf"], 2));
+        Assert.NotNull(SigningPolicy.LabelsProblem([new string('x', 101)], 1));
+        Assert.NotNull(SigningPolicy.LabelsProblem(["a\u202Egpj.exe"], 1));
     }
 
     // ---- Limits ----

@@ -19,8 +19,9 @@ public sealed class ServerProcess : IAsyncDisposable
 
     private IDictionary<string, string?> _environment = new Dictionary<string, string?>();
 
-    private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, int adminPort, RedisServer redis)
+    private ServerProcess(Process process, StringBuilder log, string stateDir, int grpcPort, int httpPort, int adminPort, RedisServer redis, int holderPort)
     {
+        HolderPort = holderPort;
         AdminPort = adminPort;
         _process = process;
         _log = log;
@@ -44,6 +45,11 @@ public sealed class ServerProcess : IAsyncDisposable
     public int AdminPort { get; }
 
     public Uri AdminAddress => new($"http://127.0.0.1:{AdminPort}");
+
+    /// <summary>The holder's pages (approval, pairing), on <c>localhost</c>: WebAuthn refuses 127.0.0.1 as an RP ID.</summary>
+    public int HolderPort { get; }
+
+    public Uri HolderAddress => new($"http://localhost:{HolderPort}");
 
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
@@ -119,20 +125,38 @@ public sealed class ServerProcess : IAsyncDisposable
     /// Waits briefly for message <paramref name="id"/> in the development outbox of <paramref name="stateDir"/> and
     /// returns its code (a one-time code by challenge id, a transport PIN by <c>transport-pin:&lt;credential&gt;</c>).
     /// </summary>
-    public static async Task<string> OutboxCodeAsync(string stateDir, string id)
+    public static async Task<string> OutboxCodeAsync(string stateDir, string id) =>
+        (await OutboxMessageAsync(stateDir, id, m => m.GetProperty("otp").GetString() is { Length: > 0 })).GetProperty("otp").GetString()!;
+
+    /// <summary>The text of the latest message for <paramref name="id"/> that carries no code (a holder's approval link).</summary>
+    public static async Task<string> OutboxTextAsync(string stateDir, string id) =>
+        (await OutboxMessageAsync(stateDir, id, m => m.GetProperty("otp").GetString() is { Length: 0 })).GetProperty("text").GetString()!;
+
+    /// <summary>
+    /// The latest message of the development outbox for <paramref name="id"/> that <paramref name="wanted"/> accepts
+    /// (the holder's page may send a new code: the latest one is the one that counts).
+    /// </summary>
+    public static async Task<System.Text.Json.JsonElement> OutboxMessageAsync(string stateDir, string id, Func<System.Text.Json.JsonElement, bool> wanted)
     {
+        ArgumentNullException.ThrowIfNull(wanted);
         var path = Path.Combine(stateDir, "otp-outbox.jsonl");
         for (var i = 0; i < 100; i++)
         {
             if (File.Exists(path))
             {
+                System.Text.Json.JsonElement? found = null;
                 foreach (var line in await File.ReadAllLinesAsync(path))
                 {
                     using var doc = System.Text.Json.JsonDocument.Parse(line);
-                    if (doc.RootElement.GetProperty("challenge_id").GetString() == id)
+                    if (doc.RootElement.GetProperty("challenge_id").GetString() == id && wanted(doc.RootElement))
                     {
-                        return doc.RootElement.GetProperty("otp").GetString()!;
+                        found = doc.RootElement.Clone();
                     }
+                }
+
+                if (found is { } message)
+                {
+                    return message;
                 }
             }
 
@@ -179,6 +203,7 @@ public sealed class ServerProcess : IAsyncDisposable
             var grpcPort = RedisServer.FreePort();
             var httpPort = RedisServer.FreePort();
             var adminPort = RedisServer.FreePort();
+            var holderPort = RedisServer.FreePort();
 
             var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
             {
@@ -193,6 +218,11 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.Environment["DTrust__Listen__Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Admin"] = "127.0.0.1:" + adminPort.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["DTrust__Listen__Holder"] = "localhost:" + holderPort.ToString(CultureInfo.InvariantCulture);
+
+            // Most tests drive the explicit flow at every level; the holder-approval tests switch this off to
+            // test the default (QUALIFIED only through the holder's page).
+            psi.Environment["DTrust__Signing__ExplicitQualified"] = "true";
             psi.Environment["DTrust__Redis__Configuration"] = redis.Configuration;
             psi.Environment["DTrust__Redis__PasswordFile"] = redis.PasswordFile;
             foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>())
@@ -207,7 +237,7 @@ public sealed class ServerProcess : IAsyncDisposable
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
             StateByGrpcPort[grpcPort] = state;
-            var server = new ServerProcess(p, log, state, grpcPort, httpPort, adminPort, redis)
+            var server = new ServerProcess(p, log, state, grpcPort, httpPort, adminPort, redis, holderPort)
             {
                 _ownsState = ownsState,
                 _ownsRedis = ownsRedis,

@@ -86,6 +86,8 @@ public class SigningRoundTripBenchmarks
             ["DTrust:Development"] = "true",
             ["DTrust:Listen:Grpc"] = "127.0.0.1:" + grpcPort.ToString(CultureInfo.InvariantCulture),
             ["DTrust:Listen:Http"] = "127.0.0.1:" + _httpPort.ToString(CultureInfo.InvariantCulture),
+            ["DTrust:Listen:Holder"] = "localhost:" + RedisServer.FreePort().ToString(CultureInfo.InvariantCulture),
+            ["DTrust:Signing:ExplicitQualified"] = "true",
             ["DTrust:Redis:Configuration"] = _redis.Configuration,
             ["DTrust:Redis:PasswordFile"] = _redis.PasswordFile,
             ["DTrust:Signing:ChallengesPerMinute"] = "100000000",

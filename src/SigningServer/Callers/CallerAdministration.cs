@@ -8,13 +8,26 @@ namespace DTrust.SigningServer.Callers;
 /// unlocks and phone changes accept a second operator in place of the holder, so if an operator key could mint
 /// operator keys, one key would be both pairs of eyes. Operators are registered on the host (add-caller).
 /// </summary>
-public sealed class CallerAdministration(ICallerStore callers, CallerDirectory directory, AuditTrail audit, TimeProvider time)
+public sealed class CallerAdministration(
+    ICallerStore callers, CallerDirectory directory, AuditTrail audit, Hosting.ServerOptions server, TimeProvider time)
 {
     public const int MaxNameLength = 64;
 
     /// <summary>The new caller and its API key, shown this once and stored only as a hash.</summary>
-    public async Task<(CallerRecord Caller, string ApiKey)> CreateAsync(CallerRecord by, string name, CallerRole role, CancellationToken ct)
+    public async Task<(CallerRecord Caller, string ApiKey)> CreateAsync(
+        CallerRecord by, string name, CallerRole role, IReadOnlyList<string> returnUrls, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(returnUrls);
+        if (returnUrls.Count > 10 || (returnUrls.Count > 0 && role != CallerRole.Partner))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "only partners have return URLs (at most 10)");
+        }
+
+        if (returnUrls.Select(u => Policy.SigningPolicy.ReturnUrlProblem(u, server.Development)).FirstOrDefault(p => p is not null) is { } bad)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, bad);
+        }
+
         if (string.IsNullOrWhiteSpace(name) || name.Length > MaxNameLength)
         {
             throw new DTrustException(ErrorKind.InvalidArgument, "name is required (at most 64 characters)");
@@ -35,6 +48,7 @@ public sealed class CallerAdministration(ICallerStore callers, CallerDirectory d
             Role = role,
             CredentialHash = ApiKeys.Hash(key),
             CreatedAt = time.GetUtcNow(),
+            ReturnUrls = returnUrls,
         };
         if (!await callers.InsertCallerAsync(created, ct))
         {
@@ -42,7 +56,7 @@ public sealed class CallerAdministration(ICallerStore callers, CallerDirectory d
         }
 
         await audit.RecordAsync(
-            by.Id, by.Tenant, null, "caller.created", details: new { caller = created.Id, role = created.Role.ToString() }, ct: ct);
+            by.Id, by.Tenant, null, "caller.created", details: new { caller = created.Id, role = created.Role.ToString(), return_urls = returnUrls }, ct: ct);
         return (created, key);
     }
 

@@ -28,8 +28,17 @@ public interface ISecondFactor
     /// issued (compared in the consume script, and again on the node in constant time: the script compares MACs, which
     /// leak nothing by their timing); anything else costs an attempt.
     /// </summary>
-    ValueTask<string> ProofAsync(FactorResponse response, CancellationToken ct);
+    ValueTask<FactorProof> ProofAsync(FactorResponse response, CancellationToken ct);
+
+    /// <summary>Whether the factor can be asked of the holder at all (a passkey needs a paired device).</summary>
+    ValueTask<bool> AvailableAsync(CredentialRecord credential, CancellationToken ct);
 }
+
+/// <summary>
+/// The proof of a response, and what the audit keeps as evidence of it (for a passkey the assertion and the device's
+/// public key, so that the approval can be verified again offline; null for a code, which proves nothing later).
+/// </summary>
+public sealed record FactorProof(string Proof, object? Evidence = null);
 
 /// <summary>A new challenge, as the factor needs to know it to tell the holder what they approve.</summary>
 public sealed record FactorRequest(
@@ -40,18 +49,32 @@ public sealed record FactorRequest(
     string HashListDigest,
     int Documents,
     string? Description,
-    TimeSpan Lifetime);
+    TimeSpan Lifetime)
+{
+    /// <summary>Holder approval: the canonical transaction the holder is shown (a passkey signs over its digest).</summary>
+    public byte[]? Transaction { get; init; }
+}
 
 /// <summary>The holder's response to a challenge, as the partner relayed it.</summary>
 public sealed record FactorResponse(CallerRecord Partner, CredentialRecord Credential, string ChallengeId, string HashListDigest, string Response);
+
+/// <summary>The holder's page needs what the factor issued to ask the device (a passkey's request options).</summary>
+public interface IPageFactorOptions
+{
+    /// <summary>JSON for the page's script, or null when the factor needs nothing on the page.</summary>
+    string? PageOptions { get; }
+}
 
 /// <summary>
 /// What a factor issued: the <see cref="Value"/> the challenge keeps, the text for the audit (what the holder was
 /// shown, secrets masked), and the delivery. The secret (the code) stays inside the delivery, not in a property.
 /// </summary>
-public sealed class IssuedFactor(string value, string? auditMessage, Func<CancellationToken, Task> deliver)
+public sealed class IssuedFactor(string value, string? auditMessage, Func<CancellationToken, Task> deliver, string? pageOptions = null)
+    : IPageFactorOptions
 {
     public string Value { get; } = value;
+
+    public string? PageOptions { get; } = pageOptions;
 
     public string? AuditMessage { get; } = auditMessage;
 

@@ -1,5 +1,6 @@
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Signing;
+using DTrust.Store;
 
 namespace DTrust.SigningServer.Factors;
 
@@ -29,11 +30,14 @@ public sealed class SmsCodeFactor(OneTimeCodes codes, IOtpSender sender, SmsSend
         return new IssuedFactor(codes.Mac(request.ChallengeId, code), masked, token => DeliverAsync(message, token));
     }
 
-    public ValueTask<string> ProofAsync(FactorResponse response, CancellationToken ct)
+    public ValueTask<FactorProof> ProofAsync(FactorResponse response, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(response);
-        return ValueTask.FromResult(codes.Mac(response.ChallengeId, response.Response));
+        return ValueTask.FromResult(new FactorProof(codes.Mac(response.ChallengeId, response.Response)));
     }
+
+    /// <summary>Every holder has a phone on record.</summary>
+    public ValueTask<bool> AvailableAsync(CredentialRecord credential, CancellationToken ct) => ValueTask.FromResult(true);
 
     private async Task DeliverAsync(OtpMessage message, CancellationToken ct)
     {

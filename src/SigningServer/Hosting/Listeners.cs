@@ -52,6 +52,22 @@ internal static class Listeners
             }
         });
         ListenAdmin(kestrel, listen);
+
+        // The holder's origin: HTTP/1.1 and 2 (browsers), TLS with the same certificate when configured.
+        var holder = ParseEndpoint(listen.Holder);
+        kestrel.Listen(holder, o =>
+        {
+            o.Use(perAddress.Middleware);
+            o.Protocols = HttpProtocols.Http1AndHttp2;
+            if (certificate is not null && listen.HttpTls)
+            {
+                o.UseHttps(https =>
+                {
+                    https.ServerCertificate = certificate;
+                    https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                });
+            }
+        });
     }
 
     private static void ListenAdmin(KestrelServerOptions kestrel, ListenerOptions listen) =>
@@ -64,7 +80,7 @@ internal static class Listeners
     /// </summary>
     internal static void RefuseDevelopmentOffLoopback(ListenerOptions listen)
     {
-        foreach (var (name, address) in new[] { ("Grpc", listen.Grpc), ("Http", listen.Http), ("Admin", listen.Admin) })
+        foreach (var (name, address) in new[] { ("Grpc", listen.Grpc), ("Http", listen.Http), ("Admin", listen.Admin), ("Holder", listen.Holder) })
         {
             var endpoint = ParseEndpoint(address);
             if (!IPAddress.IsLoopback(endpoint.Address))

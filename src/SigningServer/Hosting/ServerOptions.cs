@@ -49,6 +49,23 @@ public sealed class ListenerOptions
     /// </summary>
     public string Admin { get; set; } = "127.0.0.1:5090";
 
+    /// <summary>
+    /// The holder's pages (approval, passkey pairing): an origin of their own, so that no partner page and no API
+    /// shares it. <c>localhost</c> is bound to loopback.
+    /// </summary>
+    public string Holder { get; set; } = "localhost:5070";
+
+    /// <summary>
+    /// The public origin of the holder's pages as the browser sees it (the WebAuthn RP ID is its host); empty means
+    /// <c>http://localhost:{port of Holder}</c>, which browsers treat as secure for development. HTTPS in production.
+    /// </summary>
+    public string? HolderOrigin { get; set; }
+
+    /// <summary>The holder origin to put into links and to expect in WebAuthn client data.</summary>
+    public Uri HolderOriginUri => new(string.IsNullOrEmpty(HolderOrigin)
+        ? "http://localhost:" + Listeners.Port(Holder).ToString(System.Globalization.CultureInfo.InvariantCulture)
+        : HolderOrigin.TrimEnd('/'));
+
     /// <summary>PEM certificate (chain) for gRPC over TLS; empty means cleartext HTTP/2 (loopback development).</summary>
     public string? TlsCertificatePath { get; set; }
 

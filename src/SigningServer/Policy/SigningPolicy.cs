@@ -73,14 +73,24 @@ public static class SigningPolicy
     // ---- Levels: modes, factors, key domain, consent ----
 
     /// <summary>
-    /// The modes a level may sign in. Holder approval is not built yet, so today every level signs in explicit
-    /// mode; when it comes, QUALIFIED moves to holder approval only (SCAL2) unless configured otherwise.
+    /// The modes a level may sign in. QUALIFIED signs only through holder approval (sole control, SCAL2: the factors
+    /// are collected on our origin, never by the partner), unless <paramref name="explicitQualified"/> is configured
+    /// (Signing:ExplicitQualified, documented as not SCAL2). SIMPLE and ADVANCED may use either.
     /// </summary>
-    public static IReadOnlyList<SigningMode> AllowedModes(CredentialLevel level) => level switch
+    public static IReadOnlyList<SigningMode> AllowedModes(CredentialLevel level, bool explicitQualified = false) => level switch
     {
-        CredentialLevel.Simple or CredentialLevel.Advanced or CredentialLevel.Qualified => [SigningMode.Explicit],
+        CredentialLevel.Simple or CredentialLevel.Advanced => [SigningMode.Explicit, SigningMode.HolderApproval],
+        CredentialLevel.Qualified when explicitQualified => [SigningMode.HolderApproval, SigningMode.Explicit],
+        CredentialLevel.Qualified => [SigningMode.HolderApproval],
         _ => [],
     };
+
+    /// <summary>
+    /// The second factors the holder may approve with on our page when the credential needs one: the SMS code or a
+    /// paired passkey (either is a second factor beside the PIN); none when the PIN alone suffices.
+    /// </summary>
+    public static IReadOnlyList<string> PageFactors(CredentialRecord credential) =>
+        RequiredFactor(credential) is null ? [] : [Factors.PasskeyFactor.FactorName, SmsCodeFactor.FactorName];
 
     /// <summary>
     /// The second factor the credential needs besides the PIN, by name (<see cref="ISecondFactor.Name"/>), or null
@@ -141,6 +151,53 @@ public static class SigningPolicy
     /// <summary>Control characters, format characters (bidi overrides, zero-width) and line or paragraph separators.</summary>
     private static bool IsLayoutControl(char c) => char.GetUnicodeCategory(c) is UnicodeCategory.Control
         or UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    /// <summary>Longest document label shown to the holder.</summary>
+    public const int MaxLabelLength = 100;
+
+    /// <summary>Why the labels cannot be shown to the holder, or null: none, or one per hash, each short and plain.</summary>
+    public static string? LabelsProblem(IReadOnlyList<string> labels, int hashes)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        if (labels.Count != 0 && labels.Count != hashes)
+        {
+            return $"send one label per hash ({hashes}) or none";
+        }
+
+        for (var i = 0; i < labels.Count; i++)
+        {
+            if (labels[i].Length > MaxLabelLength)
+            {
+                return $"label {i} is longer than {MaxLabelLength} characters";
+            }
+
+            if (labels[i].Any(IsLayoutControl))
+            {
+                return $"label {i} contains control characters";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Why a partner may not register <paramref name="url"/> as a return URL, or null: absolute, https (http only
+    /// to localhost in development), no user info and no fragment, at most 500 characters.
+    /// </summary>
+    public static string? ReturnUrlProblem(string url, bool development)
+    {
+        if (string.IsNullOrEmpty(url) || url.Length > 500 || !Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            return $"return URL '{url}' is not an absolute URL of at most 500 characters";
+        }
+
+        var local = uri.IsLoopback && uri.Host == "localhost";
+        return uri.Scheme != Uri.UriSchemeHttps && !(development && local && uri.Scheme == Uri.UriSchemeHttp)
+            ? $"return URL '{url}' must be https"
+            : uri.UserInfo.Length > 0 || uri.Fragment.Length > 0
+            ? $"return URL '{url}' must have no user info and no fragment"
+            : null;
+    }
 
     // ---- Hashes and schemes ----
 

@@ -203,6 +203,10 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
             : ConsumeOutcome.Tampered;
     }
 
+    /// <summary>Whether the challenge is still open (the holder's page sends a code only when none is out).</summary>
+    public Task<bool> ExistsAsync(string credentialId, string challengeId) =>
+        redis.GetDatabase().KeyExistsAsync(ChallengeKey(credentialId, challengeId));
+
     public async Task DeleteAsync(string credentialId, string challengeId)
     {
         var start = Stopwatch.GetTimestamp();

@@ -66,6 +66,54 @@ public sealed class OneTimeCodes(byte[] secret)
         return Convert.ToHexString(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(text.ToString())));
     }
 
+    /// <summary>
+    /// Encrypts a value the server keeps in Redis but Redis must not be able to use (the SAD): AES-256-GCM under a
+    /// key of its own per kind, bound to <paramref name="context"/> (the record it belongs to) as associated data.
+    /// </summary>
+    public string Protect(string kind, string context, string plaintext)
+    {
+        ArgumentNullException.ThrowIfNull(plaintext);
+        var clear = Encoding.UTF8.GetBytes(plaintext);
+        var output = new byte[12 + 16 + clear.Length];
+        RandomNumberGenerator.Fill(output.AsSpan(0, 12));
+        using var aes = new AesGcm(AtRestKey(kind), 16);
+        aes.Encrypt(output.AsSpan(0, 12), clear, output.AsSpan(28), output.AsSpan(12, 16), Encoding.UTF8.GetBytes(context));
+        return Convert.ToBase64String(output);
+    }
+
+    /// <summary>The value <see cref="Protect"/> sealed, or null when it was altered, moved to another context or is not ours.</summary>
+    public string? Unprotect(string kind, string context, string sealedValue)
+    {
+        byte[] input;
+        try
+        {
+            input = Convert.FromBase64String(sealedValue);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+
+        if (input.Length < 28)
+        {
+            return null;
+        }
+
+        var clear = new byte[input.Length - 28];
+        try
+        {
+            using var aes = new AesGcm(AtRestKey(kind), 16);
+            aes.Decrypt(input.AsSpan(0, 12), input.AsSpan(28), input.AsSpan(12, 16), clear, Encoding.UTF8.GetBytes(context));
+            return Encoding.UTF8.GetString(clear);
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return null;
+        }
+    }
+
+    private byte[] AtRestKey(string kind) => HMACSHA256.HashData(secret, Encoding.UTF8.GetBytes("dtrust " + kind + " at rest v1"));
+
     /// <summary>Reads the secret file; in development a missing file is created (0600) with 32 random bytes.</summary>
     public static OneTimeCodes FromFile(string path, bool createIfMissing)
     {

@@ -25,7 +25,14 @@ public sealed record SignatureRequest(
     SignatureFormat Format,
     bool Timestamp,
     bool RsaPkcs1,
-    bool EcdsaP1363);
+    bool EcdsaP1363)
+{
+    /// <summary>Holder approval: the approved authorization (then <see cref="Sad"/> instead of PIN and code).</summary>
+    public string? AuthorizationId { get; init; }
+
+    /// <summary>Holder approval: the signature activation data the partner received for the authorization.</summary>
+    public string? Sad { get; init; }
+}
 
 public enum SignatureFormat
 {
@@ -46,19 +53,33 @@ public sealed record SignatureResult(
 /// dependency that fails stops it before a signature leaves the server (fail closed); a signature is returned only
 /// once its audit entry is durable.
 /// </summary>
-public sealed class SigningFlow(
+public sealed partial class SigningFlow(
     CredentialRegistry registry,
     ChallengeStore challenges,
+    ApprovalStore approvals,
     IEnumerable<ISecondFactor> factors,
     HsmVault vault,
     TimeStampAuthority tsa,
     ICertificateAuthority ca,
     SignerCache signers,
     AuditTrail audit,
+    HolderNotifications notifications,
+    OneTimeCodes codes,
     SigningOptions options,
+    ServerOptions server,
     TimeProvider time)
 {
     private readonly Dictionary<string, ISecondFactor> _factors = factors.ToDictionary(f => f.Name, StringComparer.Ordinal);
+    private readonly CredentialRegistry _registry = registry;
+    private readonly ChallengeStore _challenges = challenges;
+    private readonly ApprovalStore _approvals = approvals;
+    private readonly HsmVault _vault = vault;
+    private readonly AuditTrail _audit = audit;
+    private readonly HolderNotifications _notifications = notifications;
+    private readonly OneTimeCodes _codes = codes;
+    private readonly SigningOptions _options = options;
+    private readonly ServerOptions _server = server;
+    private readonly TimeProvider _time = time;
 
     public async Task<Authorization> AuthorizeAsync(
         CallerRecord partner, string credentialId, IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash,
@@ -87,9 +108,14 @@ public sealed class SigningFlow(
     public async Task<SignatureResult> SignAsync(CallerRecord partner, SignatureRequest request, CancellationToken ct)
     {
         RequireHashes(request.Hashes, request.Hash);
+        if (!string.IsNullOrEmpty(request.AuthorizationId))
+        {
+            return await SignApprovedAsync(partner, request, ct);
+        }
+
         if (string.IsNullOrEmpty(request.ChallengeId))
         {
-            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required");
+            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required (or authorization_id and sad)");
         }
 
         var pin = Pins.Presented(request.Pin, "activation PIN");
@@ -119,7 +145,7 @@ public sealed class SigningFlow(
 
     private void RequireHashes(IReadOnlyList<ReadOnlyMemory<byte>> hashes, HashAlgorithmName hash)
     {
-        if (SigningPolicy.HashListProblem(hashes, hash, options.MaxHashesPerChallenge) is { } problem)
+        if (SigningPolicy.HashListProblem(hashes, hash, _options.MaxHashesPerChallenge) is { } problem)
         {
             throw new DTrustException(ErrorKind.InvalidArgument, problem);
         }
@@ -131,9 +157,10 @@ public sealed class SigningFlow(
     {
         const string Action = "signature.authorize";
         var holder = await SignableAsync(partner, credential, Action, ct);
-        if (!SigningPolicy.AllowedModes(credential.Level).Contains(SigningMode.Explicit))
+        if (!SigningPolicy.AllowedModes(credential.Level, _options.ExplicitQualified).Contains(SigningMode.Explicit))
         {
-            var why = $"{credential.Level.ToString().ToUpperInvariant()} credentials do not sign with factors relayed by the partner";
+            var why = $"{credential.Level.ToString().ToUpperInvariant()} credentials do not sign with factors relayed by the partner; " +
+                "use HOLDER_APPROVAL";
             await Refuse(partner, credential.Id, Action, why);
             throw new DTrustException(ErrorKind.FailedPrecondition, why);
         }
@@ -145,9 +172,9 @@ public sealed class SigningFlow(
         }
 
         var id = Callers.ApiKeys.NewId("chal");
-        var lifetime = TimeSpan.FromSeconds(options.ChallengeSeconds);
+        var lifetime = TimeSpan.FromSeconds(_options.ChallengeSeconds);
         var listDigest = SigningPolicy.ListDigest(hashes, hash);
-        var expiresAt = time.GetUtcNow() + lifetime;
+        var expiresAt = _time.GetUtcNow() + lifetime;
         IssuedFactor? issued = null;
         if (factor is not null)
         {
@@ -164,7 +191,7 @@ public sealed class SigningFlow(
         }
 
         var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, issued?.Value, expiresAt, factor?.Name);
-        if (!await challenges.CreateAsync(challenge, options.OtpAttempts, options.ChallengesPerMinute))
+        if (!await _challenges.CreateAsync(challenge, _options.OtpAttempts, _options.ChallengesPerMinute))
         {
             await Refuse(partner, credential.Id, Action, "too many challenges");
             throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
@@ -179,12 +206,12 @@ public sealed class SigningFlow(
             catch
             {
                 // A challenge whose factor never reached the holder only blocks the rate limit.
-                await challenges.DeleteAsync(credential.Id, id);
+                await _challenges.DeleteAsync(credential.Id, id);
                 throw;
             }
         }
 
-        await audit.RecordAsync(
+        await _audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
             details: new
             {
@@ -207,7 +234,9 @@ public sealed class SigningFlow(
         (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;
         try
         {
-            signed = await SignInVaultAsync(partner, credential, request, pin, ct);
+            signed = await SignInVaultAsync(credential, request, (digests, scheme) => _registry.WithPinAttemptAsync(
+                partner, credential, "signature.sign", "wrong PIN",
+                () => _vault.Domain(SigningPolicy.KeyDomain(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct), ct), ct);
         }
         catch (Exception e) when (e is not DTrustException { Kind: ErrorKind.FailedPrecondition })
         {
@@ -224,13 +253,13 @@ public sealed class SigningFlow(
         }
 
         var (result, stamps) = signed;
-        await AuditSignaturesAsync(partner, credential, request, stamps, ct);
+        await AuditSignaturesAsync(partner, credential, request, stamps, approval: null);
         return result;
     }
 
     /// <summary>The credential of the partner's tenant, as it stands now (NOT_FOUND for another tenant's).</summary>
     private async Task<CredentialRecord> CredentialAsync(CallerRecord partner, string credentialId, CancellationToken ct) =>
-        SigningPolicy.Effective(await registry.GetStoredAsync(partner, credentialId, ct), time.GetUtcNow());
+        SigningPolicy.Effective(await _registry.GetStoredAsync(partner, credentialId, ct), _time.GetUtcNow());
 
     /// <summary>The second factor the policy requires of the credential now, or null for the PIN alone.</summary>
     private ISecondFactor? RequiredFactor(CredentialRecord credential) =>
@@ -250,8 +279,8 @@ public sealed class SigningFlow(
             throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
         }
 
-        var holder = await registry.FindHolderAsync(partner, credential.UserId, ct);
-        if (SigningPolicy.IdentificationProblem(holder, time.GetUtcNow()) is { } problem)
+        var holder = await _registry.FindHolderAsync(partner, credential.UserId, ct);
+        if (SigningPolicy.IdentificationProblem(holder, _time.GetUtcNow()) is { } problem)
         {
             await Refuse(partner, credential.Id, action, problem);
             throw new DTrustException(ErrorKind.FailedPrecondition, problem);
@@ -260,53 +289,65 @@ public sealed class SigningFlow(
         return holder!;
     }
 
-    private async Task ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
+    private Task<object?> ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
     {
         // The factor that reads the response is the one the credential needs now; a response given where none is
         // needed is still read (and counted if wrong) by the default one.
         var required = RequiredFactor(credential);
         var factor = required ?? Factor(SigningPolicy.DefaultFactor);
         var listDigest = SigningPolicy.ListDigest(request.Hashes, request.Hash);
-        string? proof = null;
-        if (!string.IsNullOrEmpty(request.Otp))
+        return ConsumeFactorAsync(partner, credential, request.ChallengeId, listDigest, request.Otp, factor, required is not null, "signature.sign", ct);
+    }
+
+    /// <summary>
+    /// Checks the holder's response to a challenge with <paramref name="factor"/> and consumes the challenge, or
+    /// refuses (audited, a wrong response counted towards the day's cap and the lock). Returns the factor's
+    /// evidence of the response (a passkey's assertion), null for a code or no response.
+    /// </summary>
+    private async Task<object?> ConsumeFactorAsync(
+        CallerRecord partner, CredentialRecord credential, string challengeId, string listDigest, string? answer, ISecondFactor factor,
+        bool required, string action, CancellationToken ct)
+    {
+        FactorProof? proof = null;
+        if (!string.IsNullOrEmpty(answer))
         {
-            proof = await factor.ProofAsync(new FactorResponse(partner, credential, request.ChallengeId, listDigest, request.Otp), ct);
+            proof = await factor.ProofAsync(new FactorResponse(partner, credential, challengeId, listDigest, answer), ct);
 
             // Before Redis is asked: at the cap a guess costs nothing and tells nothing, on any challenge still open.
-            await RequireGuessesLeftAsync(partner, credential, factor, "signature.sign", ct);
+            await RequireGuessesLeftAsync(partner, credential, factor, action, ct);
         }
 
-        var (outcome, left) = await challenges.ConsumeAsync(
-            request.ChallengeId, partner.Id, credential.Id, listDigest, proof, time.GetUtcNow(), factor.Name);
+        var (outcome, left) = await _challenges.ConsumeAsync(
+            challengeId, partner.Id, credential.Id, listDigest, proof?.Proof, _time.GetUtcNow(), factor.Name);
         ServerMetrics.CountChallengeCheck(outcome);
         var response = factor.ResponseName;
         switch (outcome)
         {
             case ConsumeOutcome.ConsumedWithCode:
-                return;
+                return proof?.Evidence;
 
             // What the credential needs is decided now, from the store, not by what the challenge says: consent to
             // one factor withdrawn after AuthorizeSignature makes its factor-less challenge worthless.
-            case ConsumeOutcome.Consumed when required is null:
-                return;
+            case ConsumeOutcome.Consumed when !required:
+                return null;
             case ConsumeOutcome.Consumed:
-                await Refuse(partner, credential.Id, "signature.sign", $"challenge without a {response}, which the credential needs now");
+                await Refuse(partner, credential.Id, action, $"challenge without a {response}, which the credential needs now");
                 throw new DTrustException(
                     ErrorKind.PermissionDenied, $"this credential needs a {response} now and the challenge has none; authorize again");
             case ConsumeOutcome.Tampered:
-                await Refuse(partner, credential.Id, "signature.sign", "challenge failed its integrity check");
+                await Refuse(partner, credential.Id, action, "challenge failed its integrity check");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the challenge failed its integrity check; authorize again");
             case ConsumeOutcome.WrongCode:
-                await WrongResponseAsync(partner, credential, voided: false, $"wrong {response}");
+                await WrongResponseAsync(partner, credential, voided: false, $"wrong {response}", action);
                 throw new DTrustException(ErrorKind.PermissionDenied, $"wrong {response}; {left} attempt(s) left");
             case ConsumeOutcome.Exhausted:
-                await WrongResponseAsync(partner, credential, voided: true, $"wrong {response}, challenge void");
+                await WrongResponseAsync(partner, credential, voided: true, $"wrong {response}, challenge void", action);
                 throw new DTrustException(ErrorKind.PermissionDenied, $"wrong {response}; the challenge is void, authorize again");
             case ConsumeOutcome.HashesDiffer:
-                await Refuse(partner, credential.Id, "signature.sign", "hashes differ from the authorization");
+                await Refuse(partner, credential.Id, action, "hashes differ from the authorization");
                 throw new DTrustException(ErrorKind.PermissionDenied, "the hashes differ from those authorized");
             default:
-                await Refuse(partner, credential.Id, "signature.sign", "no such challenge");
+                await Refuse(partner, credential.Id, action, "no such challenge");
                 throw new DTrustException(ErrorKind.FailedPrecondition, "challenge not found, expired or already used");
         }
     }
@@ -315,13 +356,13 @@ public sealed class SigningFlow(
     /// Counts a wrong response durably (not with the caller's token: cancelling must not skip the count) and locks
     /// the credential at the day's cap, so that only an operator's unlock, after checking with the holder, lets it sign.
     /// </summary>
-    private async Task WrongResponseAsync(CallerRecord partner, CredentialRecord credential, bool voided, string why)
+    private async Task WrongResponseAsync(CallerRecord partner, CredentialRecord credential, bool voided, string why, string action)
     {
-        var today = await registry.RecordWrongCodeAsync(partner, credential.Id, voided);
-        await Refuse(partner, credential.Id, "signature.sign", why, new { wrong_codes_today = today });
-        if (SigningPolicy.LocksAfterWrongResponses(today, options))
+        var today = await _registry.RecordWrongCodeAsync(partner, credential.Id, voided);
+        await Refuse(partner, credential.Id, action, why, new { wrong_codes_today = today });
+        if (SigningPolicy.LocksAfterWrongResponses(today, _options))
         {
-            await registry.LockAfterWrongCodesAsync(partner, credential.Id, today);
+            await _registry.LockAfterWrongCodesAsync(partner, credential.Id, today);
         }
     }
 
@@ -332,7 +373,7 @@ public sealed class SigningFlow(
     private async Task RequireGuessesLeftAsync(
         CallerRecord partner, CredentialRecord credential, ISecondFactor factor, string action, CancellationToken ct)
     {
-        if (SigningPolicy.FactorGuessesLeft(await registry.WrongCodesTodayAsync(partner, credential.Id, ct), options))
+        if (SigningPolicy.FactorGuessesLeft(await _registry.WrongCodesTodayAsync(partner, credential.Id, ct), _options))
         {
             return;
         }
@@ -343,8 +384,13 @@ public sealed class SigningFlow(
             $"too many wrong {factor.ResponseName}s for this credential today; an operator must unlock it after checking with the holder");
     }
 
+    /// <summary>
+    /// Prepares what the key signs (the CMS signed attributes for CAdES/PAdES), has <paramref name="sign"/> sign it in
+    /// the vault (with the PIN, or with a holder approval's SAD), checks the answer and completes the signatures.
+    /// </summary>
     private async Task<(SignatureResult Result, IReadOnlyList<TsaResult> Stamps)> SignInVaultAsync(
-        CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
+        CredentialRecord credential, SignatureRequest request,
+        Func<IReadOnlyList<ReadOnlyMemory<byte>>, SignatureScheme, Task<IReadOnlyList<byte[]>>> sign, CancellationToken ct)
     {
         var chain = ca.Chain(credential.Level);
         var cms = request.Format != SignatureFormat.Raw;
@@ -353,13 +399,11 @@ public sealed class SigningFlow(
         var signer = signers.For(credential);
         var builder = cms ? signer.Cades : null;
         var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
-        var signingTime = time.GetUtcNow();
+        var signingTime = _time.GetUtcNow();
         var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
         IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => p.DigestToSign)];
 
-        var values = await registry.WithPinAttemptAsync(
-            partner, credential, "signature.sign", "wrong PIN",
-            () => vault.Domain(SigningPolicy.KeyDomain(credential.Level)).SignBatchAsync(credential.Key, pin, digests, scheme, ct), ct);
+        var values = await sign(digests, scheme);
 
         // The HSM's answer is checked against the certificate before release: a blob that unwrapped to another key
         // (or a faulty device) must never put a signature the certificate does not vouch for into the world. Once per
@@ -404,20 +448,22 @@ public sealed class SigningFlow(
 
     /// <summary>One durable entry per signature (credential, hash, algorithm, TSA serial), each billed once.</summary>
     private Task AuditSignaturesAsync(
-        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<TsaResult> stamps, CancellationToken ct)
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<TsaResult> stamps, object? approval)
     {
         var appends = new Task[request.Hashes.Count];
         for (var i = 0; i < appends.Length; i++)
         {
-            appends[i] = audit.RecordAsync(
+            appends[i] = _audit.RecordAsync(
                 partner.Id, partner.Tenant, credential.Id, "signature.created",
                 details: new
                 {
-                    challenge = request.ChallengeId,
+                    challenge = string.IsNullOrEmpty(request.AuthorizationId) ? request.ChallengeId : null,
+                    authorization = request.AuthorizationId,
                     hash = Convert.ToHexString(request.Hashes[i].Span),
                     algorithm = request.Hash.Name,
                     format = request.Format.ToString(),
                     tsa_serial = i < stamps.Count ? stamps[i].SerialNumber : null,
+                    approval,
                 },
                 usage: (credential.Level, 1),
                 ct: CancellationToken.None);
@@ -438,5 +484,5 @@ public sealed class SigningFlow(
     /// must not be able to keep it out of the evidence (and a wrong code or PIN out of the count).
     /// </summary>
     private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, object? details = null) =>
-        audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, details, ct: CancellationToken.None);
+        _audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, details, ct: CancellationToken.None);
 }

@@ -51,6 +51,24 @@ public sealed class SigningOptions
     public string? OtpSender { get; set; }
 
     public WebhookOptions Webhook { get; set; } = new();
+
+    /// <summary>
+    /// Let QUALIFIED credentials sign in explicit mode (the partner relays PIN and code). Off by default: factors
+    /// collected in the partner's application are not sole control (SCAL2) under ETSI TS 119 432.
+    /// </summary>
+    public bool ExplicitQualified { get; set; }
+
+    /// <summary>How long a holder-approval authorization lives: the holder's link, and the SAD once approved.</summary>
+    public int ApprovalSeconds { get; set; } = 600;
+
+    /// <summary>Wrong SADs an approved authorization survives before it is void.</summary>
+    public int SadAttempts { get; set; } = 3;
+
+    /// <summary>QUALIFIED approvals refuse passkeys that may be synced to other devices (backup eligible).</summary>
+    public bool RefuseSyncedPasskeysForQualified { get; set; } = true;
+
+    /// <summary>How long an operator's passkey pairing link lives.</summary>
+    public int PairingSeconds { get; set; } = 600;
 }
 
 /// <summary>An SMS gateway that takes <c>POST {"to": "+49…", "text": "…"}</c>.</summary>

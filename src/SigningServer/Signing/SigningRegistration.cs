@@ -14,10 +14,15 @@ public static class SigningRegistration
     {
         services.AddSingleton(options);
         services.AddSingleton<ChallengeStore>();
+        services.AddSingleton<ApprovalStore>();
+        services.AddSingleton<HolderNotifications>();
+        services.AddSingleton(new PasskeyRelyingParty(server.Listen.HolderOriginUri));
+        services.AddSingleton<PasskeyPairing>();
         services.AddSingleton<SmsSendLimits>();
 
-        // The second factors the policy may ask for, by name; a passkey factor is one more line here.
+        // The second factors the policy may ask for, by name.
         services.AddSingleton<ISecondFactor, SmsCodeFactor>();
+        services.AddSingleton<ISecondFactor, PasskeyFactor>();
         services.AddSingleton(_ => OneTimeCodes.FromFile(
             options.OtpSecretFile ?? Path.Combine(server.StateDirectory, "keys", "otp-hmac.key"), createIfMissing: server.Development));
         switch ((options.OtpSender ?? (server.Development ? "outbox" : "webhook")).ToUpperInvariant())

@@ -123,6 +123,23 @@ internal static class SqliteSchema
 
     // Operator unlocks per credential (capped).
     public const string UnlocksV4 = "ALTER TABLE credentials ADD COLUMN unlocks INTEGER NOT NULL DEFAULT 0;";
+
+    // Holder approval (V5): the return URLs a partner registered, and the holders' paired passkeys.
+    public const string HolderApprovalV5 = """
+        ALTER TABLE callers ADD COLUMN return_urls TEXT NOT NULL DEFAULT '';
+        CREATE TABLE passkeys (
+            id TEXT NOT NULL PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            sign_count INTEGER NOT NULL,
+            backup_eligible INTEGER NOT NULL,
+            aaguid TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at_us INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX passkeys_by_user ON passkeys (tenant, user_id, id);
+        """;
 }
 
 internal static class PostgresSchema
@@ -242,4 +259,20 @@ internal static class PostgresSchema
         """;
 
     public const string UnlocksV4 = "ALTER TABLE credentials ADD COLUMN unlocks bigint NOT NULL DEFAULT 0;";
+
+    public const string HolderApprovalV5 = """
+        ALTER TABLE callers ADD COLUMN return_urls text NOT NULL DEFAULT '';
+        CREATE TABLE passkeys (
+            id text COLLATE "C" NOT NULL PRIMARY KEY,
+            tenant text COLLATE "C" NOT NULL,
+            user_id text COLLATE "C" NOT NULL,
+            public_key bytea NOT NULL,
+            sign_count bigint NOT NULL,
+            backup_eligible bigint NOT NULL,
+            aaguid text NOT NULL,
+            name text NOT NULL,
+            created_at_us bigint NOT NULL
+        );
+        CREATE INDEX passkeys_by_user ON passkeys (tenant, user_id, id);
+        """;
 }

@@ -1,6 +1,8 @@
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
+using DTrust.SigningServer.Factors;
 using DTrust.Store;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using V1 = DTrust.Signing.V1;
 
@@ -14,6 +16,7 @@ internal sealed class CredentialGrpcService(
     CredentialRegistry registry,
     ICertificateAuthority ca,
     CallerAdministration admin,
+    PasskeyPairing pairing,
     IAuditLog auditLog,
     IUsageReport usage) : V1.CredentialService.CredentialServiceBase
 {
@@ -82,8 +85,37 @@ internal sealed class CredentialGrpcService(
     [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.CreateCallerResponse> CreateCaller(V1.CreateCallerRequest request, ServerCallContext context)
     {
-        var (created, key) = await admin.CreateAsync(context.Caller(), request.Name, ProtoMapping.ToRole(request.Role), context.CancellationToken);
+        var (created, key) = await admin.CreateAsync(
+            context.Caller(), request.Name, ProtoMapping.ToRole(request.Role), [.. request.ReturnUrls], context.CancellationToken);
         return new V1.CreateCallerResponse { Caller = ProtoMapping.ToProto(created), ApiKey = key };
+    }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.PairingLink> CreatePairingLink(V1.CreatePairingLinkRequest request, ServerCallContext context)
+    {
+        var (url, expires) = await pairing.CreateLinkAsync(context.Caller(), request.UserId, context.CancellationToken);
+        return new V1.PairingLink { Url = url.ToString(), ExpiresAt = Timestamp.FromDateTimeOffset(expires) };
+    }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.ListPasskeysResponse> ListPasskeys(V1.ListPasskeysRequest request, ServerCallContext context) =>
+        ToProto(await pairing.ListAsync(context.Caller(), request.UserId, context.CancellationToken));
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.ListPasskeysResponse> RemovePasskey(V1.RemovePasskeyRequest request, ServerCallContext context) =>
+        ToProto(await pairing.RemoveByOperatorAsync(context.Caller(), request.UserId, request.PasskeyId, context.CancellationToken));
+
+    private static V1.ListPasskeysResponse ToProto(IReadOnlyList<PasskeyRecord> passkeys)
+    {
+        var response = new V1.ListPasskeysResponse();
+        response.Passkeys.AddRange(passkeys.Select(p => new V1.Passkey
+        {
+            PasskeyId = p.Id,
+            Name = p.Name,
+            CreatedAt = Timestamp.FromDateTimeOffset(p.CreatedAt),
+            BackupEligible = p.BackupEligible,
+        }));
+        return response;
     }
 
     [AllowRoles(CallerRole.Operator)]

@@ -1,4 +1,5 @@
 using DTrust.SigningServer.Credentials;
+using DTrust.SigningServer.Signing;
 using DTrust.Store;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -160,5 +161,23 @@ internal static class ProtoMapping
         Role = caller.Role == CallerRole.Operator ? V1.CallerRole.Operator : V1.CallerRole.Partner,
         CreatedAt = Timestamp.FromDateTimeOffset(caller.CreatedAt),
         Revoked = caller.RevokedAt is not null,
+        ReturnUrls = { caller.ReturnUrls },
+    };
+
+    public static V1.AuthorizationStatus ToProto(ApprovalStatus status) => new()
+    {
+        AuthorizationId = status.Id,
+        CredentialId = status.CredentialId,
+        State = status.State switch
+        {
+            ApprovalState.Pending => V1.AuthorizationState.Pending,
+            ApprovalState.Approved => V1.AuthorizationState.Approved,
+            ApprovalState.Rejected => V1.AuthorizationState.Rejected,
+            ApprovalState.Expired => V1.AuthorizationState.Expired,
+            _ => V1.AuthorizationState.Used,
+        },
+        ExpiresAt = Timestamp.FromDateTimeOffset(status.ExpiresAt),
+        Sad = status.Sad ?? "",
+        Factor = status.Factor ?? "",
     };
 }
