@@ -24,7 +24,13 @@ public sealed class HolderServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await ServerProcess.StartAsync(new Dictionary<string, string> { ["DTrust__Signing__ExplicitQualified"] = "false" });
+        _server = await ServerProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["DTrust__Signing__ExplicitQualified"] = "false",
+
+            // The attack tests open many requests and page challenges for one credential within a minute.
+            ["DTrust__Signing__ChallengesPerMinute"] = "50",
+        });
         using var op = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("operator"));
         var request = new CreateCallerRequest { Name = "Loan Platform GmbH", Role = CallerRole.Partner };
         request.ReturnUrls.Add(ReturnUrl);

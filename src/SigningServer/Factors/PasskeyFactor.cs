@@ -42,10 +42,11 @@ public sealed class PasskeyFactor(
                 "passkey outside holder approval", ErrorKind.FailedPrecondition, "a passkey approves only on the holder's page");
         }
 
-        var devices = await passkeys.ListPasskeysAsync(request.Credential.Tenant, request.Credential.UserId, ct);
+        var devices = await UsableAsync(request.Credential, ct);
         if (devices.Count == 0)
         {
-            throw new FactorRefusedException("no passkey paired", ErrorKind.FailedPrecondition, "the holder has no passkey paired");
+            throw new FactorRefusedException(
+                "no usable passkey", ErrorKind.FailedPrecondition, "the holder has no passkey paired that this credential accepts");
         }
 
         var nonce = RandomNumberGenerator.GetBytes(32);
@@ -182,11 +183,13 @@ public sealed class PasskeyFactor(
         }
     }
 
-    private async ValueTask<bool> AvailableCoreAsync(CredentialRecord credential, CancellationToken ct)
-    {
-        var devices = await passkeys.ListPasskeysAsync(credential.Tenant, credential.UserId, ct);
-        return devices.Any(d => !(d.BackupEligible && credential.Level == CredentialLevel.Qualified && options.RefuseSyncedPasskeysForQualified));
-    }
+    private async ValueTask<bool> AvailableCoreAsync(CredentialRecord credential, CancellationToken ct) =>
+        (await UsableAsync(credential, ct)).Count > 0;
+
+    /// <summary>The holder's devices the credential's level accepts (QUALIFIED may refuse synced passkeys).</summary>
+    private async Task<IReadOnlyList<PasskeyRecord>> UsableAsync(CredentialRecord credential, CancellationToken ct) =>
+        [.. (await passkeys.ListPasskeysAsync(credential.Tenant, credential.UserId, ct))
+            .Where(d => !(d.BackupEligible && credential.Level == CredentialLevel.Qualified && options.RefuseSyncedPasskeysForQualified))];
 
     // Never equal to an issued value: a MAC is hex, this is not.
     private static readonly FactorProof Invalid = new("invalid");
