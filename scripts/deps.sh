@@ -12,6 +12,8 @@ if [ "${1:-}" = "--test" ]; then
   need[h2load]=nghttp2-client
   need[node]=nodejs
   need[npm]=npm
+  # The holder's pages are tested in a real browser (headless, with the DevTools WebAuthn authenticator).
+  need[chromium]=chromium
 fi
 missing=()
 for cmd in "${!need[@]}"; do
