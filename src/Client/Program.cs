@@ -2,6 +2,8 @@ using System.CommandLine;
 using DTrust.Client.Commands;
 
 var cli = new Cli();
+var holder = CredentialCommands.Holder(cli);
+HolderApprovalCommands.AddTo(holder, cli);
 var root = new RootCommand("dtrust: client of the DTrust remote signing server")
 {
     Options = { cli.Server, cli.ApiKeyFile },
@@ -9,13 +11,14 @@ var root = new RootCommand("dtrust: client of the DTrust remote signing server")
     {
         HealthCommand.Create(cli.Server),
         TimestampCommand.Create(cli.Server),
-        CredentialCommands.Holder(cli),
+        holder,
         CredentialCommands.Credential(cli),
         AdminCommands.Caller(cli),
         AdminCommands.Audit(cli),
         AdminCommands.Usage(cli),
         SignCommands.Sign(cli),
         SignCommands.Verify(),
+        HolderApprovalCommands.Approve(),
     },
 };
 return await root.Parse(args).InvokeAsync();

@@ -352,4 +352,72 @@ public sealed class HolderApprovalTests(HolderServerFixture fixture)
             partner.Signing.SignHashAsync(SadRequest(credential, authorization.AuthorizationId, "x", hashes)).ResponseAsync)).StatusCode);
         Assert.Equal(0, Tools.AuditCount(Server, credential.CredentialId, "signature.created"));
     }
+
+    [Fact]
+    public async Task The_cli_signs_a_qualified_file_while_the_holder_approves_with_dtrust_approve()
+    {
+        using var op = Operator();
+        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
+        var dir = Directory.CreateTempSubdirectory("dtrust-cli-approve-").FullName;
+        try
+        {
+            var keyFile = Path.Combine(dir, "partner.key");
+            await File.WriteAllTextAsync(keyFile, fixture.PartnerKey);
+            var doc = Path.Combine(dir, "loan.txt");
+            await File.WriteAllTextAsync(doc, "loan agreement " + Guid.NewGuid());
+
+            // The partner's side waits for the holder (auto: holder approval for QUALIFIED)...
+            var signing = Tools.DtrustAsync(Server, keyFile, "sign", doc, "--credential", credential.CredentialId, "--timestamp");
+            string? link = null;
+            for (var i = 0; i < 100 && link is null; i++)
+            {
+                link = LinkFor(credential.CredentialId);
+                await Task.Delay(100);
+            }
+
+            Assert.NotNull(link);
+
+            // ...and the holder, without a browser, completes the page with PIN and the SMS code.
+            var approve = await Tools.DtrustAsync(Server, keyFile, "approve", link, "--pin", Pin, "--otp-from-outbox");
+            Assert.True(approve.ExitCode == 0, approve.StdOut + approve.StdErr);
+            Assert.Contains("Loan Platform GmbH asks you to sign", approve.StdOut, StringComparison.Ordinal);
+            var signed = await signing;
+            Assert.True(signed.ExitCode == 0, signed.StdOut + signed.StdErr);
+            Assert.Contains("approve    http://localhost:", signed.StdErr, StringComparison.Ordinal);
+            var verify = await ProcessRunner.RunAsync("openssl",
+                ["cms", "-verify", "-binary", "-content", doc, "-inform", "DER", "-in", doc + ".p7s", "-CAfile", Server.Pki("root.pem"), "-out", "/dev/null"]);
+            Assert.True(verify.ExitCode == 0, verify.StdErr);
+
+            // The link is spent: a second approve is a one-line error and a non-zero exit.
+            var again = await Tools.DtrustAsync(Server, keyFile, "approve", link, "--pin", Pin, "--otp-from-outbox");
+            Assert.NotEqual(0, again.ExitCode);
+            Assert.Contains("not valid", again.StdErr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The approval link the server sent by SMS for the credential (development outbox), if any yet.</summary>
+    private string? LinkFor(string credentialId)
+    {
+        var path = Path.Combine(Server.StateDir, "otp-outbox.jsonl");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        foreach (var line in File.ReadAllLines(path))
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(line);
+            var text = doc.RootElement.GetProperty("text").GetString()!;
+            if (doc.RootElement.GetProperty("credential_id").GetString() == credentialId && text.Contains("approve: ", StringComparison.Ordinal))
+            {
+                return text[(text.IndexOf("approve: ", StringComparison.Ordinal) + "approve: ".Length)..].Trim();
+            }
+        }
+
+        return null;
+    }
 }

@@ -133,7 +133,7 @@ public sealed partial class PeerSigningTests(ServerFixture fixture, ITestOutputH
         Assert.Contains("status         VALID", await Dtrust("credential", "activate", id, "--transport-pin-from-outbox", "--pin", "13572468"),
             StringComparison.Ordinal);
 
-        var signed = await Dtrust("sign", "a.txt", "b.txt", "--credential", id, "--timestamp", "--otp-from-outbox", "--pin", "13572468");
+        var signed = await Dtrust("sign", "a.txt", "b.txt", "--credential", id, "--timestamp", "--approval", "explicit", "--otp-from-outbox", "--pin", "13572468");
         Assert.Contains("signed   a.txt -> a.txt.p7s", signed, StringComparison.Ordinal);
         Assert.Contains("signed   b.txt -> b.txt.p7s", signed, StringComparison.Ordinal);
 

@@ -26,9 +26,15 @@ internal static class SignCommands
         var otp = new Option<string?>("--otp") { Description = "the one-time code (asked for when needed and not given)" };
         var fromOutbox = new Option<bool>("--otp-from-outbox") { Description = "development: read the code from $DTRUST_STATE_DIR/otp-outbox.jsonl" };
         var pkcs1 = new Option<bool>("--rsa-pkcs1") { Description = "RSA PKCS#1 v1.5 instead of PSS" };
+        var approval = new Option<string>("--approval")
+        {
+            Description = "holder: the holder approves on the server's page (PIN and code never pass here); explicit: PIN and code " +
+                "relayed from here; auto: holder for QUALIFIED credentials, explicit otherwise",
+            DefaultValueFactory = _ => "auto",
+        };
         var command = new Command("sign", "signs files: one authorization (and one code) per 100 files, writes FILE.p7s (or FILE.sig)")
         {
-            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1,
+            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval,
         };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
@@ -43,6 +49,14 @@ internal static class SignCommands
             };
             var all = parse.GetValue(files)!;
             string? activationPin = parse.GetValue(pin);
+            var byHolder = parse.GetValue(approval)!.ToUpperInvariant() switch
+            {
+                "HOLDER" => true,
+                "EXPLICIT" => false,
+                "AUTO" => (await client.Credentials.GetCredentialAsync(
+                    new GetCredentialRequest { CredentialId = parse.GetValue(credential)! }, cancellationToken: ct)).Level == Level.Qualified,
+                var other => throw new ArgumentException($"unknown approval '{other}' (auto, holder or explicit)"),
+            };
             var done = 0;
             foreach (var batch in all.Chunk(BatchSize))
             {
@@ -60,27 +74,34 @@ internal static class SignCommands
                     Description = parse.GetValue(description) ?? string.Join(", ", batch.Select(f => f.Name)).Truncate(200),
                 };
                 authorize.Hashes.AddRange(hashes);
-                var challenge = await client.Signing.AuthorizeSignatureAsync(authorize, cancellationToken: ct);
-                var code = "";
-                if (challenge.RequiredFactors.Contains(Factor.Otp))
+                var request = new SignHashRequest { CredentialId = authorize.CredentialId };
+                if (byHolder)
                 {
-                    code = parse.GetValue(fromOutbox)
-                        ? await Cli.ReadOutboxAsync(challenge.ChallengeId, ct)
-                        : Cli.Secret(parse.GetValue(otp), $"one-time code sent to the holder (challenge {challenge.ChallengeId})");
+                    authorize.Labels.AddRange(batch.Select(f => f.Name.Truncate(100)));
+                    (request.AuthorizationId, request.Sad) = await HolderApprovalCommands.AwaitApprovalAsync(client, authorize, ct);
+                }
+                else
+                {
+                    var challenge = await client.Signing.AuthorizeSignatureAsync(authorize, cancellationToken: ct);
+                    var code = "";
+                    if (challenge.RequiredFactors.Contains(Factor.Otp))
+                    {
+                        code = parse.GetValue(fromOutbox)
+                            ? await Cli.ReadOutboxAsync(challenge.ChallengeId, ct)
+                            : Cli.Secret(parse.GetValue(otp), $"one-time code sent to the holder (challenge {challenge.ChallengeId})");
+                    }
+
+                    activationPin ??= Cli.Secret(null, "activation PIN");
+                    (request.ChallengeId, request.Otp, request.ActivationPin) = (challenge.ChallengeId, code, activationPin);
                 }
 
-                activationPin ??= Cli.Secret(null, "activation PIN");
-                var request = new SignHashRequest
+                request.MergeFrom(new SignHashRequest
                 {
-                    CredentialId = authorize.CredentialId,
-                    ChallengeId = challenge.ChallengeId,
-                    Otp = code,
-                    ActivationPin = activationPin,
                     HashAlgorithm = hashEnum,
                     SignatureFormat = signatureFormat,
                     Timestamp = parse.GetValue(timestamp),
                     RsaPadding = parse.GetValue(pkcs1) ? RsaPadding.Pkcs1V15 : RsaPadding.Pss,
-                };
+                });
                 request.Hashes.AddRange(hashes);
                 var signed = await client.Signing.SignHashAsync(request, cancellationToken: ct);
                 for (var i = 0; i < batch.Length; i++)
