@@ -19,6 +19,9 @@ public enum RawOperation
 
     /// <summary>A transaction and a token-key C_Sign: a time-stamped signature (credential key, then the TSA key).</summary>
     TransactionAndTokenSign,
+
+    /// <summary>A holder's approval (PIN KEK, unwrap, SAD KEK, wrap) and then the transaction with the SAD.</summary>
+    ApprovalAndTransaction,
 }
 
 /// <summary>
@@ -63,6 +66,8 @@ public sealed class RawRates : IDisposable
         var kekMaterial = SHA256.HashData([.. credential.Salt, .. Pin]);
         var kekTemplate = new RawPkcs11.NativeTemplate(Templates.Kek);
         var unwrapTemplate = new RawPkcs11.NativeTemplate(Templates.Unwrapped(alg, forRewrap: false));
+        var rewrapTemplate = new RawPkcs11.NativeTemplate(Templates.Unwrapped(alg, forRewrap: true));
+        var sadKekMaterial = SHA256.HashData([.. credential.Salt, .. "dtrust-sad:load"u8]);
 
         void Sign(ulong session, ulong key)
         {
@@ -84,6 +89,13 @@ public sealed class RawRates : IDisposable
             {
                 RawOperation.TokenSign => s => Sign(s, tokenKey),
                 RawOperation.Transaction => s => Transaction(s, master),
+                RawOperation.ApprovalAndTransaction => s =>
+                {
+                    Span<byte> wrapped = stackalloc byte[4096];
+                    _p11.Rewrap(s, master, kekMaterial, kekTemplate, credential.Blob, rewrapTemplate, sadKekMaterial, wrapped);
+                    Transaction(s, master);
+                }
+                ,
                 _ => s =>
                 {
                     Transaction(s, master);

@@ -40,7 +40,8 @@ public abstract class Scenario(int number, string name, int signaturesPerOperati
         3 => new SignScenario(3, "authorize + sign 100 hashes, RAW, P-256", 100, WireAlgorithm.EcP256, SignatureFormat.Raw, timestamp: false),
         4 => new SignScenario(4, "authorize + sign 1 hash, RAW, RSA-3072", 1, WireAlgorithm.Rsa3072, SignatureFormat.Raw, timestamp: false),
         5 => new TimestampScenario(),
-        _ => throw new ArgumentOutOfRangeException(nameof(number), "scenarios are 1 to 5"),
+        6 => new HolderApprovalScenario(),
+        _ => throw new ArgumentOutOfRangeException(nameof(number), "scenarios are 1 to 6"),
     };
 }
 
@@ -106,6 +107,13 @@ public sealed class SignScenario(
         return holderTime;
     }
 
+    internal async Task<string[]> CredentialsAsync(Target target, int count, CancellationToken ct)
+    {
+        _target = target;
+        using var op = target.Connect(0, "operator");
+        return await Task.WhenAll(Enumerable.Range(0, count).Select(_ => ActiveCredentialAsync(op, ct)));
+    }
+
     private async Task<string> ActiveCredentialAsync(DTrustClient op, CancellationToken ct)
     {
         var user = "load-" + Guid.NewGuid().ToString("N")[..10];
@@ -135,6 +143,80 @@ public sealed class SignScenario(
             },
             cancellationToken: ct);
         return enrolled.Credential.CredentialId;
+    }
+}
+
+/// <summary>
+/// Holder approval, the page driven over HTTP as a browser without script would (no browser: its cost is the
+/// holder's device, not the server's): AuthorizeSignature (HOLDER_APPROVAL, the partner redirects), the page, the
+/// SMS code from the outbox, the form with PIN and code, GetAuthorization for the SAD, SignHash with it. Read against
+/// a raw baseline that includes the approval's re-wrap.
+/// </summary>
+public sealed class HolderApprovalScenario() : Scenario(6, "holder approval (page, PIN + code) + sign 1 hash, P-256", 1, RawOperation.ApprovalAndTransaction, KeyAlgorithm.EcP256)
+{
+    private const string Pin = "24681357";
+
+    private static readonly System.Text.RegularExpressions.Regex AntiForgery = new("name=\"af\" value=\"([^\"]+)\"", System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    private Target _target = null!;
+    private DTrustClient[] _partners = [];
+    private string[] _credentials = [];
+
+    public override async Task SetupAsync(Target target, int workers, CancellationToken ct)
+    {
+        _target = target;
+        _partners = [.. target.Nodes.Select((_, i) => target.Connect(i, "partner"))];
+        _credentials = await new SignScenario(1, "", 1, WireAlgorithm.EcP256, SignatureFormat.Raw, timestamp: false)
+            .CredentialsAsync(target, Math.Min(workers, 32), ct);
+    }
+
+    public override async Task<TimeSpan> RunOnceAsync(int worker, CancellationToken ct)
+    {
+        var partner = _partners[worker % _partners.Length];
+        var credential = _credentials[worker % _credentials.Length];
+        var hash = ByteString.CopyFrom(SHA256.HashData(RandomNumberGenerator.GetBytes(32)));
+        var authorize = new AuthorizeSignatureRequest
+        {
+            CredentialId = credential,
+            HashAlgorithm = HashAlgorithm.Sha256,
+            Description = "load",
+            Mode = AuthorizationMode.HolderApproval,
+            PartnerRedirects = true,
+        };
+        authorize.Hashes.Add(hash);
+        var authorization = await partner.Signing.AuthorizeSignatureAsync(authorize, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);
+
+        using var browser = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false });
+        var page = await browser.GetStringAsync(new Uri(authorization.ApprovalUrl), ct);
+        var holder = Stopwatch.GetTimestamp();
+        var code = await _target.Outbox.CodeAsync(authorization.AuthorizationId, ct);
+        var holderTime = Stopwatch.GetElapsedTime(holder);
+        var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["af"] = System.Net.WebUtility.HtmlDecode(AntiForgery.Match(page).Groups[1].Value),
+            ["pin"] = Pin,
+            ["factor"] = "sms",
+            ["code"] = code,
+        });
+        using var approved = await browser.PostAsync(new Uri(authorization.ApprovalUrl), form, ct);
+        var status = await partner.Signing.GetAuthorizationAsync(
+            new GetAuthorizationRequest { CredentialId = credential, AuthorizationId = authorization.AuthorizationId }, cancellationToken: ct);
+        if (status.State != AuthorizationState.Approved)
+        {
+            throw new InvalidOperationException($"the approval ended {status.State} ({(int)approved.StatusCode})");
+        }
+
+        var sign = new SignHashRequest
+        {
+            CredentialId = credential,
+            AuthorizationId = authorization.AuthorizationId,
+            Sad = status.Sad,
+            HashAlgorithm = HashAlgorithm.Sha256,
+            SignatureFormat = SignatureFormat.Raw,
+        };
+        sign.Hashes.Add(hash);
+        var signed = await partner.Signing.SignHashAsync(sign, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);
+        return signed.Signatures.Count == 1 ? holderTime : throw new InvalidOperationException("no signature");
     }
 }
 

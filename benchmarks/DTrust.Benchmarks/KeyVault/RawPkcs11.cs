@@ -18,6 +18,7 @@ internal sealed unsafe class RawPkcs11
     private const int FnDestroyObject = 22;
     private const int FnSignInit = 42;
     private const int FnSign = 43;
+    private const int FnWrapKey = 60;
     private const int FnUnwrapKey = 61;
     private const int FnDeriveKey = 62;
 
@@ -124,6 +125,30 @@ internal sealed unsafe class RawPkcs11
         SignWith(session, mechanism, key, input, signature);
         DestroyObject(session, key);
         DestroyObject(session, kek);
+    }
+
+    /// <summary>
+    /// The raw work of a holder's approval, the calls the vault makes: derive the PIN's KEK, unwrap the credential key
+    /// (extractable), derive the SAD's KEK, wrap the key under it, destroy the three session objects.
+    /// </summary>
+    public void Rewrap(
+        ulong session, ulong master, ReadOnlySpan<byte> kekMaterial, NativeTemplate kekTemplate, ReadOnlySpan<byte> blob,
+        NativeTemplate rewrapTemplate, ReadOnlySpan<byte> sadKekMaterial, Span<byte> wrapped)
+    {
+        var kek = DeriveAesEcb(session, kekMaterial, master, kekTemplate);
+        var key = UnwrapAesKeyWrapPad(session, kek, blob, rewrapTemplate);
+        var sadKek = DeriveAesEcb(session, sadKekMaterial, master, kekTemplate);
+        var m = stackalloc ulong[3] { CK.CKM_AES_KEY_WRAP_PAD, 0, 0 };
+        var length = (ulong)wrapped.Length;
+        fixed (byte* w = wrapped)
+        {
+            var fn = (delegate* unmanaged<ulong, void*, ulong, ulong, byte*, ulong*, ulong>)_functions[FnWrapKey];
+            Check(fn(session, m, sadKek, key, w, &length), "C_WrapKey");
+        }
+
+        DestroyObject(session, key);
+        DestroyObject(session, kek);
+        DestroyObject(session, sadKek);
     }
 
     public void DestroyObject(ulong session, ulong handle) =>
