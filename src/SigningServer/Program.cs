@@ -1,4 +1,5 @@
 using DTrust.Pki;
+using DTrust.SigningServer.Api.Csc;
 using DTrust.SigningServer.Api.Grpc;
 using DTrust.SigningServer.Api.Holder;
 using DTrust.SigningServer.Api.Http;
@@ -130,6 +131,7 @@ var grpc = new ListenerPort("grpc", Listeners.Port(options.Listen.Grpc));
 var http = new ListenerPort("http", Listeners.Port(options.Listen.Http));
 var admin = new ListenerPort("admin", Listeners.Port(options.Listen.Admin));
 var holder = new ListenerPort("holder", Listeners.Port(options.Listen.Holder));
+var csc = new ListenerPort("csc", Listeners.Port(options.Listen.Csc));
 app.UseHolderHeaders(holder.Port);
 app.UseRouting();
 app.UseListenerSeparation(grpc.Port);
@@ -147,6 +149,7 @@ app.MapPkiEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http).AllowAnonymous();
 app.MapServerMetrics(admin);
 app.MapHolderPages(holder);
+app.MapCscApi(csc, holder);
 
 await app.RunAsync();
 return 0;

@@ -67,6 +67,9 @@ public interface ICallerStore
     /// <summary>The caller whose API key or client certificate hashes to <paramref name="credentialHash"/>, revoked or not.</summary>
     Task<CallerRecord?> FindCallerAsync(byte[] credentialHash, CancellationToken ct);
 
+    /// <summary>The caller with this id, revoked or not (OAuth's <c>client_id</c> names a partner this way).</summary>
+    Task<CallerRecord?> GetCallerAsync(string callerId, CancellationToken ct);
+
     Task<IReadOnlyList<CallerRecord>> ListCallersAsync(string tenant, CancellationToken ct);
 
     /// <summary>Marks a caller of the tenant revoked; false when there is no such caller.</summary>

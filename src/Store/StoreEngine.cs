@@ -364,6 +364,17 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
         }, ct, StoreMetrics.CallerRead);
     }
 
+    public Task<CallerRecord?> GetCallerAsync(string callerId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(callerId);
+        return RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null, $"SELECT {CallerColumns} FROM callers WHERE id = @id", ("id", callerId));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            return await r.ReadAsync(ct) ? ReadCaller(r) : null;
+        }, ct, StoreMetrics.CallerRead);
+    }
+
     public Task<IReadOnlyList<CallerRecord>> ListCallersAsync(string tenant, CancellationToken ct) =>
         ListAsync($"SELECT {CallerColumns} FROM callers WHERE tenant = @tenant ORDER BY id", [("tenant", tenant)], ReadCaller, ct);
 

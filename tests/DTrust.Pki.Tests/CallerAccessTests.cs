@@ -251,6 +251,8 @@ public sealed class CallerAccessTests : IAsyncLifetime, IDisposable
 
         public Task<bool> InsertCallerAsync(CallerRecord caller, CancellationToken ct) => throw new NotSupportedException();
 
+        public Task<CallerRecord?> GetCallerAsync(string callerId, CancellationToken ct) => Task.FromResult(_callers.FirstOrDefault(c => c.Id == callerId));
+
         public Task<IReadOnlyList<CallerRecord>> ListCallersAsync(string tenant, CancellationToken ct) => throw new NotSupportedException();
 
         public Task<bool> RevokeCallerAsync(string tenant, string callerId, DateTimeOffset at, CancellationToken ct) => throw new NotSupportedException();

@@ -20,6 +20,9 @@ public sealed class HolderServerFixture : IAsyncLifetime
     /// <summary>A partner of the dev tenant with a registered return URL.</summary>
     public string PartnerKey { get; private set; } = "";
 
+    /// <summary>That partner's caller id (OAuth's client_id on the CSC API).</summary>
+    public string PartnerId { get; private set; } = "";
+
     public const string ReturnUrl = "http://localhost:9/after-signing";
 
     public async Task InitializeAsync()
@@ -34,7 +37,9 @@ public sealed class HolderServerFixture : IAsyncLifetime
         using var op = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("operator"));
         var request = new CreateCallerRequest { Name = "Loan Platform GmbH", Role = CallerRole.Partner };
         request.ReturnUrls.Add(ReturnUrl);
-        PartnerKey = (await op.Credentials.CreateCallerAsync(request)).ApiKey;
+        var created = await op.Credentials.CreateCallerAsync(request);
+        PartnerKey = created.ApiKey;
+        PartnerId = created.Caller.CallerId;
     }
 
     public async Task DisposeAsync()

@@ -20,7 +20,7 @@ public sealed class HolderBrowserTests(HolderServerFixture fixture)
 
     private ServerProcess Server => fixture.Server;
 
-    private static async Task<IBrowser> LaunchAsync(params string[] extra) => await Puppeteer.LaunchAsync(new LaunchOptions
+    internal static async Task<IBrowser> LaunchAsync(params string[] extra) => await Puppeteer.LaunchAsync(new LaunchOptions
     {
         ExecutablePath = ProcessRunner.RequireTool("chromium"),
         Headless = true,
@@ -29,7 +29,7 @@ public sealed class HolderBrowserTests(HolderServerFixture fixture)
         Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", .. extra],
     });
 
-    private static async Task<IPage> PhoneAsync(IBrowser browser, string language)
+    internal static async Task<IPage> PhoneAsync(IBrowser browser, string language)
     {
         var page = await browser.NewPageAsync();
         await page.SetViewportAsync(new ViewPortOptions { Width = 390, Height = 844, DeviceScaleFactor = 2, IsMobile = true });

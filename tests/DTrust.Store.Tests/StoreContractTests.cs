@@ -353,6 +353,8 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
             (found!.Id, found.Tenant, found.Role, found.CreatedAt, found.RevokedAt));
         Assert.Equal(hash, found.CredentialHash);
         Assert.Null(await Store.FindCallerAsync(SHA256.HashData("nope"u8), default));
+        Assert.Equal(hash, (await Store.GetCallerAsync("op1", default))!.CredentialHash);
+        Assert.Null(await Store.GetCallerAsync("nobody", default));
         Assert.Equal(["op1", "p1"], (await Store.ListCallersAsync("t1", default)).Select(c => c.Id));
         Assert.Empty(await Store.ListCallersAsync("t2", default));
 

@@ -51,6 +51,11 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public Uri HolderAddress => new($"http://localhost:{HolderPort}");
 
+    /// <summary>The CSC API listener (plain HTTP/1.1 on loopback in development).</summary>
+    public int CscPort { get; private init; }
+
+    public Uri CscAddress => new($"http://127.0.0.1:{CscPort}");
+
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
     public Uri HttpAddress => new($"{(HttpTls ? "https" : "http")}://127.0.0.1:{HttpPort}");
@@ -204,6 +209,7 @@ public sealed class ServerProcess : IAsyncDisposable
             var httpPort = RedisServer.FreePort();
             var adminPort = RedisServer.FreePort();
             var holderPort = RedisServer.FreePort();
+            var cscPort = RedisServer.FreePort();
 
             var psi = new ProcessStartInfo(ProcessRunner.RequireTool("dotnet"))
             {
@@ -219,6 +225,7 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.Environment["DTrust__Listen__Http"] = "127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Admin"] = "127.0.0.1:" + adminPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Holder"] = "localhost:" + holderPort.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["DTrust__Listen__Csc"] = "127.0.0.1:" + cscPort.ToString(CultureInfo.InvariantCulture);
 
             // Most tests drive the explicit flow at every level; the holder-approval tests switch this off to
             // test the default (QUALIFIED only through the holder's page).
@@ -243,6 +250,7 @@ public sealed class ServerProcess : IAsyncDisposable
                 _ownsRedis = ownsRedis,
                 _environment = psi.Environment,
                 HttpTls = psi.Environment.TryGetValue("DTrust__Listen__HttpTls", out var tls) && tls == "true",
+                CscPort = cscPort,
             };
             await server.WaitHealthyAsync(TimeSpan.FromSeconds(90));
             return server;

@@ -10,14 +10,24 @@ internal static class AdminCommands
     {
         var name = new Argument<string>("name");
         var role = new Option<string>("--role") { Description = "partner (operators are registered on the server host: add-caller)", Required = true };
-        var create = new Command("create", "registers a caller and prints its API key once") { name, role };
+        var returnUrls = new Option<string[]>("--return-url")
+        {
+            Description = "a URL the holder's browser may be sent back to after approval (repeatable; CSC's redirect_uri)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var create = new Command("create", "registers a caller and prints its API key once") { name, role, returnUrls };
         create.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
-            var r = await client.Credentials.CreateCallerAsync(
-                new CreateCallerRequest { Name = parse.GetValue(name)!, Role = CredentialCommands.ParseEnum<CallerRole>(parse.GetValue(role)!, "CALLER_ROLE_") },
-                cancellationToken: ct);
+            var request = new CreateCallerRequest { Name = parse.GetValue(name)!, Role = CredentialCommands.ParseEnum<CallerRole>(parse.GetValue(role)!, "CALLER_ROLE_") };
+            request.ReturnUrls.AddRange(parse.GetValue(returnUrls) ?? []);
+            var r = await client.Credentials.CreateCallerAsync(request, cancellationToken: ct);
             Console.WriteLine($"caller   {r.Caller.CallerId} ({CredentialCommands.Name(r.Caller.Role)})");
+            foreach (var url in r.Caller.ReturnUrls)
+            {
+                Console.WriteLine($"return   {url}");
+            }
+
             Console.WriteLine($"api key  {r.ApiKey}   (shown once; stored only as a hash)");
             return 0;
         }));

@@ -77,6 +77,15 @@ public sealed class CallerDirectory(ICallerStore store, TimeProvider time)
         return caller;
     }
 
+    /// <summary>
+    /// The partner an OAuth <c>client_id</c> names (its caller id), or null for anyone else, a revoked one included.
+    /// Not an authentication: it only says whose registered redirect URIs and name a browser's request is judged by.
+    /// </summary>
+    public async Task<CallerRecord?> PartnerByIdAsync(string callerId, CancellationToken ct) =>
+        string.IsNullOrEmpty(callerId) || callerId.Length > 100
+            ? null
+            : await store.GetCallerAsync(callerId, ct) is { RevokedAt: null, Role: CallerRole.Partner } partner ? partner : null;
+
     /// <summary>Forget cached lookups (after a revocation, or a new caller, on this node).</summary>
     public void Invalidate()
     {

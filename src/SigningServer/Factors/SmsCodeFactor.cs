@@ -54,7 +54,10 @@ public sealed class SmsCodeFactor(OneTimeCodes codes, IOtpSender sender, SmsSend
     }
 
     private static string Text(FactorRequest request, string code) =>
-        $"DTrust: {request.Partner.Name} asks you to sign {request.Documents} document(s)" +
+        // No documents: a code asked before the hashes are named (CSC sendOTP), for the partner's next authorization.
+        (request.Documents == 0
+            ? $"DTrust: {request.Partner.Name} asks you to authorize signatures"
+            : $"DTrust: {request.Partner.Name} asks you to sign {request.Documents} document(s)") +
         (string.IsNullOrWhiteSpace(request.Description) ? "" : $" ({request.Description})") +
         $". Code {code}, valid {request.Lifetime.TotalMinutes:0} minutes. Never share it.";
 }

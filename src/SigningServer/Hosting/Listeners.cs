@@ -20,7 +20,7 @@ internal static class Listeners
             ? null
             : X509Certificate2.CreateFromPemFile(listen.TlsCertificatePath, listen.TlsKeyPath);
         var grpc = ParseEndpoint(listen.Grpc);
-        RefuseCleartextOffLoopback(grpc, certificate is not null, listen.AllowInsecure);
+        RefuseCleartextOffLoopback(grpc, certificate is not null, listen.AllowInsecure, "gRPC");
         kestrel.Listen(grpc, o =>
         {
             // Cleartext HTTP/2 needs Http2 alone: with Http1AndHttp2 and no TLS, Kestrel speaks only HTTP/1.1.
@@ -53,6 +53,23 @@ internal static class Listeners
         });
         ListenAdmin(kestrel, listen);
 
+        // The CSC API carries API keys, PINs and codes like gRPC: TLS off loopback, HTTP/1.1 and 2 (ALPN) then.
+        var csc = ParseEndpoint(listen.Csc);
+        RefuseCleartextOffLoopback(csc, certificate is not null, listen.AllowInsecure, "the CSC API");
+        kestrel.Listen(csc, o =>
+        {
+            o.Protocols = certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
+            if (certificate is not null)
+            {
+                o.UseHttps(https =>
+                {
+                    https.ServerCertificate = certificate;
+                    https.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+                    https.ClientCertificateMode = listen.ClientCertificateMode;
+                });
+            }
+        });
+
         // The holder's origin: HTTP/1.1 and 2 (browsers), TLS with the same certificate when configured.
         var holder = ParseEndpoint(listen.Holder);
         kestrel.Listen(holder, o =>
@@ -80,7 +97,7 @@ internal static class Listeners
     /// </summary>
     internal static void RefuseDevelopmentOffLoopback(ListenerOptions listen)
     {
-        foreach (var (name, address) in new[] { ("Grpc", listen.Grpc), ("Http", listen.Http), ("Admin", listen.Admin), ("Holder", listen.Holder) })
+        foreach (var (name, address) in new[] { ("Grpc", listen.Grpc), ("Http", listen.Http), ("Admin", listen.Admin), ("Holder", listen.Holder), ("Csc", listen.Csc) })
         {
             var endpoint = ParseEndpoint(address);
             if (!IPAddress.IsLoopback(endpoint.Address))
@@ -97,12 +114,12 @@ internal static class Listeners
     /// API keys, PINs and OTPs travel in gRPC calls: a listener reachable from other machines must speak TLS, unless
     /// the operator says in so many words that a TLS-terminating proxy sits in front.
     /// </summary>
-    internal static void RefuseCleartextOffLoopback(IPEndPoint endpoint, bool tls, bool allowInsecure)
+    internal static void RefuseCleartextOffLoopback(IPEndPoint endpoint, bool tls, bool allowInsecure, string what = "gRPC")
     {
         if (!tls && !allowInsecure && !IPAddress.IsLoopback(endpoint.Address))
         {
             throw new InvalidOperationException(
-                $"refusing to serve gRPC in clear on the non-loopback address {endpoint}: configure " +
+                $"refusing to serve {what} in clear on the non-loopback address {endpoint}: configure " +
                 "DTrust:Listen:TlsCertificatePath and TlsKeyPath, or set DTrust:Listen:AllowInsecure=true behind a TLS proxy");
         }
     }

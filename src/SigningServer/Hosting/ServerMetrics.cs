@@ -100,6 +100,10 @@ internal static class ServerMetrics
     // Keyed by the declared method name (endpoint metadata, never the request path): a fixed, small set.
     private static readonly ConcurrentDictionary<string, Histogram.Child?[]> RpcChildren = new(StringComparer.Ordinal);
 
+    private static readonly Histogram CscDuration = Factory.CreateHistogram(
+        "dtrust_csc_duration_seconds", "CSC API calls by method and HTTP status (499: the client went away)",
+        ["method", "status"], new HistogramConfiguration { Buckets = RpcBuckets });
+
     private static readonly Histogram RedisDuration = Factory.CreateHistogram(
         "dtrust_redis_duration_seconds", "Round trips to Redis for challenges, by operation",
         ["operation"], new HistogramConfiguration { Buckets = RoundTripBuckets });
@@ -199,6 +203,10 @@ internal static class ServerMetrics
         var child = children[c] ??= RpcChild(method, c);
         child.ObserveSince(start);
     }
+
+    /// <summary>Observes one CSC API call; <paramref name="method"/> is the declared method name, never the request path.</summary>
+    public static void CountCsc(string method, int status, long start) =>
+        CscDuration.WithLabels(method, status.ToString(System.Globalization.CultureInfo.InvariantCulture)).ObserveSince(start);
 
     /// <summary>Observes the seconds since <paramref name="start"/>, a <see cref="Stopwatch"/> timestamp.</summary>
     public static void ObserveSince(this Histogram.Child histogram, long start) =>

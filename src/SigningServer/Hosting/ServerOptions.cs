@@ -56,6 +56,13 @@ public sealed class ListenerOptions
     public string Holder { get; set; } = "localhost:5070";
 
     /// <summary>
+    /// The CSC API (<c>/csc/v2</c>, <c>/csc/v1</c>): authenticated REST for signing tools, never on the public
+    /// CRL/OCSP/TSA listener. HTTP/1.1 in clear (loopback only, unless <see cref="AllowInsecure"/>), HTTP/1.1 and 2
+    /// over TLS with the listeners' certificate.
+    /// </summary>
+    public string Csc { get; set; } = "127.0.0.1:5060";
+
+    /// <summary>
     /// The public origin of the holder's pages as the browser sees it (the WebAuthn RP ID is its host); empty means
     /// <c>http://localhost:{port of Holder}</c>, which browsers treat as secure for development. HTTPS in production.
     /// </summary>

@@ -137,6 +137,35 @@ public static class SigningPolicy
         return credential.Unlocks < options.UnlocksPerCredential;
     }
 
+    // ---- OAuth 2.0 (CSC oauth2code) ----
+
+    /// <summary>
+    /// Why a PKCE challenge (RFC 7636) is not acceptable, or null: S256 only (<c>plain</c> would hand the verifier
+    /// to whoever sees the authorization request), 43 base64url characters, which is a SHA-256 digest.
+    /// </summary>
+    public static string? CodeChallengeProblem(string? challenge, string? method) =>
+        string.IsNullOrEmpty(challenge) ? "code_challenge is required (PKCE, S256)"
+        : !string.Equals(method, "S256", StringComparison.Ordinal) ? "code_challenge_method must be S256"
+        : challenge.Length != 43 || !challenge.All(IsUnreserved) ? "code_challenge is not a base64url SHA-256 digest"
+        : null;
+
+    /// <summary>Whether BASE64URL(SHA-256(verifier)) is the challenge, for a verifier of 43–128 unreserved characters.</summary>
+    public static bool CodeVerifierMatches(string? verifier, string challenge)
+    {
+        ArgumentNullException.ThrowIfNull(challenge);
+        if (verifier is not { Length: >= 43 and <= 128 } || !verifier.All(IsUnreserved))
+        {
+            return false;
+        }
+
+        var digest = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(verifier)))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(digest), System.Text.Encoding.ASCII.GetBytes(challenge));
+    }
+
+    private static bool IsUnreserved(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~';
+
     // ---- Description ----
 
     /// <summary>Why the partner's description may not go into the holder's message and the audit, or null.</summary>

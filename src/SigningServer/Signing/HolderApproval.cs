@@ -38,6 +38,12 @@ public sealed record PendingApproval(
     string? ReturnUrl,
     string? PartnerState)
 {
+    /// <summary>
+    /// OAuth 2.0 (CSC <c>oauth2/authorize</c>): the PKCE S256 challenge the token request's verifier must match; null
+    /// for an approval asked over gRPC. The return URL then answers in OAuth's words (<c>error=access_denied</c>).
+    /// </summary>
+    public string? CodeChallenge { get; init; }
+
     /// <summary>The hash list digest the signing side compares (<see cref="Policy.SigningPolicy.ListDigest"/>).</summary>
     public string ListDigest => Policy.SigningPolicy.ListDigest(
         [.. Documents.Select(d => (ReadOnlyMemory<byte>)d.Hash)], new HashAlgorithmName(HashAlgorithm));
@@ -80,12 +86,18 @@ public sealed record PendingApproval(
     }
 
     /// <summary>Every field, for the seal (length-prefixed by <see cref="OneTimeCodes.SealFields"/>).</summary>
-    internal string[] SealedFields() =>
-    [
-        Id, PartnerId, PartnerName, Tenant, CredentialId, Level, Subject, HashAlgorithm,
-        Convert.ToBase64String(CanonicalTransaction()), ReturnUrl ?? "", PartnerState ?? "",
-        ExpiresAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
-    ];
+    internal string[] SealedFields()
+    {
+        string[] fields =
+        [
+            Id, PartnerId, PartnerName, Tenant, CredentialId, Level, Subject, HashAlgorithm,
+            Convert.ToBase64String(CanonicalTransaction()), ReturnUrl ?? "", PartnerState ?? "",
+            ExpiresAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+        ];
+
+        // Appended only when present, so an approval sealed before the field existed still verifies.
+        return CodeChallenge is null ? fields : [.. fields, "pkce:" + CodeChallenge];
+    }
 
     /// <summary>The short fingerprint of a document hash shown to the holder: the first 8 bytes, grouped.</summary>
     public static string Fingerprint(byte[] hash)

@@ -22,7 +22,11 @@ public sealed record ApprovalRequest(
     IReadOnlyList<string> Labels,
     string? ReturnUrl,
     string? PartnerState,
-    bool PartnerRedirects);
+    bool PartnerRedirects)
+{
+    /// <summary>OAuth 2.0 PKCE (S256) challenge, when the request came through CSC's <c>oauth2/authorize</c>.</summary>
+    public string? CodeChallenge { get; init; }
+}
 
 /// <summary>What AuthorizeSignature answers in HOLDER_APPROVAL mode.</summary>
 public sealed record HolderAuthorization(string Id, Uri ApprovalUrl, DateTimeOffset ExpiresAt);
@@ -125,7 +129,10 @@ public sealed partial class SigningFlow
             string.IsNullOrEmpty(request.Description) ? null : request.Description,
             now + TimeSpan.FromSeconds(_options.ApprovalSeconds),
             string.IsNullOrEmpty(request.ReturnUrl) ? null : request.ReturnUrl,
-            string.IsNullOrEmpty(request.PartnerState) ? null : request.PartnerState);
+            string.IsNullOrEmpty(request.PartnerState) ? null : request.PartnerState)
+        {
+            CodeChallenge = request.CodeChallenge,
+        };
         var token = ApproveLinks.NewToken();
         if (!await _approvals.CreateAsync(approval, token, _options.SadAttempts, _options.ChallengesPerMinute))
         {
@@ -338,14 +345,7 @@ public sealed partial class SigningFlow
                     used = factor.Name;
                 }
 
-                var sad = ApproveLinks.Base64Url(RandomNumberGenerator.GetBytes(32));
-                var rewrapped = await _registry.WithPinAttemptAsync(
-                    partner, credential, ApproveAction, "wrong PIN",
-                    () => _vault.Domain(SigningPolicy.KeyDomain(credential.Level)).RewrapAsync(credential.Key, pinBytes, SadBytes(sad), ct), ct);
-                var transaction = Encoding.UTF8.GetString(approval.CanonicalTransaction());
-                var evidenceJson = JsonSerializer.Serialize(new { factor = used, transaction, evidence });
-                var grant = new ApprovalGrant(
-                    JsonSerializer.Serialize(rewrapped), _codes.Protect("sad", approval.Id, sad), ApprovalStore.SadDigest(approval.Id, sad), used, evidenceJson);
+                var (grant, _, transaction) = await GrantAsync(partner, credential, approval, pinBytes, used, evidence, ApproveAction, ct);
                 if (!await _approvals.ApproveAsync(approval, ParseSegment(segment).Token, grant, _time.GetUtcNow()))
                 {
                     throw new HolderRefusalException(HolderRefusal.LinkInvalid, "this request was already decided or has expired");
@@ -362,6 +362,25 @@ public sealed partial class SigningFlow
         {
             Array.Clear(pinBytes);
         }
+    }
+
+    /// <summary>
+    /// Opens the key with the PIN (one attempt of the credential's PIN counter) and re-wraps it under the KEK of a
+    /// fresh SAD: the grant to store with the approval, the SAD, and the canonical transaction it covers.
+    /// </summary>
+    private async Task<(ApprovalGrant Grant, string Sad, string Transaction)> GrantAsync(
+        CallerRecord partner, CredentialRecord credential, PendingApproval approval, byte[] pin, string factor, object? evidence, string action,
+        CancellationToken ct)
+    {
+        var sad = ApproveLinks.Base64Url(RandomNumberGenerator.GetBytes(32));
+        var rewrapped = await _registry.WithPinAttemptAsync(
+            partner, credential, action, "wrong PIN",
+            () => _vault.Domain(SigningPolicy.KeyDomain(credential.Level)).RewrapAsync(credential.Key, pin, SadBytes(sad), ct), ct);
+        var transaction = Encoding.UTF8.GetString(approval.CanonicalTransaction());
+        var evidenceJson = JsonSerializer.Serialize(new { factor, transaction, evidence });
+        var grant = new ApprovalGrant(
+            JsonSerializer.Serialize(rewrapped), _codes.Protect("sad", approval.Id, sad), ApprovalStore.SadDigest(approval.Id, sad), factor, evidenceJson);
+        return (grant, sad, transaction);
     }
 
     /// <summary>The holder declines: the authorization is REJECTED (once) and the partner learns it.</summary>
@@ -534,9 +553,15 @@ public sealed partial class SigningFlow
             return null;
         }
 
+        var state = approval.PartnerState is null ? "" : "&state=" + Uri.EscapeDataString(approval.PartnerState);
+        if (approval.CodeChallenge is not null && decision != "approved")
+        {
+            // OAuth 2.0 (RFC 6749 §4.1.2.1): a declined request comes back as an error, with no code to exchange.
+            return new Uri(approval.ReturnUrl + (approval.ReturnUrl.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "error=access_denied" + state);
+        }
+
         var code = await _approvals.IssueReturnCodeAsync(approval);
-        var query = "code=" + Uri.EscapeDataString(code) + "&result=" + decision +
-            (approval.PartnerState is null ? "" : "&state=" + Uri.EscapeDataString(approval.PartnerState));
+        var query = "code=" + Uri.EscapeDataString(code) + "&result=" + decision + state;
         return new Uri(approval.ReturnUrl + (approval.ReturnUrl.Contains('?', StringComparison.Ordinal) ? "&" : "?") + query);
     }
 

@@ -21,6 +21,7 @@ internal static class HolderPages
         var group = app.MapGroup("").OnListener(listener).AllowAnonymous();
         group.MapGet("/holder/holder.js", () => Asset("holder.js", "text/javascript; charset=utf-8"));
         group.MapGet("/holder/holder.css", () => Asset("holder.css", "text/css; charset=utf-8"));
+        group.MapGet("/holder/logo.svg", () => Asset("logo.svg", "image/svg+xml"));
 
         group.MapGet("/approve/{segment}", async (string segment, HttpContext http, SigningFlow flow) =>
             await Page(http, segment, texts => flow.OpenApprovalAsync(segment, http.RequestAborted), (view, texts) => ApprovalPage(http, segment, view, texts, null)));
@@ -255,6 +256,10 @@ internal static class HolderPages
         var expected = string.IsNullOrEmpty(nonce) ? null : http.RequestServices.GetRequiredService<OneTimeCodes>().SealFields("antiforgery", nonce, scope);
         return expected is not null && OneTimeCodes.SameMac(expected, form["af"].ToString()) ? form : null;
     }
+
+    /// <summary>A readable refusal on the holder's origin, in the browser's language (CSC's oauth2/authorize uses it).</summary>
+    internal static IResult ErrorPage(HttpContext http, string message, int status) =>
+        Html(MessagePage(HolderTexts.For(http.Request), message, error: true), status);
 
     private static IResult Forged(HttpContext http)
     {
