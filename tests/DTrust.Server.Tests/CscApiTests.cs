@@ -195,12 +195,22 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         });
         Assert.Equal(HttpStatusCode.BadRequest, authorize.Status);
 
-        // A wrong verifier spends the code; the right one afterwards finds nothing.
+        // A wrong verifier spends the code and voids the approval: its SAD is not to be had another way either.
         var first = await ApproveThroughOAuthAsync(credential, hashes);
         var (status, body) = await csc.TokenAsync(fixture.PartnerId, fixture.PartnerKey, first.Code, CscClient.Pkce().Verifier, HolderServerFixture.ReturnUrl);
         Assert.Equal((HttpStatusCode.BadRequest, "invalid_grant"), (status, body["error"]!.GetValue<string>()));
         (status, body) = await csc.TokenAsync(fixture.PartnerId, fixture.PartnerKey, first.Code, first.Verifier, HolderServerFixture.ReturnUrl);
         Assert.Equal((HttpStatusCode.BadRequest, "invalid_grant"), (status, body["error"]!.GetValue<string>()));
+        using var grpcPartner = DTrustClient.Connect(Server.GrpcAddress, apiKey: fixture.PartnerKey);
+        var voided = await grpcPartner.Signing.GetAuthorizationAsync(new GetAuthorizationRequest { CredentialId = credential.CredentialId, AuthorizationId = first.AuthorizationId });
+        Assert.Equal((AuthorizationState.Rejected, ""), (voided.State, voided.Sad));
+
+        // The gRPC exchange has no verifier: an OAuth code is refused there, and that voids it too.
+        var viaGrpc = await ApproveThroughOAuthAsync(credential, hashes);
+        await CredentialLifecycleTests.AssertRefused(Grpc.Core.StatusCode.PermissionDenied,
+            grpcPartner.Signing.ExchangeApprovalCodeAsync(new ExchangeApprovalCodeRequest { Code = viaGrpc.Code }));
+        Assert.Equal(AuthorizationState.Rejected, (await grpcPartner.Signing.GetAuthorizationAsync(
+            new GetAuthorizationRequest { CredentialId = credential.CredentialId, AuthorizationId = viaGrpc.AuthorizationId })).State);
 
         // Another redirect_uri than the request's; then a wrong client secret.
         var second = await ApproveThroughOAuthAsync(credential, hashes);
@@ -246,7 +256,7 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
         var hashes = Enumerable.Range(0, 2).Select(_ => SHA256.HashData(RandomNumberGenerator.GetBytes(40))).ToArray();
         var (verifier, challenge) = CscClient.Pkce();
-        var query = string.Join('&', AuthorizeQuery(credential, hashes, challenge).Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value)));
+        var authorizeUrl = await PushedAuthorizeUrlAsync(credential, hashes, challenge);
 
         await using var browser = await HolderBrowserTests.LaunchAsync();
         var page = await HolderBrowserTests.PhoneAsync(browser, "en-GB,en;q=0.9");
@@ -267,7 +277,7 @@ public sealed class CscApiTests(HolderServerFixture fixture)
             }
         };
 
-        await page.GoToAsync(new Uri(Server.HolderAddress, "/csc/v2/oauth2/authorize?" + query).ToString());
+        await page.GoToAsync(authorizeUrl.ToString());
         Assert.StartsWith(Server.HolderAddress + "approve/", page.Url, StringComparison.Ordinal);
         Assert.Contains("Loan agreement via CSC", await page.GetContentAsync(), StringComparison.Ordinal);
         await page.TypeAsync("#pin", Pin);
@@ -288,47 +298,47 @@ public sealed class CscApiTests(HolderServerFixture fixture)
     }
 
     [Fact]
-    public async Task Oauth2_authorize_never_redirects_to_an_unregistered_uri_and_refuses_bad_requests_by_redirect()
+    public async Task Authorization_requests_are_pushed_by_the_partner_and_nothing_else_reaches_the_holder()
     {
         using var op = Operator();
+        using var csc = Partner();
         var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
         var hashes = new[] { SHA256.HashData("x"u8) };
         var (_, challenge) = CscClient.Pkce();
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
 
-        async Task<HttpResponseMessage> Get(Dictionary<string, string> overrides)
+        // Anyone who knows a client_id and a credential ID could otherwise send the holder SMS codes in the
+        // partner's name and spend the credential's wrong-code allowance: a request in the query is refused, and
+        // so is a pushed request presented for another client. A page, never a redirect.
+        var direct = string.Join('&', AuthorizeQuery(credential, hashes, challenge).Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value)));
+        using var unpushed = await browser.GetAsync(new Uri(Server.HolderAddress, "/csc/v2/oauth2/authorize?" + direct));
+        Assert.Equal(HttpStatusCode.BadRequest, unpushed.StatusCode);
+        Assert.Null(unpushed.Headers.Location);
+        Assert.Contains("oauth2/par", await unpushed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var pushed = await PushedAuthorizeUrlAsync(credential, hashes, challenge);
+        using var otherClient = await browser.GetAsync(new Uri(pushed.ToString().Replace(Uri.EscapeDataString(fixture.PartnerId), "caller_nobody", StringComparison.Ordinal)));
+        Assert.Equal(HttpStatusCode.BadRequest, otherClient.StatusCode);
+        Assert.Null(otherClient.Headers.Location);
+        Assert.Empty(await OutboxMessagesAsync(credential.CredentialId));
+
+        foreach (var (name, value, status, error) in new[]
         {
-            var q = AuthorizeQuery(credential, hashes, challenge);
-            foreach (var (k, v) in overrides)
-            {
-                q[k] = v;
-            }
-
-            return await browser.GetAsync(new Uri(Server.HolderAddress, "/csc/v2/oauth2/authorize?" + string.Join('&', q.Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value)))));
-        }
-
-        using var unregistered = await Get(new() { ["redirect_uri"] = "https://evil.example/steal" });
-        Assert.Equal(HttpStatusCode.BadRequest, unregistered.StatusCode);
-        Assert.Null(unregistered.Headers.Location);
-        Assert.Contains("not registered", await unregistered.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        using var unknownClient = await Get(new() { ["client_id"] = "caller_nobody" });
-        Assert.Equal(HttpStatusCode.BadRequest, unknownClient.StatusCode);
-        Assert.Null(unknownClient.Headers.Location);
-
-        foreach (var (name, value, error) in new[]
-        {
-            ("code_challenge_method", "plain", "invalid_request"),
-            ("response_type", "token", "unsupported_response_type"),
-            ("scope", "service", "invalid_scope"),
-            ("credentialID", "cred_missing", "invalid_request"),
+            ("code_challenge_method", "plain", HttpStatusCode.BadRequest, "invalid_request"),
+            ("response_type", "token", HttpStatusCode.BadRequest, "unsupported_response_type"),
+            ("scope", "service", HttpStatusCode.BadRequest, "invalid_scope"),
+            ("redirect_uri", "https://evil.example/steal", HttpStatusCode.BadRequest, "invalid_request"),
+            ("credentialID", "cred_missing", HttpStatusCode.NotFound, "invalid_request"),
+            ("client_id", "caller_someone_else", HttpStatusCode.Unauthorized, "invalid_client"),
         })
         {
-            using var refused = await Get(new() { [name] = value });
-            Assert.Equal(HttpStatusCode.Redirect, refused.StatusCode);
-            var location = refused.Headers.Location!.ToString();
-            Assert.StartsWith(HolderServerFixture.ReturnUrl + "?error=" + error, location, StringComparison.Ordinal);
-            Assert.Contains("state=csc-state", location, StringComparison.Ordinal);
+            var q = AuthorizeQuery(credential, hashes, challenge);
+            q[name] = value;
+            var (refusedStatus, body) = await csc.ParAsync(q);
+            Assert.True((status, error) == (refusedStatus, body["error"]!.GetValue<string>()), $"{name}={value}: {(int)refusedStatus} {body.ToJsonString()}");
         }
+
+        using var anonymous = new CscClient(Server.CscAddress, null);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.ParAsync(AuthorizeQuery(credential, hashes, challenge))).Status);
     }
 
     [Fact]
@@ -370,9 +380,15 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         Assert.Contains("SAD", (await csc.RefusedAsync("v2", "signatures/signHash", SignHashV2(credential, "garbage", hashes, EcdsaSha256))).Description, StringComparison.Ordinal);
         Assert.Contains("signAlgo", (await csc.RefusedAsync("v2", "signatures/signHash", SignHashV2(credential, "a.b", hashes, "1.2.3.4"))).Description, StringComparison.Ordinal);
 
+        Assert.Equal(HttpStatusCode.BadRequest, (await csc.SendAsync("v2", "credentials/authorize",
+            "{\"credentialID\":\"" + credential.CredentialId + "\",\"hashes\":[null],\"authData\":[null]}", "application/json")).Status);
+
         // A wrong PIN: refused, counted like any other.
         Assert.Equal(HttpStatusCode.NoContent, (await csc.CallAsync("v2", "credentials/sendOTP", new JsonObject { ["credentialID"] = credential.CredentialId })).Status);
         var code = await LatestCodeAsync(credential.CredentialId);
+
+        // While a code is out a new one is refused: each would come with fresh attempts.
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await csc.RefusedAsync("v2", "credentials/sendOTP", new JsonObject { ["credentialID"] = credential.CredentialId })).Status);
         var wrongPin = await csc.RefusedAsync("v2", "credentials/authorize", Authorize("v2", credential, hashes, "99999999", code));
         Assert.Contains("PIN", wrongPin.Description, StringComparison.Ordinal);
 
@@ -468,12 +484,23 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         ["description"] = "Loan agreement via CSC",
     };
 
+    /// <summary>The partner pushes the request (oauth2/par); the browser URL that takes the holder to our page.</summary>
+    private async Task<Uri> PushedAuthorizeUrlAsync(Credential credential, byte[][] hashes, string challenge)
+    {
+        using var csc = Partner();
+        var (status, pushed) = await csc.ParAsync(AuthorizeQuery(credential, hashes, challenge));
+        Assert.True(status == HttpStatusCode.Created, pushed.ToJsonString());
+        var requestUri = pushed["request_uri"]!.GetValue<string>();
+        Assert.StartsWith("urn:ietf:params:oauth:request_uri:", requestUri, StringComparison.Ordinal);
+        return new Uri(Server.HolderAddress,
+            $"/csc/v2/oauth2/authorize?client_id={Uri.EscapeDataString(fixture.PartnerId)}&request_uri={Uri.EscapeDataString(requestUri)}");
+    }
+
     /// <summary>oauth2/authorize as the holder's browser calls it: the redirect to our approval page.</summary>
     private async Task<Uri> AuthorizeUrlAsync(Credential credential, byte[][] hashes, string challenge)
     {
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        var query = string.Join('&', AuthorizeQuery(credential, hashes, challenge).Select(p => p.Key + "=" + Uri.EscapeDataString(p.Value)));
-        using var response = await browser.GetAsync(new Uri(Server.HolderAddress, "/csc/v2/oauth2/authorize?" + query));
+        using var response = await browser.GetAsync(await PushedAuthorizeUrlAsync(credential, hashes, challenge));
         Assert.True(response.StatusCode == HttpStatusCode.Redirect, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         var location = response.Headers.Location!;
         Assert.StartsWith(Server.HolderAddress + "approve/", location.ToString(), StringComparison.Ordinal);
@@ -481,18 +508,28 @@ public sealed class CscApiTests(HolderServerFixture fixture)
     }
 
     /// <summary>The whole oauth2code front channel: authorize, the page with PIN and SMS code, the redirect's code.</summary>
-    internal async Task<(string Code, string Verifier)> ApproveThroughOAuthAsync(Credential credential, byte[][] hashes)
+    internal async Task<(string Code, string Verifier, string AuthorizationId)> ApproveThroughOAuthAsync(Credential credential, byte[][] hashes)
     {
         var (verifier, challenge) = CscClient.Pkce();
         using var page = new HolderPage(await AuthorizeUrlAsync(credential, hashes, challenge));
         Assert.Equal(HttpStatusCode.OK, await page.OpenAsync());
         Assert.Contains("Loan agreement via CSC", page.Html, StringComparison.Ordinal);
-        await page.ApproveAsync(Pin, await LatestCodeAsync(credential.CredentialId));
+        var sms = (await OutboxMessagesAsync(credential.CredentialId))[^1];
+        await page.ApproveAsync(Pin, sms["otp"]!.GetValue<string>());
         var back = page.Last!.Headers.Location ?? throw new InvalidOperationException("no redirect: " + page.Html);
         Assert.StartsWith(HolderServerFixture.ReturnUrl + "?code=", back.ToString(), StringComparison.Ordinal);
         Assert.Contains("state=csc-state", back.Query, StringComparison.Ordinal);
         var code = System.Web.HttpUtility.ParseQueryString(back.Query)["code"]!;
-        return (code, verifier);
+        return (code, verifier, sms["challenge_id"]!.GetValue<string>());
+    }
+
+    /// <summary>The development outbox's one-time codes for the credential (not its transport PIN), oldest first.</summary>
+    private async Task<List<JsonNode>> OutboxMessagesAsync(string credentialId)
+    {
+        var path = Path.Combine(Server.StateDir, "otp-outbox.jsonl");
+        return !File.Exists(path) ? [] : [.. (await File.ReadAllLinesAsync(path)).Select(l => JsonNode.Parse(l)!)
+            .Where(m => m["credential_id"]?.GetValue<string>() == credentialId && m["otp"]?.GetValue<string>() is { Length: > 0 }
+                && m["challenge_id"]?.GetValue<string>()?.StartsWith("transport-pin:", StringComparison.Ordinal) == false)];
     }
 
     /// <summary>The latest one-time code the development outbox holds for the credential.</summary>

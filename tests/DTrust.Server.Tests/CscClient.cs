@@ -54,6 +54,14 @@ internal sealed class CscClient(Uri baseAddress, string? apiKey) : IDisposable
         return (status, answer!["error"]!.GetValue<string>(), answer["error_description"]!.GetValue<string>());
     }
 
+    /// <summary>oauth2/par (RFC 9126) with this client's API key: the request_uri, or CSC's error.</summary>
+    public async Task<(HttpStatusCode Status, JsonNode Body)> ParAsync(Dictionary<string, string> parameters)
+    {
+        using var form = new FormUrlEncodedContent(parameters);
+        using var response = await _http.PostAsync(new Uri(baseAddress, "/csc/v2/oauth2/par"), form);
+        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+    }
+
     /// <summary>oauth2/token with the authorization code, client authentication in the form (client_secret_post).</summary>
     public async Task<(HttpStatusCode Status, JsonNode Body)> TokenAsync(
         string clientId, string clientSecret, string code, string verifier, string redirectUri)

@@ -1,6 +1,6 @@
 namespace DTrust.SigningServer.Hosting;
 
-/// <summary>Endpoint metadata: the one local port an endpoint is served on.</summary>
+/// <summary>Endpoint metadata: a local port an endpoint is served on (one per listener it is named on).</summary>
 internal sealed record ListenerPort(string Name, int Port);
 
 /// <summary>
@@ -22,8 +22,10 @@ internal static class ListenerRouting
         {
             if (context.GetEndpoint() is { } endpoint)
             {
-                var port = endpoint.Metadata.GetMetadata<ListenerPort>()?.Port ?? grpcPort;
-                if (port != context.Connection.LocalPort)
+                // An endpoint may be named on several listeners (CSC's OAuth endpoints: the API and the holder's origin).
+                var ports = endpoint.Metadata.GetOrderedMetadata<ListenerPort>();
+                var local = context.Connection.LocalPort;
+                if (ports.Count == 0 ? local != grpcPort : !ports.Any(p => p.Port == local))
                 {
                     context.SetEndpoint(null);
                     context.Response.StatusCode = StatusCodes.Status404NotFound;

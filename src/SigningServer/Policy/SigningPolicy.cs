@@ -86,6 +86,19 @@ public static class SigningPolicy
     };
 
     /// <summary>
+    /// Whether a one-time code sent before the hashes are named (CSC's sendOTP) may authorize: never for QUALIFIED,
+    /// even where an operator allows explicit mode, since the holder's SMS then names no documents at all.
+    /// </summary>
+    public static bool UnboundCodeAllowed(CredentialLevel level) => level != CredentialLevel.Qualified;
+
+    /// <summary>
+    /// Sole control (SCAL2) as CSC reports it: the level signs first of all by the holder's approval on our origin.
+    /// Explicit mode, where the partner relays the factors, is SCAL1.
+    /// </summary>
+    public static bool SoleControl(CredentialLevel level, bool explicitQualified) =>
+        AllowedModes(level, explicitQualified) is [SigningMode.HolderApproval, ..];
+
+    /// <summary>
     /// The second factors the holder may approve with on our page when the credential needs one: the SMS code or a
     /// paired passkey (either is a second factor beside the PIN); none when the PIN alone suffices.
     /// </summary>

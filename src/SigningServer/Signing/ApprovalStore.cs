@@ -59,6 +59,16 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
         return 'ok'
         """);
 
+    // Voids an authorization whatever it is but spent: the grant goes, the state is REJECTED, watchers hear it.
+    private static readonly LuaScript Void = LuaScript.Prepare("""
+        local state = redis.call('HGET', @key, 'state')
+        if not state or state == 'used' then return 0 end
+        redis.call('DEL', @grantKey)
+        redis.call('HSET', @key, 'state', 'rejected', 'sad', '')
+        redis.call('PUBLISH', @channel, 'rejected')
+        return 1
+        """);
+
     // Refusing another partner before looking at the SAD means nobody else can burn the partner's attempts.
     private static readonly LuaScript Consume = LuaScript.Prepare("""
         local c = redis.call('HMGET', @key, 'partner', 'digest', 'state', 'sad_digest', 'attempts', 'data', 'seal')
@@ -210,6 +220,18 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
                 return (GrantOutcome.Tampered, null, null, "");
         }
     }
+
+    /// <summary>
+    /// Voids the authorization (its grant deleted, REJECTED): after a failed OAuth code exchange (RFC 6749 §4.1.2),
+    /// whoever tried must not get the SAD another way.
+    /// </summary>
+    public async Task VoidAsync(string credentialId, string id) =>
+        await redis.GetDatabase().ScriptEvaluateAsync(Void, new
+        {
+            key = (RedisKey)Key(credentialId, id),
+            grantKey = (RedisKey)GrantKey(credentialId, id),
+            channel = ChannelName(id),
+        });
 
     /// <summary>A short-lived, single-use code for the return URL that the partner exchanges for the status.</summary>
     public async Task<string> IssueReturnCodeAsync(PendingApproval approval)

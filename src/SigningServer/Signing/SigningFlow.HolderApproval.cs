@@ -234,7 +234,28 @@ public sealed partial class SigningFlow
 
         var named = await _approvals.RedeemReturnCodeAsync(partner.Id, code)
             ?? throw new DTrustException(ErrorKind.NotFound, "unknown, expired or already used code");
+        if ((await _approvals.GetAsync(named.CredentialId, named.Id, _time.GetUtcNow()))?.Approval.CodeChallenge is not null)
+        {
+            // An OAuth code is exchanged only with its PKCE verifier (oauth2/token): here it would skip that check.
+            await _approvals.VoidAsync(named.CredentialId, named.Id);
+            await Refuse(partner, named.CredentialId, "signature.token", "OAuth code presented without its verifier");
+            throw new DTrustException(ErrorKind.PermissionDenied, "this code belongs to an OAuth authorization: exchange it at oauth2/token");
+        }
+
         return await GetApprovalAsync(partner, named.CredentialId, named.Id, ct);
+    }
+
+    /// <summary>
+    /// The holder's page for a pushed authorization request (CSC oauth2/authorize with a request_uri from
+    /// oauth2/par): only the partner that pushed it (<paramref name="clientId"/>), only while it is pending.
+    /// </summary>
+    public async Task<Uri> PushedRequestPageAsync(string? clientId, string segment, CancellationToken ct)
+    {
+        var (credentialId, token) = ApproveLinks.Parse(segment) ?? throw new DTrustException(ErrorKind.NotFound, "unknown request_uri");
+        var opened = await _approvals.OpenLinkAsync(credentialId, token, _time.GetUtcNow());
+        return opened is ({ CodeChallenge: not null } approval, ApprovalState.Pending) && approval.PartnerId == clientId
+            ? new Uri(_server.Listen.HolderOriginUri, "/approve/" + segment)
+            : throw new DTrustException(ErrorKind.NotFound, "unknown, expired or already decided request_uri");
     }
 
     // ---- the holder's page ----

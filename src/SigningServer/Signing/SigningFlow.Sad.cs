@@ -38,6 +38,12 @@ public sealed partial class SigningFlow
             ?? throw new DTrustException(ErrorKind.FailedPrecondition, "this credential signs with the PIN alone; no one-time code is sent");
         await RequireGuessesLeftAsync(partner, credential, factor, Action, ct);
         var id = UnboundChallengeId(partner);
+
+        // A new code would come with fresh attempts: while one is out, it is the one to answer.
+        if (await _challenges.ExistsAsync(credential.Id, id))
+        {
+            throw new DTrustException(ErrorKind.ResourceExhausted, "a code for this credential is already out; answer it or wait until it expires");
+        }
         var lifetime = TimeSpan.FromSeconds(_options.ChallengeSeconds);
         IssuedFactor issued;
         try
@@ -124,8 +130,8 @@ public sealed partial class SigningFlow
                     null,
                     null);
                 var used = factor?.Name ?? "pin";
-                var (grant, sad, _) = await GrantAsync(partner, credential, approval, pinBytes, used, evidence, Action, ct);
 
+                // The per-minute limit before any PIN attempt: PIN-only credentials have no code to slow guessing.
                 // No link is ever handed out for this authorization: the token only gives the store its usual shape.
                 var token = ApproveLinks.NewToken();
                 if (!await _approvals.CreateAsync(approval, token, _options.SadAttempts, _options.ChallengesPerMinute))
@@ -133,6 +139,8 @@ public sealed partial class SigningFlow
                     await Refuse(partner, credential.Id, Action, "too many authorizations");
                     throw new DTrustException(ErrorKind.ResourceExhausted, "too many authorizations for this credential; wait a minute");
                 }
+
+                var (grant, sad, _) = await GrantAsync(partner, credential, approval, pinBytes, used, evidence, Action, ct);
 
                 if (!await _approvals.ApproveAsync(approval, token, grant, _time.GetUtcNow()))
                 {
@@ -191,6 +199,7 @@ public sealed partial class SigningFlow
             : null;
         if (why is not null)
         {
+            await _approvals.VoidAsync(approval.CredentialId, approval.Id);
             await Refuse(partner, approval.CredentialId, "signature.token", why);
             throw new DTrustException(ErrorKind.PermissionDenied, why);
         }
@@ -200,7 +209,8 @@ public sealed partial class SigningFlow
 
     private async Task RequireExplicitAsync(CallerRecord partner, CredentialRecord credential, string action)
     {
-        if (!SigningPolicy.AllowedModes(credential.Level, _options.ExplicitQualified).Contains(SigningMode.Explicit))
+        if (!SigningPolicy.AllowedModes(credential.Level, _options.ExplicitQualified).Contains(SigningMode.Explicit)
+            || !SigningPolicy.UnboundCodeAllowed(credential.Level))
         {
             var why = $"{credential.Level.ToString().ToUpperInvariant()} credentials do not sign with factors relayed by the partner; " +
                 "the holder approves on our page (oauth2code)";

@@ -39,7 +39,10 @@ internal static partial class CscEndpoints
             var open = app.MapGroup(prefix).OnListener(csc).AllowAnonymous().WithPublicRateLimit();
             open.MapMethods("/info", ["GET", "POST"], (HttpContext http, ServerOptions server) =>
                 Handle(http, "info", CscJson.Default.CscInfoRequest, _ => Task.FromResult<JsonObject?>(Info(server, v2))));
-            open.MapPost("/oauth2/token", (HttpContext http, CallerDirectory callers, SigningFlow flow) => TokenAsync(http, callers, flow));
+            // info's oauth2 base is the holder's origin, so clients that derive the OAuth endpoints from it find
+            // token and par there too, beside the API.
+            open.MapPost("/oauth2/token", (HttpContext http, CallerDirectory callers, SigningFlow flow) => TokenAsync(http, callers, flow))
+                .OnListener(holder);
 
             var partner = app.MapGroup(prefix).OnListener(csc).WithMetadata(new AllowRolesAttribute(CallerRole.Partner));
             partner.MapPost("/credentials/list", (HttpContext http, CredentialRegistry registry, ICertificateAuthority ca, SigningOptions options) =>
@@ -61,8 +64,11 @@ internal static partial class CscEndpoints
             partner.MapPost("/signatures/timestamp", (HttpContext http, TsaResponder tsa) =>
                 Handle(http, "signatures/timestamp", CscJson.Default.CscTimestampRequest, r => TimestampAsync(http, r, tsa)));
 
+            partner.MapPost("/oauth2/par", (HttpContext http, SigningFlow flow) => ParAsync(http, flow)).OnListener(holder);
+
             // The holder's browser comes here: it is on the holder's origin, next to the approval page it leads to.
-            app.MapGet(prefix + "/oauth2/authorize", OAuthAuthorizeAsync).OnListener(holder).AllowAnonymous().WithPublicRateLimit();
+            app.MapGet(prefix + "/oauth2/authorize", (HttpContext http, SigningFlow flow) => OAuthAuthorizeAsync(http, flow))
+                .OnListener(holder).AllowAnonymous().WithPublicRateLimit();
         }
     }
 
@@ -85,7 +91,7 @@ internal static partial class CscEndpoints
             ["oauth2"] = holderOrigin + prefix,
             ["methods"] = Array(
                 "info", "credentials/list", "credentials/info", "credentials/authorize", "credentials/sendOTP",
-                "oauth2/authorize", "oauth2/token", "signatures/signHash", "signatures/timestamp"),
+                "oauth2/par", "oauth2/authorize", "oauth2/token", "signatures/signHash", "signatures/timestamp"),
             ["signAlgorithms"] = new JsonObject { ["algos"] = Array(CscAlgorithms.SignAlgorithms) },
         };
         if (v2)
@@ -179,8 +185,9 @@ internal static partial class CscEndpoints
             cert["validTo"] = x509.NotAfter.ToUniversalTime().ToString("yyyyMMddHHmmss'Z'", CultureInfo.InvariantCulture);
         }
 
-        // The mode the policy lets this level sign in: relayed factors where allowed, the holder's page otherwise.
-        var explicitMode = SigningPolicy.AllowedModes(credential.Level, options.ExplicitQualified)[0] == SigningMode.Explicit;
+        // The mode the policy lets this level sign in: the holder's page where that is sole control, else relayed factors.
+        var soleControl = SigningPolicy.SoleControl(credential.Level, options.ExplicitQualified);
+        var explicitMode = !soleControl;
         var otp = SigningFlow.NeedsOtp(credential);
         var qualified = credential.Level == CredentialLevel.Qualified;
         var info = new JsonObject
@@ -190,7 +197,7 @@ internal static partial class CscEndpoints
             ["key"] = key,
             ["cert"] = cert,
             ["authMode"] = explicitMode ? "explicit" : "oauth2code",
-            ["SCAL"] = qualified || !explicitMode ? "2" : "1",
+            ["SCAL"] = soleControl ? "2" : "1",
             ["multisign"] = options.MaxHashesPerChallenge,
             ["lang"] = "en-US",
         };
@@ -238,8 +245,8 @@ internal static partial class CscEndpoints
             throw new DTrustException(ErrorKind.InvalidArgument, "numSignatures must equal the number of hashes: a SAD here signs exactly the hashes it names");
         }
 
-        var pin = r.Pin ?? r.AuthData?.FirstOrDefault(a => a.Id == "PIN")?.Value;
-        var otp = r.Otp ?? r.AuthData?.FirstOrDefault(a => a.Id == "OTP")?.Value;
+        var pin = r.Pin ?? r.AuthData?.FirstOrDefault(a => a?.Id == "PIN")?.Value;
+        var otp = r.Otp ?? r.AuthData?.FirstOrDefault(a => a?.Id == "OTP")?.Value;
         var authorization = await flow.AuthorizeToSadAsync(
             http.Caller(), Required(r.CredentialId, "credentialID"), hashes, hash, r.Description, pin, otp, http.RequestAborted);
         return new JsonObject
@@ -410,7 +417,7 @@ internal static partial class CscEndpoints
     private static string Required(string? value, string name) =>
         string.IsNullOrEmpty(value) ? throw new DTrustException(ErrorKind.InvalidArgument, $"{name} is required") : value;
 
-    private static List<ReadOnlyMemory<byte>> Hashes(string[]? values)
+    private static List<ReadOnlyMemory<byte>> Hashes(string?[]? values)
     {
         if (values is not { Length: > 0 })
         {
@@ -433,8 +440,13 @@ internal static partial class CscEndpoints
                 ?? throw new DTrustException(ErrorKind.InvalidArgument, "hashAlgorithmOID is required");
 
     /// <summary>Base64 as CSC sends it, or base64url (query strings and some clients), padded or not.</summary>
-    internal static byte[] Base64(string value, string name)
+    internal static byte[] Base64(string? value, string name)
     {
+        if (string.IsNullOrEmpty(value))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, $"{name} must be a base64 string");
+        }
+
         var s = value.Trim().Replace(' ', '+').Replace('-', '+').Replace('_', '/');
         s = s.PadRight(s.Length + ((4 - (s.Length % 4)) % 4), '=');
         try

@@ -80,10 +80,10 @@ internal sealed class CscAuthorizeRequest
     public int? NumSignatures { get; set; }
 
     [JsonPropertyName("hash")]
-    public string[]? Hash { get; set; }
+    public string?[]? Hash { get; set; }
 
     [JsonPropertyName("hashes")]
-    public string[]? Hashes { get; set; }
+    public string?[]? Hashes { get; set; }
 
     [JsonPropertyName("hashAlgo")]
     public string? HashAlgo { get; set; }
@@ -98,7 +98,7 @@ internal sealed class CscAuthorizeRequest
     public string? Otp { get; set; }
 
     [JsonPropertyName("authData")]
-    public CscAuthData[]? AuthData { get; set; }
+    public CscAuthData?[]? AuthData { get; set; }
 
     [JsonPropertyName("description")]
     public string? Description { get; set; }
@@ -116,10 +116,10 @@ internal sealed class CscSignHashRequest
     public string? Sad { get; set; }
 
     [JsonPropertyName("hash")]
-    public string[]? Hash { get; set; }
+    public string?[]? Hash { get; set; }
 
     [JsonPropertyName("hashes")]
-    public string[]? Hashes { get; set; }
+    public string?[]? Hashes { get; set; }
 
     [JsonPropertyName("hashAlgo")]
     public string? HashAlgo { get; set; }
@@ -171,7 +171,7 @@ internal sealed class CscAuthorizationDetail
     public string? HashAlgorithmOid { get; set; }
 
     [JsonPropertyName("documentDigests")]
-    public CscDocumentDigest[]? DocumentDigests { get; set; }
+    public CscDocumentDigest?[]? DocumentDigests { get; set; }
 }
 
 internal sealed class CscDocumentDigest

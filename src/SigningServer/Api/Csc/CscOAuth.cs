@@ -7,58 +7,116 @@ using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Hosting;
 using DTrust.SigningServer.Policy;
 using DTrust.SigningServer.Signing;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace DTrust.SigningServer.Api.Csc;
 
-// CSC's oauth2code authorization (credential scope) as RFC 6749's authorization-code grant with PKCE (RFC 7636):
-// oauth2/authorize on the holder's origin turns the request into a holder approval and sends the browser to our
-// approval page; the page sends it back to the registered redirect_uri with a code; oauth2/token exchanges the code,
-// the verifier and the partner's API key (client_secret) for an access token, which is the SAD for signHash.
+// CSC's oauth2code authorization (credential scope) as RFC 6749's authorization-code grant with PKCE (RFC 7636) and
+// pushed authorization requests (RFC 9126): the partner pushes the request with its API key to oauth2/par and gets a
+// request_uri; the holder's browser brings it to oauth2/authorize on the holder's origin, which sends it to our
+// approval page; the page sends it back to the registered redirect_uri with a code; oauth2/token exchanges code,
+// verifier and the partner's API key (client_secret) for an access token, which is the SAD for signHash.
+// Requests are pushed, never taken from the browser's query: an anonymous authorize would let anyone who knows a
+// client_id and a credential ID start approvals in the partner's name, send the holder SMS codes and spend the
+// credential's wrong-code allowance until it locks.
 internal static partial class CscEndpoints
 {
-    private static async Task<IResult> OAuthAuthorizeAsync(HttpContext http, CallerDirectory callers, SigningFlow flow)
+    private const string RequestUriPrefix = "urn:ietf:params:oauth:request_uri:";
+
+    /// <summary>oauth2/par: the authorization request, authenticated as the partner; answers the request_uri.</summary>
+    private static async Task ParAsync(HttpContext http, SigningFlow flow)
     {
         var start = Stopwatch.GetTimestamp();
-        var q = http.Request.Query;
+        var status = StatusCodes.Status201Created;
+        try
+        {
+            if (await FormAsync(http) is not { } form)
+            {
+                status = await OAuthErrorAsync(http, 400, "invalid_request", "the request is an application/x-www-form-urlencoded body of at most 256 kB");
+                return;
+            }
+
+            var partner = http.Caller();
+            string Get(string name) => form[name].ToString();
+            if (Get("client_id") is { Length: > 0 } clientId && clientId != partner.Id)
+            {
+                status = await OAuthErrorAsync(http, 401, "invalid_client", "client_id is not the caller whose API key authenticated the request");
+                return;
+            }
+
+            var redirect = Get("redirect_uri");
+            var refusal = Get("response_type") != "code" ? ("unsupported_response_type", "response_type must be code")
+                : Get("authorization_details").Length == 0 && Get("scope") != "credential"
+                    ? ("invalid_scope", "scope must be credential (signing one credential's hashes), or send authorization_details")
+                : !partner.ReturnUrls.Contains(redirect, StringComparer.Ordinal) ? ("invalid_request", "redirect_uri is not registered for this partner")
+                : ((string, string)?)null;
+            if (refusal is var (error, description))
+            {
+                status = await OAuthErrorAsync(http, 400, error, description);
+                return;
+            }
+
+            var authorization = await flow.AuthorizeForHolderAsync(partner, ApprovalRequestOf(Get, redirect, Get("state")), http.RequestAborted);
+            http.Response.StatusCode = status;
+            http.Response.Headers.CacheControl = "no-store";
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(new JsonObject
+            {
+                ["request_uri"] = RequestUriPrefix + authorization.ApprovalUrl.AbsolutePath["/approve/".Length..],
+                ["expires_in"] = (long)Math.Max(1, (authorization.ExpiresAt - DateTimeOffset.UtcNow).TotalSeconds),
+            }.ToJsonString(Wire), http.RequestAborted);
+        }
+        catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
+        {
+            status = await CscErrors.WriteAsync(http, known.Kind, known.Message);
+        }
+        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), "oauth2", e);
+            status = await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+        }
+        finally
+        {
+            ServerMetrics.CountCsc("oauth2/par", status, start);
+        }
+    }
+
+    /// <summary>oauth2/authorize: the browser with client_id and the pushed request_uri, sent on to the approval page.</summary>
+    private static async Task<IResult> OAuthAuthorizeAsync(HttpContext http, SigningFlow flow)
+    {
+        var start = Stopwatch.GetTimestamp();
         var status = StatusCodes.Status302Found;
         try
         {
-            // Until client and redirect URI are known good, nothing goes back to the URI: an open redirector would
-            // let anyone bounce a holder's browser off our origin.
-            var partner = await callers.PartnerByIdAsync(q["client_id"].ToString(), http.RequestAborted);
-            if (partner is null)
+            // Nothing from this query is trusted enough to redirect to: every refusal is a page on our origin.
+            var requestUri = http.Request.Query["request_uri"].ToString();
+            if (!requestUri.StartsWith(RequestUriPrefix, StringComparison.Ordinal))
             {
                 status = StatusCodes.Status400BadRequest;
-                return HolderPages.ErrorPage(http, "The signing request names no known application (client_id).", status);
+                return HolderPages.ErrorPage(http, "This signing request did not come from the application by the secure route (oauth2/par); ask it to start again.", status);
             }
 
-            var redirect = q["redirect_uri"].ToString();
-            if (string.IsNullOrEmpty(redirect) || !partner.ReturnUrls.Contains(redirect, StringComparer.Ordinal))
-            {
-                status = StatusCodes.Status400BadRequest;
-                return HolderPages.ErrorPage(http, "The signing request's return address (redirect_uri) is not registered for this application.", status);
-            }
-
-            var state = q["state"].ToString();
             try
             {
-                var request = ApprovalRequestOf(q, redirect, state);
-                var authorization = await flow.AuthorizeForHolderAsync(partner, request, http.RequestAborted);
-                return Results.Redirect(authorization.ApprovalUrl.ToString());
+                var page = await flow.PushedRequestPageAsync(http.Request.Query["client_id"], requestUri[RequestUriPrefix.Length..], http.RequestAborted);
+                return Results.Redirect(page.ToString());
             }
-            catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
+            catch (DTrustException e) when (e.Kind == ErrorKind.NotFound)
             {
-                var error = known.Kind switch
-                {
-                    ErrorKind.Unavailable => "temporarily_unavailable",
-                    ErrorKind.Internal => "server_error",
-                    ErrorKind.FailedPrecondition or ErrorKind.PermissionDenied => "access_denied",
-                    _ => known.Message.StartsWith("scope", StringComparison.Ordinal) ? "invalid_scope"
-                        : known.Message.StartsWith("response_type", StringComparison.Ordinal) ? "unsupported_response_type"
-                        : "invalid_request",
-                };
-                return Results.Redirect(WithQuery(redirect, ("error", error), ("error_description", known.Message), ("state", state)));
+                status = StatusCodes.Status400BadRequest;
+                return HolderPages.ErrorPage(http, "This signing request is unknown, has expired or was already decided.", status);
             }
+        }
+        catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
+        {
+            status = known.Kind == ErrorKind.Unavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError;
+            return HolderPages.ErrorPage(http, "The service is unavailable; nothing was approved. Try again in a moment.", status);
+        }
+        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), "oauth2/authorize", e);
+            status = StatusCodes.Status500InternalServerError;
+            return HolderPages.ErrorPage(http, "Something went wrong on our side; nothing was approved.", status);
         }
         finally
         {
@@ -66,15 +124,10 @@ internal static partial class CscEndpoints
         }
     }
 
-    /// <summary>The holder approval a CSC authorization request asks for: query parameters, or v2's authorization_details.</summary>
-    private static ApprovalRequest ApprovalRequestOf(IQueryCollection q, string redirect, string state)
+    /// <summary>The holder approval a pushed CSC authorization request asks for: its parameters, or v2's authorization_details.</summary>
+    private static ApprovalRequest ApprovalRequestOf(Func<string, string> get, string redirect, string state)
     {
-        if (q["response_type"].ToString() != "code")
-        {
-            throw new DTrustException(ErrorKind.InvalidArgument, "response_type must be code");
-        }
-
-        if (SigningPolicy.CodeChallengeProblem(q["code_challenge"], q["code_challenge_method"]) is { } pkce)
+        if (SigningPolicy.CodeChallengeProblem(get("code_challenge"), get("code_challenge_method")) is { } pkce)
         {
             throw new DTrustException(ErrorKind.InvalidArgument, pkce);
         }
@@ -83,7 +136,7 @@ internal static partial class CscEndpoints
         string? hashOid;
         List<ReadOnlyMemory<byte>> hashes;
         var labels = new List<string>();
-        if (q["authorization_details"].ToString() is { Length: > 0 } details)
+        if (get("authorization_details") is { Length: > 0 } details)
         {
             CscAuthorizationDetail detail;
             try
@@ -94,42 +147,60 @@ internal static partial class CscEndpoints
             }
             catch (JsonException)
             {
-                throw new DTrustException(ErrorKind.InvalidArgument, "authorization_details is not valid JSON");
+                throw new DTrustException(ErrorKind.InvalidArgument, "authorization_details is not valid JSON of the CSC shape");
             }
 
             credentialId = Required(detail.CredentialId, "credentialID");
             hashOid = detail.HashAlgorithmOid;
             var digests = detail.DocumentDigests ?? [];
-            hashes = Hashes([.. digests.Select(d => d.Hash ?? "")]);
-            if (digests.Any(d => !string.IsNullOrEmpty(d.Label)))
+            hashes = Hashes([.. digests.Select(d => d?.Hash)]);
+            if (digests.Any(d => !string.IsNullOrEmpty(d?.Label)))
             {
-                labels.AddRange(digests.Select((d, i) => string.IsNullOrEmpty(d.Label) ? $"Document {i + 1}" : d.Label));
+                labels.AddRange(digests.Select((d, i) => string.IsNullOrEmpty(d?.Label) ? $"Document {i + 1}" : d.Label));
             }
         }
         else
         {
-            if (q["scope"].ToString() != "credential")
-            {
-                throw new DTrustException(ErrorKind.InvalidArgument, "scope must be credential (signing one credential's hashes)");
-            }
-
-            credentialId = Required(q["credentialID"], "credentialID");
-            hashOid = q["hashAlgorithmOID"].ToString() is { Length: > 0 } oid ? oid : null;
-            var list = (q["hashes"].ToString() is { Length: > 0 } v2 ? v2 : q["hash"].ToString())
+            credentialId = Required(get("credentialID"), "credentialID");
+            hashOid = get("hashAlgorithmOID") is { Length: > 0 } oid ? oid : null;
+            var list = (get("hashes") is { Length: > 0 } v2 ? v2 : get("hash"))
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             hashes = Hashes(list);
         }
 
-        if (q["numSignatures"].ToString() is { Length: > 0 } n && n != hashes.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        if (get("numSignatures") is { Length: > 0 } n && n != hashes.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))
         {
             throw new DTrustException(ErrorKind.InvalidArgument, "numSignatures must equal the number of hashes");
         }
 
         return new ApprovalRequest(
-            credentialId, hashes, HashAlgorithm(hashOid, hashes), q["description"].ToString(), labels, redirect, state, PartnerRedirects: true)
+            credentialId, hashes, HashAlgorithm(hashOid, hashes), get("description"), labels, redirect, state, PartnerRedirects: true)
         {
-            CodeChallenge = q["code_challenge"].ToString(),
+            CodeChallenge = get("code_challenge"),
         };
+    }
+
+    /// <summary>A form body within the CSC limit, or null (not a form, too large, malformed).</summary>
+    private static async Task<IFormCollection?> FormAsync(HttpContext http)
+    {
+        if (!http.Request.HasFormContentType)
+        {
+            return null;
+        }
+
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+
+        try
+        {
+            return await http.Request.ReadFormAsync(http.RequestAborted);
+        }
+        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -142,13 +213,12 @@ internal static partial class CscEndpoints
         var status = StatusCodes.Status200OK;
         try
         {
-            if (!http.Request.HasFormContentType)
+            if (await FormAsync(http) is not { } form)
             {
-                status = await OAuthErrorAsync(http, 400, "invalid_request", "the token request is application/x-www-form-urlencoded");
+                status = await OAuthErrorAsync(http, 400, "invalid_request", "the token request is an application/x-www-form-urlencoded body of at most 256 kB");
                 return;
             }
 
-            var form = await http.Request.ReadFormAsync(http.RequestAborted);
             var (clientId, secret) = ClientCredentials(http, form);
             var partner = string.IsNullOrEmpty(secret) ? null : await callers.AuthenticateAsync("Bearer " + secret, null, http.RequestAborted);
             if (partner is not { Role: Store.CallerRole.Partner } || (!string.IsNullOrEmpty(clientId) && clientId != partner.Id))
@@ -196,6 +266,11 @@ internal static partial class CscEndpoints
         {
             status = await CscErrors.WriteAsync(http, known.Kind, known.Message);
         }
+        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested)
+        {
+            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), "oauth2", e);
+            status = await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+        }
         finally
         {
             ServerMetrics.CountCsc("oauth2/token", status, start);
@@ -242,9 +317,4 @@ internal static partial class CscEndpoints
         return status;
     }
 
-    private static string WithQuery(string url, params (string Name, string Value)[] parameters)
-    {
-        var query = string.Join('&', parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => p.Name + "=" + Uri.EscapeDataString(p.Value)));
-        return url + (url.Contains('?', StringComparison.Ordinal) ? "&" : "?") + query;
-    }
 }
