@@ -103,6 +103,13 @@ public interface IAuditLog
 
     /// <summary>Every entry in sequence order, as stored (verification recomputes the chain from these).</summary>
     IAsyncEnumerable<AuditEntry> ReadAllAsync(CancellationToken ct);
+
+    /// <summary>
+    /// One tenant's entries after <paramref name="afterSequence"/> in sequence order, optionally of one credential
+    /// and one action: what an auditor reads to re-check the evidence of signatures.
+    /// </summary>
+    Task<IReadOnlyList<AuditEntry>> ListEntriesAsync(
+        string tenant, string? credentialId, string? action, long afterSequence, int limit, CancellationToken ct);
 }
 
 /// <summary>What partners are billed for: signatures per tenant, level and month, counted as they are audited.</summary>

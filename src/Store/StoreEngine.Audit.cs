@@ -97,6 +97,47 @@ public abstract partial class StoreEngine
         }
     }
 
+    public Task<IReadOnlyList<AuditEntry>> ListEntriesAsync(
+        string tenant, string? credentialId, string? action, long afterSequence, int limit, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(tenant);
+
+        // Conditions are added, not passed as NULLs: PostgreSQL cannot type an untyped NULL parameter.
+        var sql = "SELECT seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash " +
+            "FROM audit_log WHERE tenant = @tenant AND seq > @after" +
+            (credentialId is null ? "" : " AND credential_id = @credential") +
+            (action is null ? "" : " AND action_code = @action") +
+            " ORDER BY seq LIMIT @limit";
+        return RunAsync<IReadOnlyList<AuditEntry>>(async c =>
+        {
+            await using var cmd = Command(c, null, sql,
+                ("tenant", tenant), ("after", afterSequence), ("credential", credentialId ?? ""), ("action", action ?? ""), ("limit", (long)limit));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<AuditEntry>();
+            while (await r.ReadAsync(ct))
+            {
+                list.Add(ReadEntry(r));
+            }
+
+            return list;
+        }, ct);
+    }
+
+    private static AuditEntry ReadEntry(System.Data.Common.DbDataReader r) => new(
+        r.GetInt64(0),
+        new AuditEvent
+        {
+            Time = Time(r.GetInt64(1)),
+            Actor = r.GetString(2),
+            Tenant = r.GetString(3),
+            CredentialId = r.IsDBNull(4) ? null : r.GetString(4),
+            Action = r.GetString(5),
+            Outcome = r.GetString(6),
+            Details = r.IsDBNull(7) ? null : r.GetString(7),
+        },
+        r.GetFieldValue<byte[]>(8),
+        r.GetFieldValue<byte[]>(9));
+
     /// <summary>
     /// The single writer: takes everything pending (up to the batch size), writes it in one transaction, and only
     /// after the commit completes each caller. While one batch commits the next one queues up, so the disk's commit

@@ -125,6 +125,31 @@ public sealed class PasskeyApprovalTests(HolderServerFixture fixture)
             signedData, Convert.FromBase64String(evidence.GetProperty("signature").GetString()!),
             HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
         Assert.Contains(Convert.ToHexStringLower(hashes[1].Span), Encoding.UTF8.GetString(transaction), StringComparison.Ordinal);
+
+        // The same with the CLI an auditor runs: exported once from the server, then checked from the file alone.
+        var dir = Directory.CreateTempSubdirectory("dtrust-evidence").FullName;
+        try
+        {
+            var key = Path.Combine(Server.StateDir, "keys", "operator.key");
+            var export = Path.Combine(dir, "entries.json");
+            var online = await Tools.DtrustAsync(Server, key, "audit", "evidence", "--credential", credential.CredentialId, "--export", export);
+            Assert.True(online.ExitCode == 0, online.StdOut + online.StdErr);
+            Assert.Contains("device signature verified", online.StdOut, StringComparison.Ordinal);
+            Assert.Contains("2 signature(s): evidence verified", online.StdOut, StringComparison.Ordinal);
+            var offline = await ProcessRunner.RunAsync("dotnet", [Tools.CliDll, "audit", "evidence", "--file", export]);
+            Assert.True(offline.ExitCode == 0, offline.StdOut + offline.StdErr);
+
+            // One changed byte in what the holder was shown: the challenge no longer matches, the check fails.
+            var text = await File.ReadAllTextAsync(export);
+            await File.WriteAllTextAsync(export, text.Replace("contract-1.pdf", "contract-9.pdf", StringComparison.Ordinal));
+            var tampered = await ProcessRunner.RunAsync("dotnet", [Tools.CliDll, "audit", "evidence", "--file", export]);
+            Assert.Equal(1, tampered.ExitCode);
+            Assert.Contains("FAILED: the client data's challenge is not the digest of this transaction", tampered.StdOut, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -365,6 +365,23 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Audit_entries_list_per_tenant_credential_and_action_in_sequence_order()
+    {
+        var mine = await Store.AppendAsync(Event(1) with { CredentialId = "list-c1", Details = "{\"k\":1}" }, default);
+        await Store.AppendAsync(Event(2) with { CredentialId = "list-c1", Action = "signature.authorized" }, default);
+        await Store.AppendAsync(Event(3) with { CredentialId = "list-c1", Tenant = "list-other" }, default);
+        var later = await Store.AppendAsync(Event(4) with { CredentialId = "list-c1" }, default);
+
+        var listed = await Store.ListEntriesAsync("t1", "list-c1", "signature.created", 0, 10, default);
+        Assert.Equal([mine.Sequence, later.Sequence], listed.Select(e => e.Sequence));
+        Assert.Equal("{\"k\":1}", listed[0].Event.Details);
+        Assert.Equal(mine.Hash, listed[0].Hash);
+        Assert.Equal([later.Sequence], (await Store.ListEntriesAsync("t1", "list-c1", null, mine.Sequence + 1, 10, default)).Select(e => e.Sequence));
+        Assert.Single(await Store.ListEntriesAsync("list-other", null, null, 0, 10, default));
+        Assert.Single(await Store.ListEntriesAsync("t1", "list-c1", "signature.created", 0, 1, default));
+    }
+
+    [Fact]
     public async Task Concurrent_appends_share_commits_and_form_one_verifiable_chain()
     {
         var commitsBefore = Store.AuditCommits;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using DTrust.Signing.V1;
 
 namespace DTrust.Client.Commands;
@@ -57,6 +58,31 @@ internal static class AdminCommands
         return new Command("caller", "API callers (operators and partners) of your tenant") { create, list, revoke };
     }
 
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>An audit entry as the evidence check needs it, and as <c>--export</c> writes it.</summary>
+    internal sealed record ExportedEntry(long Sequence, string CredentialId, string Action, string DetailsJson);
+
+    private static async Task<List<ExportedEntry>> SignatureEntriesAsync(Cli cli, ParseResult parse, string? credentialId, CancellationToken ct)
+    {
+        using var client = cli.Connect(parse);
+        var all = new List<ExportedEntry>();
+        long after = 0;
+        while (true)
+        {
+            var page = await client.Credentials.ListAuditEntriesAsync(
+                new ListAuditEntriesRequest { CredentialId = credentialId ?? "", Action = "signature.created", AfterSequence = after, PageSize = 500 },
+                cancellationToken: ct);
+            all.AddRange(page.Entries.Select(e => new ExportedEntry(e.Sequence, e.CredentialId, e.Action, e.DetailsJson)));
+            if (page.Entries.Count < 500)
+            {
+                return all;
+            }
+
+            after = page.Entries[^1].Sequence;
+        }
+    }
+
     public static Command Audit(Cli cli)
     {
         var verify = new Command("verify", "recomputes the audit hash chain; names the first changed, removed or reordered entry");
@@ -73,7 +99,48 @@ internal static class AdminCommands
             Console.WriteLine($"audit chain BROKEN at entry {r.FirstBadSequence}: {r.Problem} ({r.Entries} entries read)");
             return 1;
         }));
-        return new Command("audit", "the append-only audit log") { verify };
+        var credential = new Option<string?>("--credential") { Description = "only this credential's signatures" };
+        var file = new Option<FileInfo?>("--file") { Description = "check entries exported earlier with --export, without the server" };
+        var export = new Option<FileInfo?>("--export") { Description = "also write the entries as JSON, for checking elsewhere with --file" };
+        var evidence = new Command(
+            "evidence", "re-verifies the holder's approval behind each signature (a passkey's assertion offline, against the transaction shown)")
+        {
+            credential, file, export,
+        };
+        evidence.SetAction((parse, ct) => Cli.RunAsync(async () =>
+        {
+            var entries = parse.GetValue(file) is { } input
+                ? JsonSerializer.Deserialize<List<ExportedEntry>>(await File.ReadAllTextAsync(input.FullName, ct)) ?? []
+                : await SignatureEntriesAsync(cli, parse, parse.GetValue(credential), ct);
+            if (parse.GetValue(export) is { } output)
+            {
+                await File.WriteAllTextAsync(output.FullName, JsonSerializer.Serialize(entries, Indented), ct);
+            }
+
+            if (entries.Count == 0)
+            {
+                Console.Error.WriteLine("error: no signature entries to check");
+                return 1;
+            }
+
+            var failed = 0;
+            foreach (var e in entries)
+            {
+                var verdict = ApprovalEvidence.Verify(e.CredentialId, e.DetailsJson);
+                Console.WriteLine($"#{e.Sequence}  {e.CredentialId}  {verdict.Factor,-8} {(verdict.Ok ? "OK" : "FAILED: " + verdict.Problem)}");
+                foreach (var check in verdict.Checked)
+                {
+                    Console.WriteLine("    " + check);
+                }
+
+                failed += verdict.Ok ? 0 : 1;
+            }
+
+            Console.WriteLine(failed == 0 ? $"{entries.Count} signature(s): evidence verified" : $"{failed} of {entries.Count} signature(s) FAILED");
+            return failed == 0 ? 0 : 1;
+        }));
+
+        return new Command("audit", "the append-only audit log") { verify, evidence };
     }
 
     public static Command Usage(Cli cli)

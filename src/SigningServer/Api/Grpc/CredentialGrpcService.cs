@@ -143,6 +143,33 @@ internal sealed class CredentialGrpcService(
         };
     }
 
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.ListAuditEntriesResponse> ListAuditEntries(V1.ListAuditEntriesRequest request, ServerCallContext context)
+    {
+        var size = request.PageSize is <= 0 or > 500 ? 500 : request.PageSize;
+        var entries = await auditLog.ListEntriesAsync(
+            context.Caller().Tenant,
+            string.IsNullOrEmpty(request.CredentialId) ? null : request.CredentialId,
+            string.IsNullOrEmpty(request.Action) ? null : request.Action,
+            Math.Max(0, request.AfterSequence),
+            size,
+            context.CancellationToken);
+        var response = new V1.ListAuditEntriesResponse();
+        response.Entries.AddRange(entries.Select(e => new V1.AuditEntry
+        {
+            Sequence = e.Sequence,
+            Time = Timestamp.FromDateTimeOffset(e.Event.Time),
+            Actor = e.Event.Actor,
+            CredentialId = e.Event.CredentialId ?? "",
+            Action = e.Event.Action,
+            Outcome = e.Event.Outcome,
+            DetailsJson = e.Event.Details ?? "",
+            PreviousHash = Google.Protobuf.ByteString.CopyFrom(e.PreviousHash),
+            Hash = Google.Protobuf.ByteString.CopyFrom(e.Hash),
+        }));
+        return response;
+    }
+
     [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
     public override async Task<V1.GetUsageResponse> GetUsage(V1.GetUsageRequest request, ServerCallContext context)
     {
