@@ -151,5 +151,10 @@ app.MapServerMetrics(admin);
 app.MapHolderPages(holder);
 app.MapCscApi(csc, holder);
 
+// One line that says the server is up and where: the host's own start-up lines are at warning level.
+var mode = options.Development ? "development" : "production";
+var holderOrigin = options.Listen.HolderOriginUri.ToString();
+app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust").LogReady(
+    mode, grpc.Port, csc.Port, holderOrigin, http.Port, admin.Port, options.StateDirectory));
 await app.RunAsync();
 return 0;

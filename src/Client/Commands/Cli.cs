@@ -30,7 +30,14 @@ internal sealed class Cli
         return DTrustClient.Connect(new Uri(parse.GetValue(Server)!), apiKey: key);
     }
 
-    /// <summary>Runs a command body; a gRPC error prints its status and detail and exits 2.</summary>
+    /// <summary>Prints stack traces of unexpected errors (<c>--verbose</c>); otherwise every error is one line.</summary>
+    public static bool Verbose { get; set; }
+
+    /// <summary>
+    /// Runs a command body. A gRPC error prints its status and detail and exits 2; a user's mistake (a file that
+    /// is not there, a bad value) prints one line and exits 1; anything else one line too, the trace only with
+    /// <c>--verbose</c>.
+    /// </summary>
     public static async Task<int> RunAsync(Func<Task<int>> body)
     {
         try
@@ -41,6 +48,31 @@ internal sealed class Cli
         {
             await Console.Error.WriteLineAsync($"{e.StatusCode}: {e.Status.Detail}");
             return 2;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or FormatException
+            or System.Security.Cryptography.CryptographicException or InvalidOperationException)
+        {
+            await Console.Error.WriteLineAsync("error: " + e.Message);
+            if (Verbose)
+            {
+                await Console.Error.WriteLineAsync(e.ToString());
+            }
+
+            return 1;
+        }
+    }
+
+    /// <summary>Every input file must be there and readable before anything is sent.</summary>
+    public static void RequireReadable(IEnumerable<FileInfo> files)
+    {
+        foreach (var f in files)
+        {
+            if (!f.Exists)
+            {
+                throw new FileNotFoundException($"{f.FullName}: no such file");
+            }
+
+            using var probe = f.OpenRead();
         }
     }
 

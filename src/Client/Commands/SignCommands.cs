@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using DTrust.Signing.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using HashAlgorithm = DTrust.Signing.V1.HashAlgorithm;
 
 namespace DTrust.Client.Commands;
@@ -38,6 +39,7 @@ internal static class SignCommands
         };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
+            Cli.RequireReadable(parse.GetValue(files)!);
             using var client = cli.Connect(parse, "partner");
             var (hashName, hashEnum) = HashOf(parse.GetValue(hash)!);
             var signatureFormat = parse.GetValue(format)!.ToUpperInvariant() switch
@@ -75,6 +77,7 @@ internal static class SignCommands
                 };
                 authorize.Hashes.AddRange(hashes);
                 var request = new SignHashRequest { CredentialId = authorize.CredentialId };
+                var askAgain = false;
                 if (byHolder)
                 {
                     authorize.Labels.AddRange(batch.Select(f => f.Name.Truncate(100)));
@@ -89,6 +92,9 @@ internal static class SignCommands
                         code = parse.GetValue(fromOutbox)
                             ? await Cli.ReadOutboxAsync(challenge.ChallengeId, ct)
                             : Cli.Secret(parse.GetValue(otp), $"one-time code sent to the holder (challenge {challenge.ChallengeId})");
+
+                        // A code typed at the prompt may be mistyped: ask again while the challenge has attempts left.
+                        askAgain = !parse.GetValue(fromOutbox) && string.IsNullOrEmpty(parse.GetValue(otp));
                     }
 
                     activationPin ??= Cli.Secret(null, "activation PIN");
@@ -103,7 +109,23 @@ internal static class SignCommands
                     RsaPadding = parse.GetValue(pkcs1) ? RsaPadding.Pkcs1V15 : RsaPadding.Pss,
                 });
                 request.Hashes.AddRange(hashes);
-                var signed = await client.Signing.SignHashAsync(request, cancellationToken: ct);
+                SignHashResponse signed;
+                while (true)
+                {
+                    try
+                    {
+                        signed = await client.Signing.SignHashAsync(request, cancellationToken: ct);
+                        break;
+                    }
+                    catch (RpcException e) when (askAgain && e.StatusCode == StatusCode.PermissionDenied
+                        && e.Status.Detail.StartsWith("wrong one-time code;", StringComparison.Ordinal)
+                        && e.Status.Detail.Contains("attempt(s) left", StringComparison.Ordinal))
+                    {
+                        await Console.Error.WriteLineAsync(e.Status.Detail);
+                        request.Otp = Cli.Secret(null, "one-time code");
+                    }
+                }
+
                 for (var i = 0; i < batch.Length; i++)
                 {
                     var target = batch[i].FullName + (signatureFormat == SignatureFormat.Raw ? ".sig" : ".p7s");
@@ -135,8 +157,9 @@ internal static class SignCommands
         var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
         var tokenOut = new Option<FileInfo?>("--timestamp-out") { Description = "write the embedded time-stamp token (DER) here, for openssl ts -verify" };
         var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp") { file, signature, ca, tokenOut };
-        command.SetAction(async (parse, ct) =>
+        command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
+            Cli.RequireReadable([parse.GetValue(file)!, parse.GetValue(signature)!]);
             var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct)), detached: true);
             try
             {
@@ -186,7 +209,7 @@ internal static class SignCommands
             var chainOk = Chains(certificate, roots, cms.Certificates, trustedTime ?? DateTime.UtcNow, null);
             Console.WriteLine($"chain {(chainOk ? "OK" : "FAILED")}       to {roots[0].Subject}");
             return ok && chainOk ? 0 : 1;
-        });
+        }));
         return command;
     }
 

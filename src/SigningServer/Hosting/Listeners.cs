@@ -40,8 +40,9 @@ internal static class Listeners
         {
             o.Use(perAddress.Middleware);
             // In clear Kestrel cannot offer HTTP/1.1 and h2c on one port, so this listener is HTTP/1.1 (what
-            // openssl, curl and RFC 3161 clients use); with TLS both are offered through ALPN.
-            o.Protocols = HttpProtocols.Http1AndHttp2;
+            // openssl, curl and RFC 3161 clients use); with TLS both are offered through ALPN. Saying so avoids
+            // Kestrel's start-up warning about HTTP/2 without TLS.
+            o.Protocols = certificate is not null && listen.HttpTls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
             if (certificate is not null && listen.HttpTls)
             {
                 o.UseHttps(https =>
@@ -75,7 +76,7 @@ internal static class Listeners
         kestrel.Listen(holder, o =>
         {
             o.Use(perAddress.Middleware);
-            o.Protocols = HttpProtocols.Http1AndHttp2;
+            o.Protocols = certificate is not null && listen.HttpTls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
             if (certificate is not null && listen.HttpTls)
             {
                 o.UseHttps(https =>

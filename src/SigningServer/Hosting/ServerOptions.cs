@@ -202,3 +202,11 @@ public sealed class TimestampOptions
     /// <summary>PEM chain (issuing CA, root) to include when certReq is set.</summary>
     public string? ChainPath { get; set; }
 }
+
+/// <summary>The server's own start-up line.</summary>
+internal static partial class ReadyLog
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information,
+        Message = "DTrust ready ({Mode}): gRPC :{Grpc}, CSC API :{Csc}, holder pages {Holder}, HTTP :{Http} (/tsa /crl /ocsp /healthz), admin :{Admin} (/metrics); state {State}")]
+    public static partial void LogReady(this ILogger logger, string mode, int grpc, int csc, string holder, int http, int admin, string state);
+}

@@ -7,7 +7,7 @@ internal static partial class TsaLog
     [LoggerMessage(EventId = 3001, Level = LogLevel.Debug, Message = "Time-stamp {Serial} issued at {GenTime:O}")]
     public static partial void Issued(ILogger logger, string serial, DateTimeOffset genTime);
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Time-stamp request refused ({Failure}): {Reason}")]
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "Time-stamp request refused ({Failure}): {Reason}")]
     public static partial void Refused(ILogger logger, PkiFailureInfo failure, string reason);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Time-stamp refused: the clock is flagged unsynchronised")]
