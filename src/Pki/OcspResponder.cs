@@ -113,6 +113,20 @@ public sealed class OcspResponder : IDisposable
     }
 
     /// <summary>
+    /// The responder's answer about one certificate we issued, as a client asking over HTTP would get it (a full DER
+    /// OCSPResponse): validation data handed out with signatures, so that they verify without us later.
+    /// </summary>
+    public Task<byte[]> RespondForAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 issuer, byte[] serial, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(issuer);
+        var id = new CertificateID(
+            CertificateID.DigestSha1, Org.BouncyCastle.Security.DotNetUtilities.FromX509Certificate(issuer), new Org.BouncyCastle.Math.BigInteger(1, serial));
+        var generator = new OcspReqGenerator();
+        generator.AddRequest(id);
+        return RespondAsync(generator.Generate().GetEncoded(), ct);
+    }
+
+    /// <summary>
     /// Call once the store records a revocation (REVOCATION_IN_PROGRESS), before the revoking call returns: from
     /// then on no request is answered from a store read made before it.
     /// </summary>

@@ -27,6 +27,10 @@ internal static class SignCommands
         var otp = new Option<string?>("--otp") { Description = "the one-time code (asked for when needed and not given)" };
         var fromOutbox = new Option<bool>("--otp-from-outbox") { Description = "development: read the code from $DTRUST_STATE_DIR/otp-outbox.jsonl" };
         var pkcs1 = new Option<bool>("--rsa-pkcs1") { Description = "RSA PKCS#1 v1.5 instead of PSS" };
+        var level = new Option<string?>("--level")
+        {
+            Description = "CAdES level: B-B, B-T (= --timestamp) or B-LT (B-T plus the certificates, OCSP answers and CRLs inside the .p7s)",
+        };
         var approval = new Option<string>("--approval")
         {
             Description = "holder: the holder approves on the server's page (PIN and code never pass here); explicit: PIN and code " +
@@ -35,7 +39,7 @@ internal static class SignCommands
         };
         var command = new Command("sign", "signs files: one authorization (and one code) per 100 files, writes FILE.p7s (or FILE.sig)")
         {
-            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval,
+            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval, level,
         };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
@@ -50,6 +54,15 @@ internal static class SignCommands
                 var other => throw new ArgumentException($"unknown format '{other}'"),
             };
             var all = parse.GetValue(files)!;
+            var longTerm = (parse.GetValue(level)?.ToUpperInvariant()) switch
+            {
+                null or "B-B" or "B-T" => false,
+                "B-LT" when signatureFormat == SignatureFormat.CmsDetached => true,
+                "B-LT" => throw new ArgumentException("--level B-LT is for CAdES (--format cms)"),
+                var other => throw new ArgumentException($"unknown level '{other}' (B-B, B-T or B-LT)"),
+            };
+            var withTimestamp = parse.GetValue(timestamp) || longTerm || parse.GetValue(level)?.ToUpperInvariant() == "B-T";
+            ValidationData? validation = null;
             string? activationPin = parse.GetValue(pin);
             var byHolder = parse.GetValue(approval)!.ToUpperInvariant() switch
             {
@@ -105,7 +118,7 @@ internal static class SignCommands
                 {
                     HashAlgorithm = hashEnum,
                     SignatureFormat = signatureFormat,
-                    Timestamp = parse.GetValue(timestamp),
+                    Timestamp = withTimestamp,
                     RsaPadding = parse.GetValue(pkcs1) ? RsaPadding.Pkcs1V15 : RsaPadding.Pss,
                 });
                 request.Hashes.AddRange(hashes);
@@ -129,7 +142,18 @@ internal static class SignCommands
                 for (var i = 0; i < batch.Length; i++)
                 {
                     var target = batch[i].FullName + (signatureFormat == SignatureFormat.Raw ? ".sig" : ".p7s");
-                    await File.WriteAllBytesAsync(target, signed.Signatures[i].ToByteArray(), ct);
+                    var value = signed.Signatures[i].ToByteArray();
+                    if (longTerm)
+                    {
+                        // Fetched after signing, so the OCSP answers are at least as new as the signature.
+                        validation ??= await client.Signing.GetValidationDataAsync(
+                            new GetValidationDataRequest { CredentialId = authorize.CredentialId }, cancellationToken: ct);
+                        value = CadesLongTerm.Extend(
+                            value, validation.Certificates.Select(c => c.ToByteArray()), validation.OcspResponses.Select(o => o.ToByteArray()),
+                            validation.Crls.Select(c => c.ToByteArray()));
+                    }
+
+                    await File.WriteAllBytesAsync(target, value, ct);
                     if (signed.TimestampTokens.Count > i)
                     {
                         await File.WriteAllBytesAsync(target + ".tst", signed.TimestampTokens[i].ToByteArray(), ct);
@@ -206,8 +230,31 @@ internal static class SignCommands
                 }
             }
 
-            var chainOk = Chains(certificate, roots, cms.Certificates, trustedTime ?? DateTime.UtcNow, null);
+            var embedded = CadesLongTerm.CertValues(signer);
+            var extra = new X509Certificate2Collection(cms.Certificates);
+            extra.AddRange(embedded);
+            var chainOk = Chains(certificate, roots, extra, trustedTime ?? DateTime.UtcNow, null);
             Console.WriteLine($"chain {(chainOk ? "OK" : "FAILED")}       to {roots[0].Subject}");
+
+            // B-LT: the revocation status from the data inside the file, checked offline.
+            var (ocsp, crlCount) = CadesLongTerm.RevocationValues(signer);
+            if (embedded.Count > 0 || ocsp.Count > 0)
+            {
+                var answer = ocsp.Select(o => CadesLongTerm.StatusOf(o, certificate)).FirstOrDefault(a => a is not null);
+                var responderOk = answer?.Responder is { } responder && Chains(responder, roots, extra, answer.ProducedAt.UtcDateTime, "1.3.6.1.5.5.7.3.9");
+                var good = answer is { Status: "good", SignatureOk: true } && responderOk;
+                Console.WriteLine($"level          B-LT: {embedded.Count} certificate(s), {ocsp.Count} OCSP answer(s), {crlCount} CRL(s) embedded");
+                Console.WriteLine(answer is null
+                    ? "revocation     FAILED: no embedded OCSP answer for the signer's certificate"
+                    : $"revocation {(good ? "OK" : "FAILED")}  {answer.Status} at {answer.ProducedAt:yyyy-MM-dd HH:mm:ss}Z (embedded OCSP, " +
+                        $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
+                ok &= good;
+            }
+            else
+            {
+                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded (revocation not checked)");
+            }
+
             return ok && chainOk ? 0 : 1;
         }));
         return command;

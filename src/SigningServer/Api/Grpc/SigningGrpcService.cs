@@ -11,7 +11,7 @@ namespace DTrust.SigningServer.Api.Grpc;
 
 /// <summary><c>dtrust.signing.v1.SigningService</c>, partner role: mapping only; the flow is <see cref="SigningFlow"/>.</summary>
 [AllowRoles(CallerRole.Partner)]
-internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.SigningServiceBase
+internal sealed class SigningGrpcService(SigningFlow flow, ValidationDataService validation) : V1.SigningService.SigningServiceBase
 {
     public override async Task<V1.AuthorizeSignatureResponse> AuthorizeSignature(V1.AuthorizeSignatureRequest request, ServerCallContext context)
     {
@@ -96,6 +96,16 @@ internal sealed class SigningGrpcService(SigningFlow flow) : V1.SigningService.S
 
     public override async Task<V1.AuthorizationStatus> ExchangeApprovalCode(V1.ExchangeApprovalCodeRequest request, ServerCallContext context) =>
         ProtoMapping.ToProto(await flow.ExchangeReturnCodeAsync(context.Caller(), request.Code, context.CancellationToken));
+
+    public override async Task<V1.ValidationData> GetValidationData(V1.GetValidationDataRequest request, ServerCallContext context)
+    {
+        var data = await validation.ForAsync(context.Caller(), request.CredentialId, context.CancellationToken);
+        var response = new V1.ValidationData();
+        response.Certificates.AddRange(data.Certificates.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
+        response.OcspResponses.AddRange(data.OcspResponses.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
+        response.Crls.AddRange(data.Crls.Select(b => UnsafeByteOperations.UnsafeWrap(b)));
+        return response;
+    }
 
     private async Task<V1.AuthorizeSignatureResponse> ForHolderAsync(V1.AuthorizeSignatureRequest request, ServerCallContext context)
     {

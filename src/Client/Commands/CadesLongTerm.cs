@@ -1,0 +1,199 @@
+using System.Formats.Asn1;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+
+namespace DTrust.Client.Commands;
+
+/// <summary>What an embedded OCSP answer says about one certificate, and whether its signature and signer check out.</summary>
+internal sealed record EmbeddedStatus(string Status, DateTimeOffset ProducedAt, bool SignatureOk, X509Certificate2? Responder);
+
+/// <summary>
+/// CAdES B-LT (EN 319 122-1 §5.5): the certificate values and revocation values a verifier needs, as unsigned
+/// attributes of the signer, so that the signature verifies from the file alone once our responders are gone. And
+/// the reading side for <c>dtrust verify</c>: the embedded OCSP answers about a certificate, checked offline.
+/// </summary>
+internal static class CadesLongTerm
+{
+    public const string CertValuesOid = "1.2.840.113549.1.9.16.2.23";
+    public const string RevocationValuesOid = "1.2.840.113549.1.9.16.2.24";
+
+    /// <summary>Adds certificate-values and revocation-values (CRLs, and the BasicOCSPResponse of each OCSP answer).</summary>
+    public static byte[] Extend(byte[] cms, IEnumerable<byte[]> certificates, IEnumerable<byte[]> ocspResponses, IEnumerable<byte[]> crls)
+    {
+        var signed = new SignedCms(new ContentInfo([]), detached: true);
+        signed.Decode(cms);
+        var signer = signed.SignerInfos[0];
+
+        var certValues = new AsnWriter(AsnEncodingRules.DER);
+        using (certValues.PushSequence())
+        {
+            foreach (var c in certificates)
+            {
+                certValues.WriteEncodedValue(c);
+            }
+        }
+
+        // RevocationValues ::= SEQUENCE { crlVals [0] SEQUENCE OF CertificateList, ocspVals [1] SEQUENCE OF
+        // BasicOCSPResponse } in the module's explicit tagging.
+        var revocation = new AsnWriter(AsnEncodingRules.DER);
+        using (revocation.PushSequence())
+        {
+            using (revocation.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
+            using (revocation.PushSequence())
+            {
+                foreach (var crl in crls)
+                {
+                    revocation.WriteEncodedValue(crl);
+                }
+            }
+
+            using (revocation.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true)))
+            using (revocation.PushSequence())
+            {
+                foreach (var response in ocspResponses)
+                {
+                    revocation.WriteEncodedValue(BasicResponse(response));
+                }
+            }
+        }
+
+        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(CertValuesOid), certValues.Encode()));
+        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(RevocationValuesOid), revocation.Encode()));
+        return signed.Encode();
+    }
+
+    /// <summary>The BasicOCSPResponse inside a successful OCSPResponse (responseBytes [0] { type, OCTET STRING }).</summary>
+    public static byte[] BasicResponse(byte[] ocspResponse)
+    {
+        var response = new AsnReader(ocspResponse, AsnEncodingRules.DER).ReadSequence();
+        var status = response.ReadEnumeratedBytes().Span;
+        if (status.Length != 1 || status[0] != 0)
+        {
+            throw new FormatException($"the OCSP response is not successful (status {(status.Length == 1 ? status[0] : -1)})");
+        }
+
+        var bytes = response.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
+        bytes.ReadObjectIdentifier();
+        return bytes.ReadOctetString();
+    }
+
+    /// <summary>The certificate values embedded in the signer, if any.</summary>
+    public static X509Certificate2Collection CertValues(SignerInfo signer)
+    {
+        var found = new X509Certificate2Collection();
+        foreach (var attribute in signer.UnsignedAttributes)
+        {
+            if (attribute.Oid.Value == CertValuesOid)
+            {
+                var seq = new AsnReader(attribute.Values[0].RawData, AsnEncodingRules.DER).ReadSequence();
+                while (seq.HasData)
+                {
+                    found.Add(X509CertificateLoader.LoadCertificate(seq.ReadEncodedValue().Span));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The embedded revocation values: the BasicOCSPResponses and the number of CRLs.</summary>
+    public static (List<byte[]> Ocsp, int Crls) RevocationValues(SignerInfo signer)
+    {
+        var ocsp = new List<byte[]>();
+        var crls = 0;
+        foreach (var attribute in signer.UnsignedAttributes)
+        {
+            if (attribute.Oid.Value != RevocationValuesOid)
+            {
+                continue;
+            }
+
+            var seq = new AsnReader(attribute.Values[0].RawData, AsnEncodingRules.DER).ReadSequence();
+            while (seq.HasData)
+            {
+                var tag = seq.PeekTag();
+                var list = seq.ReadSequence(tag).ReadSequence();
+                while (list.HasData)
+                {
+                    var value = list.ReadEncodedValue().ToArray();
+                    if (tag.TagValue == 0)
+                    {
+                        crls++;
+                    }
+                    else if (tag.TagValue == 1)
+                    {
+                        ocsp.Add(value);
+                    }
+                }
+            }
+        }
+
+        return (ocsp, crls);
+    }
+
+    /// <summary>
+    /// What a BasicOCSPResponse says about <paramref name="certificate"/> (good, revoked, unknown; null when it names
+    /// another certificate), with its signature checked against the responder certificate it carries.
+    /// </summary>
+    public static EmbeddedStatus? StatusOf(byte[] basic, X509Certificate2 certificate)
+    {
+        var outer = new AsnReader(basic, AsnEncodingRules.DER).ReadSequence();
+        var tbsRaw = outer.PeekEncodedValue().ToArray();
+        var tbs = outer.ReadSequence();
+        var algorithm = outer.ReadSequence().ReadObjectIdentifier();
+        var signature = outer.ReadBitString(out _);
+        X509Certificate2? responder = null;
+        if (outer.HasData)
+        {
+            var certs = outer.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
+            responder = X509CertificateLoader.LoadCertificate(certs.ReadEncodedValue().Span);
+        }
+
+        if (tbs.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 0)))
+        {
+            tbs.ReadEncodedValue();
+        }
+
+        tbs.ReadEncodedValue(); // responderID
+        var producedAt = tbs.ReadGeneralizedTime();
+        var responses = tbs.ReadSequence();
+        var serial = new BigInteger(certificate.SerialNumberBytes.Span, isUnsigned: true, isBigEndian: true);
+        while (responses.HasData)
+        {
+            var single = responses.ReadSequence();
+            var id = single.ReadSequence();
+            id.ReadSequence();
+            id.ReadOctetString();
+            id.ReadOctetString();
+            if (id.ReadInteger() != serial)
+            {
+                continue;
+            }
+
+            var status = single.PeekTag().TagValue switch { 0 => "good", 1 => "revoked", _ => "unknown" };
+            return new EmbeddedStatus(status, producedAt, responder is not null && Verifies(responder, algorithm, tbsRaw, signature), responder);
+        }
+
+        return null;
+    }
+
+    private static bool Verifies(X509Certificate2 responder, string algorithm, byte[] data, byte[] signature)
+    {
+        var hash = algorithm switch
+        {
+            "1.2.840.10045.4.3.3" or "1.2.840.113549.1.1.12" => HashAlgorithmName.SHA384,
+            "1.2.840.10045.4.3.4" or "1.2.840.113549.1.1.13" => HashAlgorithmName.SHA512,
+            _ => HashAlgorithmName.SHA256,
+        };
+        using var ec = responder.GetECDsaPublicKey();
+        if (ec is not null)
+        {
+            return ec.VerifyData(data, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
+        }
+
+        using var rsa = responder.GetRSAPublicKey();
+        return rsa is not null && rsa.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1);
+    }
+}

@@ -1,0 +1,93 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+using DTrust.Client;
+using DTrust.Signing.V1;
+using DTrust.Testing;
+using Grpc.Core;
+
+namespace DTrust.Server.Tests;
+
+/// <summary>
+/// Signatures that stay verifiable without us (CAdES B-LT): GetValidationData hands out what a verifier would fetch,
+/// openssl checks each OCSP answer, the CLI embeds it all in the .p7s, and dtrust verify reads the revocation status
+/// from the file alone, still "good at signing time" after the credential is revoked.
+/// </summary>
+[Collection(ServerGroup.Name)]
+public sealed class LongTermValidationTests(ServerFixture fixture)
+{
+    private ServerProcess Server => fixture.Server;
+
+    [Fact]
+    public async Task Validation_data_verifies_with_openssl_and_a_b_lt_signature_verifies_from_the_file_alone()
+    {
+        using var op = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("operator"));
+        using var partner = DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("partner"));
+        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Advanced);
+        var dir = Directory.CreateTempSubdirectory("dtrust-blt-").FullName;
+        try
+        {
+            var data = await partner.Signing.GetValidationDataAsync(new GetValidationDataRequest { CredentialId = credential.CredentialId });
+            var subjects = data.Certificates.Select(c => X509CertificateLoader.LoadCertificate(c.Span).Subject).ToList();
+            Assert.Contains(X509CertificateLoader.LoadCertificate(credential.Certificate.Span).Subject, subjects);
+            Assert.Contains(subjects, s => s.Contains("Time-Stamping", StringComparison.Ordinal));
+            Assert.Single(data.Crls);
+            var leaf = Path.Combine(dir, "leaf.pem");
+            await File.WriteAllTextAsync(leaf, X509CertificateLoader.LoadCertificate(credential.Certificate.Span).ExportCertificatePem());
+            var response = Path.Combine(dir, "ocsp.der");
+            await File.WriteAllBytesAsync(response, data.OcspResponses[0].ToByteArray());
+            var ocsp = await Tools.OpensslAsync(
+                "ocsp", "-respin", response, "-issuer", Server.Pki("ca-advanced.pem"), "-cert", leaf, "-CAfile", Server.Pki("root.pem"),
+                "-verify_other", Server.Pki("chain-advanced.pem"));
+            Assert.True(ocsp.ExitCode == 0, ocsp.StdOut + ocsp.StdErr);
+            Assert.Contains("Response verify OK", ocsp.StdErr + ocsp.StdOut, StringComparison.Ordinal);
+            Assert.Contains(": good", ocsp.StdOut, StringComparison.Ordinal);
+
+            // Another tenant's partner: NOT_FOUND like a missing credential.
+            using var other = DTrustClient.Connect(Server.GrpcAddress, apiKey: await Server.AddCallerAsync("tenant-blt", "partner"));
+            await CredentialLifecycleTests.AssertRefused(StatusCode.NotFound,
+                other.Signing.GetValidationDataAsync(new GetValidationDataRequest { CredentialId = credential.CredentialId }));
+
+            // The CLI signs at B-LT: the .p7s carries certificates and revocation values as unsigned attributes.
+            var doc = Path.Combine(dir, "statement.txt");
+            await File.WriteAllTextAsync(doc, "annual statement 2026");
+            var key = Path.Combine(Server.StateDir, "keys", "partner.key");
+            var sign = await Tools.DtrustAsync(Server, key, "sign", doc, "--credential", credential.CredentialId, "--level", "B-LT",
+                "--approval", "explicit", "--otp-from-outbox", "--pin", SigningFlowTests.Pin);
+            Assert.True(sign.ExitCode == 0, sign.StdOut + sign.StdErr);
+            var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(doc)), detached: true);
+            cms.Decode(await File.ReadAllBytesAsync(doc + ".p7s"));
+            cms.CheckSignature(verifySignatureOnly: true);
+            var unsigned = cms.SignerInfos[0].UnsignedAttributes.Cast<CryptographicAttributeObject>().Select(a => a.Oid.Value).ToList();
+            Assert.Contains("1.2.840.113549.1.9.16.2.14", unsigned);
+            Assert.Contains("1.2.840.113549.1.9.16.2.23", unsigned);
+            Assert.Contains("1.2.840.113549.1.9.16.2.24", unsigned);
+            var openssl = await Tools.OpensslAsync(
+                "cms", "-verify", "-binary", "-content", doc, "-inform", "DER", "-in", doc + ".p7s", "-CAfile", Server.Pki("root.pem"), "-out", "/dev/null");
+            Assert.True(openssl.ExitCode == 0, openssl.StdErr);
+
+            var verified = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".p7s", "--ca", Server.Pki("root.pem"));
+            Assert.True(verified.ExitCode == 0, verified.StdOut + verified.StdErr);
+            Assert.Contains("level          B-LT:", verified.StdOut, StringComparison.Ordinal);
+            Assert.Contains("revocation OK  good at", verified.StdOut, StringComparison.Ordinal);
+
+            // Revoked afterwards: the embedded answer still says what was true at signing time.
+            await op.Credentials.RevokeCredentialAsync(new RevokeCredentialRequest { CredentialId = credential.CredentialId });
+            var later = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".p7s", "--ca", Server.Pki("root.pem"));
+            Assert.True(later.ExitCode == 0, later.StdOut + later.StdErr);
+
+            // A signature without validation data inside says so (here the B-LT one stripped to B-T).
+            var signer = cms.SignerInfos[0];
+            signer.RemoveUnsignedAttribute(signer.UnsignedAttributes.Cast<CryptographicAttributeObject>().First(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.24").Values[0]);
+            signer.RemoveUnsignedAttribute(signer.UnsignedAttributes.Cast<CryptographicAttributeObject>().First(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.23").Values[0]);
+            await File.WriteAllBytesAsync(doc + ".bt.p7s", cms.Encode());
+            var bt = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".bt.p7s", "--ca", Server.Pki("root.pem"));
+            Assert.True(bt.ExitCode == 0, bt.StdOut + bt.StdErr);
+            Assert.Contains("B-T: no validation data embedded", bt.StdOut, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
