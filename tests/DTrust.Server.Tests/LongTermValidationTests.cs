@@ -71,19 +71,37 @@ public sealed class LongTermValidationTests(ServerFixture fixture)
             Assert.Contains("level          B-LT:", verified.StdOut, StringComparison.Ordinal);
             Assert.Contains("revocation OK  good at", verified.StdOut, StringComparison.Ordinal);
 
-            // Revoked afterwards: the embedded answer still says what was true at signing time.
-            await op.Credentials.RevokeCredentialAsync(new RevokeCredentialRequest { CredentialId = credential.CredentialId });
-            var later = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".p7s", "--ca", Server.Pki("root.pem"));
-            Assert.True(later.ExitCode == 0, later.StdOut + later.StdErr);
-
             // A signature without validation data inside says so (here the B-LT one stripped to B-T).
             var signer = cms.SignerInfos[0];
             signer.RemoveUnsignedAttribute(signer.UnsignedAttributes.Cast<CryptographicAttributeObject>().First(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.24").Values[0]);
             signer.RemoveUnsignedAttribute(signer.UnsignedAttributes.Cast<CryptographicAttributeObject>().First(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.23").Values[0]);
             await File.WriteAllBytesAsync(doc + ".bt.p7s", cms.Encode());
-            var bt = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".bt.p7s", "--ca", Server.Pki("root.pem"));
+            var good = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".bt.p7s", "--ca", Server.Pki("root.pem"));
+            Assert.True(good.ExitCode == 0, good.StdOut + good.StdErr);
+            Assert.Contains("revocation OK  good at", good.StdOut, StringComparison.Ordinal);
+            Assert.Contains("(online OCSP, signature verified, responder chains to the root)", good.StdOut, StringComparison.Ordinal);
+
+            // Revoked afterwards: the embedded answer still says what was true at signing time.
+            await op.Credentials.RevokeCredentialAsync(new RevokeCredentialRequest { CredentialId = credential.CredentialId });
+            var later = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".p7s", "--ca", Server.Pki("root.pem"));
+            Assert.True(later.ExitCode == 0, later.StdOut + later.StdErr);
+
+            var bt = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".bt.p7s", "--ca", Server.Pki("root.pem"), "--offline");
             Assert.True(bt.ExitCode == 0, bt.StdOut + bt.StdErr);
-            Assert.Contains("B-T: no validation data embedded", bt.StdOut, StringComparison.Ordinal);
+            Assert.Contains("B-T: no validation data embedded (revocation not checked: --offline)", bt.StdOut, StringComparison.Ordinal);
+
+            // Online by default: the certificate's responder says it is revoked now, and verify fails.
+            string online = "";
+            for (var i = 0; i < 50 && !online.Contains("revocation FAILED  revoked", StringComparison.Ordinal); i++)
+            {
+                var asked = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".bt.p7s", "--ca", Server.Pki("root.pem"));
+                online = asked.StdOut + asked.StdErr + $"exit {asked.ExitCode}";
+                await Task.Delay(200);
+            }
+
+            Assert.Contains("revocation FAILED  revoked at", online, StringComparison.Ordinal);
+            Assert.Contains("online OCSP, signature verified, responder chains to the root", online, StringComparison.Ordinal);
+            Assert.EndsWith("exit 1", online, StringComparison.Ordinal);
         }
         finally
         {

@@ -227,6 +227,9 @@ public sealed class ServerProcess : IAsyncDisposable
             psi.Environment["DTrust__Listen__Holder"] = "localhost:" + holderPort.ToString(CultureInfo.InvariantCulture);
             psi.Environment["DTrust__Listen__Csc"] = "127.0.0.1:" + cscPort.ToString(CultureInfo.InvariantCulture);
 
+            // Certificates name this server's own OCSP and CRL URLs, so that verifiers that follow them reach it.
+            psi.Environment["DTrust__Pki__PublicBaseUrl"] = "http://127.0.0.1:" + httpPort.ToString(CultureInfo.InvariantCulture);
+
             // Most tests drive the explicit flow at every level; the holder-approval tests switch this off to
             // test the default (QUALIFIED only through the holder's page).
             psi.Environment["DTrust__Signing__ExplicitQualified"] = "true";

@@ -179,6 +179,59 @@ internal static class CadesLongTerm
         return null;
     }
 
+    /// <summary>A DER OCSPRequest (RFC 6960) for one certificate, CertID with SHA-1 as responders expect.</summary>
+    public static byte[] OcspRequest(X509Certificate2 certificate, X509Certificate2 issuer)
+    {
+        var w = new AsnWriter(AsnEncodingRules.DER);
+        using (w.PushSequence())
+        using (w.PushSequence())
+        using (w.PushSequence())
+        using (w.PushSequence())
+        using (w.PushSequence())
+        {
+            using (w.PushSequence())
+            {
+                w.WriteObjectIdentifier("1.3.14.3.2.26");
+                w.WriteNull();
+            }
+
+            // SHA-1 is what CertID names here; it identifies, it does not protect anything.
+#pragma warning disable CA5350
+            w.WriteOctetString(SHA1.HashData(issuer.SubjectName.RawData));
+            w.WriteOctetString(SHA1.HashData(issuer.PublicKey.EncodedKeyValue.RawData));
+#pragma warning restore CA5350
+            w.WriteInteger(new BigInteger(certificate.SerialNumberBytes.Span, isUnsigned: true, isBigEndian: true));
+        }
+
+        return w.Encode();
+    }
+
+    /// <summary>Asks the certificate's own OCSP responder (its AIA URL) now; null with the reason when it cannot be asked.</summary>
+    public static async Task<(EmbeddedStatus? Status, string? Problem)> AskOnlineAsync(
+        X509Certificate2 certificate, X509Certificate2Collection candidates, CancellationToken ct)
+    {
+        var issuer = candidates.FirstOrDefault(c => c.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData));
+        var url = certificate.Extensions.OfType<X509AuthorityInformationAccessExtension>().SelectMany(a => a.EnumerateOcspUris()).FirstOrDefault();
+        if (issuer is null || url is null)
+        {
+            return (null, issuer is null ? "the issuer's certificate is not in the signature" : "the certificate names no OCSP responder");
+        }
+
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var body = new ByteArrayContent(OcspRequest(certificate, issuer));
+            body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/ocsp-request");
+            using var response = await http.PostAsync(new Uri(url), body, ct);
+            var der = await response.Content.ReadAsByteArrayAsync(ct);
+            return (StatusOf(BasicResponse(der), certificate), null);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException or AsnContentException or UriFormatException)
+        {
+            return (null, $"the OCSP responder {url} could not be asked: {e.Message}");
+        }
+    }
+
     private static bool Verifies(X509Certificate2 responder, string algorithm, byte[] data, byte[] signature)
     {
         var hash = algorithm switch

@@ -180,7 +180,8 @@ internal static class SignCommands
         var signature = new Argument<FileInfo>("signature") { Description = "the detached CMS (FILE.p7s)" };
         var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
         var tokenOut = new Option<FileInfo?>("--timestamp-out") { Description = "write the embedded time-stamp token (DER) here, for openssl ts -verify" };
-        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp") { file, signature, ca, tokenOut };
+        var offline = new Option<bool>("--offline") { Description = "do not ask the OCSP responder when the signature embeds no validation data" };
+        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp, revocation (embedded, else online)") { file, signature, ca, tokenOut, offline };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             Cli.RequireReadable([parse.GetValue(file)!, parse.GetValue(signature)!]);
@@ -250,9 +251,22 @@ internal static class SignCommands
                         $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
                 ok &= good;
             }
+            else if (parse.GetValue(offline))
+            {
+                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded (revocation not checked: --offline)");
+            }
             else
             {
-                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded (revocation not checked)");
+                // Nothing inside the file: the certificate's own responder says what is true now.
+                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded; asking the OCSP responder");
+                var (answer, problem) = await CadesLongTerm.AskOnlineAsync(certificate, extra, ct);
+                var responderOk = answer?.Responder is { } responder && Chains(responder, roots, extra, answer.ProducedAt.UtcDateTime, "1.3.6.1.5.5.7.3.9");
+                var good = answer is { Status: "good", SignatureOk: true } && responderOk;
+                Console.WriteLine(answer is null
+                    ? $"revocation UNKNOWN  {problem}"
+                    : $"revocation {(good ? "OK" : "FAILED")}  {answer.Status} at {answer.ProducedAt:yyyy-MM-dd HH:mm:ss}Z (online OCSP, " +
+                        $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
+                ok &= good;
             }
 
             return ok && chainOk ? 0 : 1;
