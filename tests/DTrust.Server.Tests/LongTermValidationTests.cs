@@ -55,6 +55,7 @@ public sealed class LongTermValidationTests(ServerFixture fixture)
             var sign = await Tools.DtrustAsync(Server, key, "sign", doc, "--credential", credential.CredentialId, "--level", "B-LT",
                 "--approval", "explicit", "--otp-from-outbox", "--pin", SigningFlowTests.Pin);
             Assert.True(sign.ExitCode == 0, sign.StdOut + sign.StdErr);
+            Assert.Matches(@"statement\.txt +B-LT +20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", sign.StdOut);
             var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(doc)), detached: true);
             cms.Decode(await File.ReadAllBytesAsync(doc + ".p7s"));
             cms.CheckSignature(verifySignatureOnly: true);

@@ -73,6 +73,7 @@ internal static class SignCommands
                 var other => throw new ArgumentException($"unknown approval '{other}' (auto, holder or explicit)"),
             };
             var done = 0;
+            var summary = new List<(string File, string Level, string Stamp)>();
             foreach (var batch in all.Chunk(BatchSize))
             {
                 var hashes = new List<ByteString>();
@@ -160,18 +161,54 @@ internal static class SignCommands
                     }
 
                     Console.WriteLine($"signed   {batch[i].Name} -> {Path.GetFileName(target)}");
+                    summary.Add((batch[i].Name, signatureFormat == SignatureFormat.Raw ? "raw" : longTerm ? "B-LT" : withTimestamp ? "B-T" : "B-B",
+                        StampTime(value, signed.TimestampTokens.Count > i ? signed.TimestampTokens[i].ToByteArray() : null) ?? "-"));
                 }
 
                 done += batch.Length;
                 if (all.Length > BatchSize)
                 {
-                    Console.Error.WriteLine($"progress {done}/{all.Length}");
+                    var bar = new string('#', 30 * done / all.Length).PadRight(30, '.');
+                    Console.Error.WriteLine($"progress [{bar}] {done}/{all.Length}");
                 }
+            }
+
+            // What was made, at a glance: the level reached and the time the TSA vouches for.
+            var width = Math.Max(4, summary.Max(r => r.File.Length));
+            Console.WriteLine();
+            Console.WriteLine($"{"file".PadRight(width)}  level  time-stamp (UTC)");
+            foreach (var (name, reached, stamp) in summary)
+            {
+                Console.WriteLine($"{name.PadRight(width)}  {reached,-5}  {stamp}");
             }
 
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The time of the signature time-stamp: the RAW token beside it, or the one inside the CMS.</summary>
+    private static string? StampTime(byte[] signature, byte[]? rawToken)
+    {
+        var token = rawToken;
+        if (token is null)
+        {
+            try
+            {
+                var cms = new SignedCms(new ContentInfo([]), detached: true);
+                cms.Decode(signature);
+                token = cms.SignerInfos[0].UnsignedAttributes.Cast<CryptographicAttributeObject>()
+                    .FirstOrDefault(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.14")?.Values[0].RawData;
+            }
+            catch (CryptographicException)
+            {
+                return null;
+            }
+        }
+
+        return token is not null && Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
+            ? decoded.TokenInfo.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)
+            : null;
     }
 
     public static Command Verify()
