@@ -60,24 +60,13 @@ public abstract partial class StoreEngine
             var page = await RunAsync(async c =>
             {
                 await using var cmd = Command(c, null,
-                    "SELECT seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash " +
-                    "FROM audit_log WHERE seq > @after ORDER BY seq LIMIT @limit",
+                    $"SELECT {EntryColumns} FROM audit_log WHERE seq > @after ORDER BY seq LIMIT @limit",
                     ("after", after), ("limit", (long)ReadPageSize));
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 var list = new List<AuditEntry>();
                 while (await r.ReadAsync(ct))
                 {
-                    var e = new AuditEvent
-                    {
-                        Time = Time(r.GetInt64(1)),
-                        Actor = r.GetString(2),
-                        Tenant = r.GetString(3),
-                        CredentialId = r.IsDBNull(4) ? null : r.GetString(4),
-                        Action = r.GetString(5),
-                        Outcome = r.GetString(6),
-                        Details = r.IsDBNull(7) ? null : r.GetString(7),
-                    };
-                    list.Add(new AuditEntry(r.GetInt64(0), e, r.GetFieldValue<byte[]>(8), r.GetFieldValue<byte[]>(9)));
+                    list.Add(ReadEntry(r));
                 }
 
                 return list;
@@ -103,8 +92,7 @@ public abstract partial class StoreEngine
         ArgumentNullException.ThrowIfNull(tenant);
 
         // Conditions are added, not passed as NULLs: PostgreSQL cannot type an untyped NULL parameter.
-        var sql = "SELECT seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash " +
-            "FROM audit_log WHERE tenant = @tenant AND seq > @after" +
+        var sql = $"SELECT {EntryColumns} FROM audit_log WHERE tenant = @tenant AND seq > @after" +
             (credentialId is null ? "" : " AND credential_id = @credential") +
             (action is null ? "" : " AND action_code = @action") +
             " ORDER BY seq LIMIT @limit";
@@ -122,6 +110,9 @@ public abstract partial class StoreEngine
             return list;
         }, ct);
     }
+
+    // The columns ReadEntry reads, in its order.
+    private const string EntryColumns = "seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash";
 
     private static AuditEntry ReadEntry(System.Data.Common.DbDataReader r) => new(
         r.GetInt64(0),

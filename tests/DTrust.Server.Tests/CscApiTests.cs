@@ -238,14 +238,13 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         Assert.Equal(HttpStatusCode.BadRequest, (await csc.RefusedAsync("v2", "signatures/signHash", SignHashV2(credential, sad, hashes, EcdsaSha256))).Status);
 
         // The holder rejects: the browser comes back with OAuth's access_denied and no code.
-        var (verifier, challenge) = CscClient.Pkce();
+        var (_, challenge) = CscClient.Pkce();
         using var page = new HolderPage(await AuthorizeUrlAsync(credential, hashes, challenge));
         Assert.Equal(HttpStatusCode.OK, await page.OpenAsync());
         await page.RejectAsync();
         var back = page.Last!.Headers.Location!.ToString();
         Assert.StartsWith(HolderServerFixture.ReturnUrl + "?error=access_denied", back, StringComparison.Ordinal);
         Assert.DoesNotContain("code=", back, StringComparison.Ordinal);
-        _ = verifier;
     }
 
     [Fact]
@@ -277,6 +276,13 @@ public sealed class CscApiTests(HolderServerFixture fixture)
             }
         };
 
+        // A request that was not pushed: a readable page on our origin, nothing else happens.
+        var unpushed = await page.GoToAsync(new Uri(Server.HolderAddress, "/csc/v2/oauth2/authorize?client_id=" + fixture.PartnerId + "&credentialID=" + credential.CredentialId).ToString());
+        Assert.Equal(HttpStatusCode.BadRequest, unpushed.Status);
+        Assert.Contains("secure route (oauth2/par)", await page.GetContentAsync(), StringComparison.Ordinal);
+        var docs = Directory.CreateDirectory(Path.Combine(RepoPaths.Root, "docs", "holder")).FullName;
+        await page.ScreenshotAsync(Path.Combine(docs, "csc-unpushed-en.png"));
+
         await page.GoToAsync(authorizeUrl.ToString());
         Assert.StartsWith(Server.HolderAddress + "approve/", page.Url, StringComparison.Ordinal);
         Assert.Contains("Loan agreement via CSC", await page.GetContentAsync(), StringComparison.Ordinal);
@@ -295,6 +301,29 @@ public sealed class CscApiTests(HolderServerFixture fixture)
             await AssertOpensslVerifiesAsync(
                 Convert.ToBase64String(credential.Certificate.ToByteArray()), hashes[i], Convert.FromBase64String(signed["signatures"]![i]!.GetValue<string>()));
         }
+    }
+
+    [Fact]
+    public async Task A_code_and_a_sad_raced_by_concurrent_calls_each_serve_exactly_once()
+    {
+        using var op = Operator();
+        using var csc = Partner();
+        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Qualified);
+        var hashes = new[] { SHA256.HashData(RandomNumberGenerator.GetBytes(40)) };
+
+        // Eight token requests with the same code at once: one access token, the rest invalid_grant.
+        var approved = await ApproveThroughOAuthAsync(credential, hashes);
+        var exchanges = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            csc.TokenAsync(fixture.PartnerId, fixture.PartnerKey, approved.Code, approved.Verifier, HolderServerFixture.ReturnUrl)));
+        var issued = Assert.Single(exchanges, e => e.Status == HttpStatusCode.OK);
+        Assert.All(exchanges.Where(e => e.Status != HttpStatusCode.OK), e => Assert.Equal("invalid_grant", e.Body["error"]!.GetValue<string>()));
+
+        // Eight signHash calls with that SAD at once: one signature, seven refusals, one audit entry.
+        var sad = issued.Body["access_token"]!.GetValue<string>();
+        var calls = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => csc.CallAsync("v2", "signatures/signHash", SignHashV2(credential, sad, hashes, EcdsaSha256))));
+        Assert.Single(calls, c => c.Status == HttpStatusCode.OK);
+        Assert.All(calls.Where(c => c.Status != HttpStatusCode.OK), c => Assert.Equal(HttpStatusCode.BadRequest, c.Status));
+        Assert.Equal(1, Tools.AuditCount(Server, credential.CredentialId, "signature.created"));
     }
 
     [Fact]

@@ -1,8 +1,11 @@
 using System.Formats.Asn1;
-using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Ocsp;
+using Org.BouncyCastle.Ocsp;
+using Org.BouncyCastle.Security;
 
 namespace DTrust.Client.Commands;
 
@@ -12,7 +15,8 @@ internal sealed record EmbeddedStatus(string Status, DateTimeOffset ProducedAt, 
 /// <summary>
 /// CAdES B-LT (EN 319 122-1 §5.5): the certificate values and revocation values a verifier needs, as unsigned
 /// attributes of the signer, so that the signature verifies from the file alone once our responders are gone. And
-/// the reading side for <c>dtrust verify</c>: the embedded OCSP answers about a certificate, checked offline.
+/// the reading side for <c>dtrust verify</c>: the embedded OCSP answers about a certificate, checked offline
+/// (OCSP structures by BouncyCastle, as on the server's responder).
 /// </summary>
 internal static class CadesLongTerm
 {
@@ -64,19 +68,13 @@ internal static class CadesLongTerm
         return signed.Encode();
     }
 
-    /// <summary>The BasicOCSPResponse inside a successful OCSPResponse (responseBytes [0] { type, OCTET STRING }).</summary>
+    /// <summary>The BasicOCSPResponse inside a successful OCSPResponse.</summary>
     public static byte[] BasicResponse(byte[] ocspResponse)
     {
-        var response = new AsnReader(ocspResponse, AsnEncodingRules.DER).ReadSequence();
-        var status = response.ReadEnumeratedBytes().Span;
-        if (status.Length != 1 || status[0] != 0)
-        {
-            throw new FormatException($"the OCSP response is not successful (status {(status.Length == 1 ? status[0] : -1)})");
-        }
-
-        var bytes = response.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
-        bytes.ReadObjectIdentifier();
-        return bytes.ReadOctetString();
+        var response = new OcspResp(ocspResponse);
+        return response.Status == OcspRespStatus.Successful && response.GetResponseObject() is BasicOcspResp basic
+            ? basic.GetEncoded()
+            : throw new FormatException($"the OCSP response is not successful (status {response.Status})");
     }
 
     /// <summary>The certificate values embedded in the signer, if any.</summary>
@@ -139,71 +137,36 @@ internal static class CadesLongTerm
     /// </summary>
     public static EmbeddedStatus? StatusOf(byte[] basic, X509Certificate2 certificate)
     {
-        var outer = new AsnReader(basic, AsnEncodingRules.DER).ReadSequence();
-        var tbsRaw = outer.PeekEncodedValue().ToArray();
-        var tbs = outer.ReadSequence();
-        var algorithm = outer.ReadSequence().ReadObjectIdentifier();
-        var signature = outer.ReadBitString(out _);
-        X509Certificate2? responder = null;
-        if (outer.HasData)
+        var response = new BasicOcspResp(BasicOcspResponse.GetInstance(Asn1Object.FromByteArray(basic)));
+        var serial = new Org.BouncyCastle.Math.BigInteger(1, certificate.SerialNumberBytes.ToArray());
+        var single = response.Responses.FirstOrDefault(r => r.GetCertID().SerialNumber.Equals(serial));
+        if (single is null)
         {
-            var certs = outer.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();
-            responder = X509CertificateLoader.LoadCertificate(certs.ReadEncodedValue().Span);
+            return null;
         }
 
-        if (tbs.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 0)))
+        var status = single.GetCertStatus() switch
         {
-            tbs.ReadEncodedValue();
-        }
-
-        tbs.ReadEncodedValue(); // responderID
-        var producedAt = tbs.ReadGeneralizedTime();
-        var responses = tbs.ReadSequence();
-        var serial = new BigInteger(certificate.SerialNumberBytes.Span, isUnsigned: true, isBigEndian: true);
-        while (responses.HasData)
-        {
-            var single = responses.ReadSequence();
-            var id = single.ReadSequence();
-            id.ReadSequence();
-            id.ReadOctetString();
-            id.ReadOctetString();
-            if (id.ReadInteger() != serial)
-            {
-                continue;
-            }
-
-            var status = single.PeekTag().TagValue switch { 0 => "good", 1 => "revoked", _ => "unknown" };
-            return new EmbeddedStatus(status, producedAt, responder is not null && Verifies(responder, algorithm, tbsRaw, signature), responder);
-        }
-
-        return null;
+            null => "good",
+            RevokedStatus => "revoked",
+            _ => "unknown",
+        };
+        var responder = response.GetCerts().FirstOrDefault();
+        return new EmbeddedStatus(
+            status,
+            new DateTimeOffset(response.ProducedAt, TimeSpan.Zero),
+            responder is not null && response.Verify(responder.GetPublicKey()),
+            responder is null ? null : X509CertificateLoader.LoadCertificate(responder.GetEncoded()));
     }
 
     /// <summary>A DER OCSPRequest (RFC 6960) for one certificate, CertID with SHA-1 as responders expect.</summary>
     public static byte[] OcspRequest(X509Certificate2 certificate, X509Certificate2 issuer)
     {
-        var w = new AsnWriter(AsnEncodingRules.DER);
-        using (w.PushSequence())
-        using (w.PushSequence())
-        using (w.PushSequence())
-        using (w.PushSequence())
-        using (w.PushSequence())
-        {
-            using (w.PushSequence())
-            {
-                w.WriteObjectIdentifier("1.3.14.3.2.26");
-                w.WriteNull();
-            }
-
-            // SHA-1 is what CertID names here; it identifies, it does not protect anything.
-#pragma warning disable CA5350
-            w.WriteOctetString(SHA1.HashData(issuer.SubjectName.RawData));
-            w.WriteOctetString(SHA1.HashData(issuer.PublicKey.EncodedKeyValue.RawData));
-#pragma warning restore CA5350
-            w.WriteInteger(new BigInteger(certificate.SerialNumberBytes.Span, isUnsigned: true, isBigEndian: true));
-        }
-
-        return w.Encode();
+        var generator = new OcspReqGenerator();
+        generator.AddRequest(new CertificateID(
+            CertificateID.DigestSha1, DotNetUtilities.FromX509Certificate(issuer),
+            new Org.BouncyCastle.Math.BigInteger(1, certificate.SerialNumberBytes.ToArray())));
+        return generator.Generate().GetEncoded();
     }
 
     /// <summary>Asks the certificate's own OCSP responder (its AIA URL) now; null with the reason when it cannot be asked.</summary>
@@ -226,7 +189,8 @@ internal static class CadesLongTerm
             var der = await response.Content.ReadAsByteArrayAsync(ct);
             return (StatusOf(BasicResponse(der), certificate), null);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException or AsnContentException or UriFormatException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException or IOException or UriFormatException
+            or Org.BouncyCastle.Ocsp.OcspException or ArgumentException)
         {
             return (null, $"the OCSP responder {url} could not be asked: {e.Message}");
         }

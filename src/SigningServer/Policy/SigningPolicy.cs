@@ -310,5 +310,9 @@ public static class SigningPolicy
     /// <summary>IEEE P1363 (r||s) only for RAW ECDSA values: CMS always carries the DER Ecdsa-Sig-Value.</summary>
     public static bool UseP1363(bool asked, bool cms) => asked && !cms;
 
-    private static bool IsEc(KeyAlgorithm key) => key is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384;
+    public static bool IsEc(KeyAlgorithm key) => key is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384;
+
+    /// <summary>Why a signature family the caller named (ECDSA or RSA) does not fit the credential's key, or null.</summary>
+    public static string? KeyFamilyProblem(KeyAlgorithm key, bool? ecdsa) =>
+        ecdsa is { } ec && ec != IsEc(key) ? $"the {(ec ? "ECDSA" : "RSA")} algorithm asked for does not fit the credential's {key} key" : null;
 }

@@ -114,25 +114,7 @@ public sealed partial class SigningFlow
             await RequireGuessesLeftAsync(partner, credential, Factor(SigningPolicy.DefaultFactor), Action, ct);
         }
 
-        var now = _time.GetUtcNow();
-        var approval = new PendingApproval(
-            Callers.ApiKeys.NewId("authz"),
-            partner.Id,
-            partner.Name,
-            partner.Tenant,
-            credential.Id,
-            credential.Level.ToString().ToUpperInvariant(),
-            X509CertificateLoader.LoadCertificate(credential.Certificate).Subject,
-            request.Hash.Name!,
-            [.. request.Hashes.Select((h, i) => new ApprovalDocument(
-                request.Labels.Count == 0 ? $"Document {i + 1}" : request.Labels[i], h.ToArray()))],
-            string.IsNullOrEmpty(request.Description) ? null : request.Description,
-            now + TimeSpan.FromSeconds(_options.ApprovalSeconds),
-            string.IsNullOrEmpty(request.ReturnUrl) ? null : request.ReturnUrl,
-            string.IsNullOrEmpty(request.PartnerState) ? null : request.PartnerState)
-        {
-            CodeChallenge = request.CodeChallenge,
-        };
+        var approval = NewApproval(partner, credential, request, TimeSpan.FromSeconds(_options.ApprovalSeconds));
         var token = ApproveLinks.NewToken();
         if (!await _approvals.CreateAsync(approval, token, _options.SadAttempts, _options.ChallengesPerMinute))
         {
@@ -385,6 +367,27 @@ public sealed partial class SigningFlow
         }
     }
 
+    /// <summary>The authorization as the holder (or the audit) sees it: who asks, for what, until when.</summary>
+    private PendingApproval NewApproval(CallerRecord partner, CredentialRecord credential, ApprovalRequest request, TimeSpan lifetime) =>
+        new(
+            Callers.ApiKeys.NewId("authz"),
+            partner.Id,
+            partner.Name,
+            partner.Tenant,
+            credential.Id,
+            credential.Level.ToString().ToUpperInvariant(),
+            X509CertificateLoader.LoadCertificate(credential.Certificate).Subject,
+            request.Hash.Name!,
+            [.. request.Hashes.Select((h, i) => new ApprovalDocument(
+                request.Labels.Count == 0 ? $"Document {i + 1}" : request.Labels[i], h.ToArray()))],
+            string.IsNullOrEmpty(request.Description) ? null : request.Description,
+            _time.GetUtcNow() + lifetime,
+            string.IsNullOrEmpty(request.ReturnUrl) ? null : request.ReturnUrl,
+            string.IsNullOrEmpty(request.PartnerState) ? null : request.PartnerState)
+        {
+            CodeChallenge = request.CodeChallenge,
+        };
+
     /// <summary>
     /// Opens the key with the PIN (one attempt of the credential's PIN counter) and re-wraps it under the KEK of a
     /// fresh SAD: the grant to store with the approval, the SAD, and the canonical transaction it covers.
@@ -440,6 +443,7 @@ public sealed partial class SigningFlow
         var credential = await CredentialAsync(partner, request.CredentialId, ct);
         try
         {
+            RequireKeyFamily(credential, request);
             await SignableAsync(partner, credential, "signature.sign", ct);
             var grant = await ConsumeGrantAsync(partner, credential, request);
             var key = JsonSerializer.Deserialize<WrappedCredentialKey>(grant.WrappedKeyJson);

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Factors;
@@ -115,20 +114,9 @@ public sealed partial class SigningFlow
                         partner, credential, UnboundChallengeId(partner), UnboundDigest, otp, factor, required: true, Action, ct);
                 }
 
-                var approval = new PendingApproval(
-                    ApiKeys.NewId("authz"),
-                    partner.Id,
-                    partner.Name,
-                    partner.Tenant,
-                    credential.Id,
-                    credential.Level.ToString().ToUpperInvariant(),
-                    X509CertificateLoader.LoadCertificate(credential.Certificate).Subject,
-                    hash.Name!,
-                    [.. hashes.Select((h, i) => new ApprovalDocument($"Document {i + 1}", h.ToArray()))],
-                    string.IsNullOrEmpty(description) ? null : description,
-                    _time.GetUtcNow() + TimeSpan.FromSeconds(_options.ChallengeSeconds),
-                    null,
-                    null);
+                var approval = NewApproval(
+                    partner, credential, new ApprovalRequest(credentialId, hashes, hash, description, [], null, null, PartnerRedirects: false),
+                    TimeSpan.FromSeconds(_options.ChallengeSeconds));
                 var used = factor?.Name ?? "pin";
 
                 // The per-minute limit before any PIN attempt: PIN-only credentials have no code to slow guessing.

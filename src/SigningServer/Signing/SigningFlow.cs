@@ -32,6 +32,9 @@ public sealed record SignatureRequest(
 
     /// <summary>Holder approval: the signature activation data the partner received for the authorization.</summary>
     public string? Sad { get; init; }
+
+    /// <summary>The family the caller's algorithm names (CSC's signAlgo): true ECDSA, false RSA, null unnamed.</summary>
+    public bool? Ecdsa { get; init; }
 }
 
 public enum SignatureFormat
@@ -140,6 +143,15 @@ public sealed partial class SigningFlow(
         }
     }
 
+    /// <summary>Before any challenge or grant is spent: an algorithm of the other family is a mistake, not an attempt.</summary>
+    private static void RequireKeyFamily(CredentialRecord credential, SignatureRequest request)
+    {
+        if (SigningPolicy.KeyFamilyProblem(credential.Algorithm, request.Ecdsa) is { } problem)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, problem);
+        }
+    }
+
     /// <summary>Whether the credential needs a second factor besides the PIN (<see cref="SigningPolicy.RequiredFactor"/>).</summary>
     public static bool NeedsOtp(CredentialRecord credential) => SigningPolicy.RequiredFactor(credential) is not null;
 
@@ -229,6 +241,7 @@ public sealed partial class SigningFlow(
     private async Task<SignatureResult> SignAsync(
         CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
     {
+        RequireKeyFamily(credential, request);
         await SignableAsync(partner, credential, "signature.sign", ct);
         await ConsumeChallengeAsync(partner, credential, request, ct);
         (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;

@@ -65,10 +65,8 @@ internal static class CscAlgorithms
         _ => null,
     };
 
-    public static bool IsEc(KeyAlgorithm key) => key is KeyAlgorithm.EcP256 or KeyAlgorithm.EcP384;
-
     /// <summary><c>key/algo</c> of credentials/info: the key's own OID and the signature algorithms it signs with.</summary>
-    public static string[] KeyAlgorithms(KeyAlgorithm key) => IsEc(key)
+    public static string[] KeyAlgorithms(KeyAlgorithm key) => Policy.SigningPolicy.IsEc(key)
         ? [EcPublicKey, EcdsaSha256, EcdsaSha384, EcdsaSha512]
         : [RsaEncryption, Sha256WithRsa, Sha384WithRsa, Sha512WithRsa, RsaPss];
 

@@ -59,8 +59,8 @@ internal static partial class CscEndpoints
                 }));
             partner.MapPost("/credentials/authorize", (HttpContext http, SigningFlow flow) =>
                 Handle(http, "credentials/authorize", CscJson.Default.CscAuthorizeRequest, r => AuthorizeAsync(http, r, flow)));
-            partner.MapPost("/signatures/signHash", (HttpContext http, SigningFlow flow, CredentialRegistry registry) =>
-                Handle(http, "signatures/signHash", CscJson.Default.CscSignHashRequest, r => SignHashAsync(http, r, flow, registry)));
+            partner.MapPost("/signatures/signHash", (HttpContext http, SigningFlow flow) =>
+                Handle(http, "signatures/signHash", CscJson.Default.CscSignHashRequest, r => SignHashAsync(http, r, flow)));
             partner.MapPost("/signatures/timestamp", (HttpContext http, TsaResponder tsa) =>
                 Handle(http, "signatures/timestamp", CscJson.Default.CscTimestampRequest, r => TimestampAsync(http, r, tsa)));
 
@@ -258,7 +258,7 @@ internal static partial class CscEndpoints
 
     // ---- signing ----
 
-    private static async Task<JsonObject?> SignHashAsync(HttpContext http, CscSignHashRequest r, SigningFlow flow, CredentialRegistry registry)
+    private static async Task<JsonObject?> SignHashAsync(HttpContext http, CscSignHashRequest r, SigningFlow flow)
     {
         if (r.OperationMode is not (null or "S"))
         {
@@ -278,12 +278,6 @@ internal static partial class CscEndpoints
             throw new DTrustException(ErrorKind.InvalidArgument, "signAlgo and the hash algorithm name different digests");
         }
 
-        var credential = await registry.GetAsync(http.Caller(), credentialId, http.RequestAborted);
-        if (algorithm.Ec != CscAlgorithms.IsEc(credential.Algorithm))
-        {
-            throw new DTrustException(ErrorKind.InvalidArgument, $"signAlgo {r.SignAlgo} does not fit the credential's {credential.Algorithm} key");
-        }
-
         if (!algorithm.Ec && !algorithm.RsaPkcs1 && CscAlgorithms.PssParamsProblem(r.SignAlgoParams, hash) is { } pss)
         {
             throw new DTrustException(ErrorKind.InvalidArgument, pss);
@@ -295,6 +289,7 @@ internal static partial class CscEndpoints
             {
                 AuthorizationId = authorizationId,
                 Sad = sad,
+                Ecdsa = algorithm.Ec,
             },
             http.RequestAborted);
         return new JsonObject { ["signatures"] = Array([.. result.Signatures.Select(Convert.ToBase64String)]) };
@@ -344,35 +339,53 @@ internal static partial class CscEndpoints
         {
             var request = await ReadAsync(http, type);
             var answer = await run(request);
-            http.Response.Headers.CacheControl = "no-store";
             if (answer is null)
             {
                 status = StatusCodes.Status204NoContent;
                 http.Response.StatusCode = status;
+                http.Response.Headers.CacheControl = "no-store";
                 return;
             }
 
-            http.Response.ContentType = "application/json";
-            await http.Response.WriteAsync(answer.ToJsonString(Wire), http.RequestAborted);
+            await WriteJsonAsync(http, status, answer, http.RequestAborted);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             status = 499;
         }
-        catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
-        {
-            // The same classification as gRPC's: a dependency down is UNAVAILABLE (fail closed), never a signature.
-            status = await CscErrors.WriteAsync(http, known.Kind, known.Message);
-        }
         catch (Exception e)
         {
-            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), method, e);
-            status = await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+            status = await FailAsync(http, method, e);
         }
         finally
         {
             ServerMetrics.CountCsc(method, status, start);
         }
+    }
+
+    /// <summary>
+    /// A failure as the CSC error body: the same classification as gRPC's (a dependency down is UNAVAILABLE, fail
+    /// closed, never a signature); anything unexpected is logged here and answered as an internal error.
+    /// </summary>
+    private static async Task<int> FailAsync(HttpContext http, string method, Exception e)
+    {
+        if (Errors.Failures.Classify(e) is { } known)
+        {
+            return await CscErrors.WriteAsync(http, known.Kind, known.Message);
+        }
+
+        Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), method, e);
+        return await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+    }
+
+    /// <summary>A JSON answer: never cached (SADs, tokens, refusals), UTF-8, the status returned for the metrics.</summary>
+    internal static async Task<int> WriteJsonAsync(HttpContext http, int status, JsonObject body, CancellationToken ct)
+    {
+        http.Response.StatusCode = status;
+        http.Response.Headers.CacheControl = "no-store";
+        http.Response.ContentType = "application/json";
+        await http.Response.WriteAsync(body.ToJsonString(Wire), ct);
+        return status;
     }
 
     private static async Task<TRequest> ReadAsync<TRequest>(HttpContext http, JsonTypeInfo<TRequest> type)
@@ -477,11 +490,8 @@ internal static class CscErrors
 
         var status = kind == ErrorKind.PermissionDenied ? StatusCodes.Status400BadRequest : HttpErrors.Status(kind);
         var error = kind is ErrorKind.PermissionDenied or ErrorKind.NotFound ? "invalid_request" : HttpErrors.Error(kind);
-        http.Response.StatusCode = status;
-        http.Response.Headers.CacheControl = "no-store";
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(new JsonObject { ["error"] = error, ["error_description"] = message }.ToJsonString(CscEndpoints.Wire), CancellationToken.None);
-        return status;
+        return await CscEndpoints.WriteJsonAsync(
+            http, status, new JsonObject { ["error"] = error, ["error_description"] = message }, CancellationToken.None);
     }
 }
 

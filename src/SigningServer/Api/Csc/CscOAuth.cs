@@ -57,23 +57,19 @@ internal static partial class CscEndpoints
             }
 
             var authorization = await flow.AuthorizeForHolderAsync(partner, ApprovalRequestOf(Get, redirect, Get("state")), http.RequestAborted);
-            http.Response.StatusCode = status;
-            http.Response.Headers.CacheControl = "no-store";
-            http.Response.ContentType = "application/json";
-            await http.Response.WriteAsync(new JsonObject
+            await WriteJsonAsync(http, status, new JsonObject
             {
                 ["request_uri"] = RequestUriPrefix + authorization.ApprovalUrl.AbsolutePath["/approve/".Length..],
                 ["expires_in"] = (long)Math.Max(1, (authorization.ExpiresAt - DateTimeOffset.UtcNow).TotalSeconds),
-            }.ToJsonString(Wire), http.RequestAborted);
+            }, http.RequestAborted);
         }
-        catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            status = await CscErrors.WriteAsync(http, known.Kind, known.Message);
+            status = 499;
         }
-        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested)
+        catch (Exception e)
         {
-            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), "oauth2", e);
-            status = await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+            status = await FailAsync(http, "oauth2", e);
         }
         finally
         {
@@ -251,25 +247,22 @@ internal static partial class CscEndpoints
                 return;
             }
 
-            http.Response.Headers.CacheControl = "no-store";
-            http.Response.ContentType = "application/json";
-            await http.Response.WriteAsync(new JsonObject
+            await WriteJsonAsync(http, status, new JsonObject
             {
                 ["access_token"] = CscSad.Encode(approval.Id, approval.Sad),
                 ["token_type"] = "Bearer",
                 ["expires_in"] = (long)Math.Max(1, (approval.ExpiresAt - DateTimeOffset.UtcNow).TotalSeconds),
                 ["scope"] = "credential",
                 ["credentialID"] = approval.CredentialId,
-            }.ToJsonString(Wire), http.RequestAborted);
+            }, http.RequestAborted);
         }
-        catch (Exception e) when (Errors.Failures.Classify(e) is { } known)
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            status = await CscErrors.WriteAsync(http, known.Kind, known.Message);
+            status = 499;
         }
-        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested)
+        catch (Exception e)
         {
-            Unexpected(http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("DTrust.Csc"), "oauth2", e);
-            status = await CscErrors.WriteAsync(http, ErrorKind.Internal, "internal error; the server logged the details");
+            status = await FailAsync(http, "oauth2", e);
         }
         finally
         {
@@ -308,13 +301,7 @@ internal static partial class CscEndpoints
         return (form["client_id"], form["client_secret"]);
     }
 
-    private static async Task<int> OAuthErrorAsync(HttpContext http, int status, string error, string description)
-    {
-        http.Response.StatusCode = status;
-        http.Response.Headers.CacheControl = "no-store";
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(new JsonObject { ["error"] = error, ["error_description"] = description }.ToJsonString(Wire), CancellationToken.None);
-        return status;
-    }
+    private static Task<int> OAuthErrorAsync(HttpContext http, int status, string error, string description) =>
+        WriteJsonAsync(http, status, new JsonObject { ["error"] = error, ["error_description"] = description }, CancellationToken.None);
 
 }
