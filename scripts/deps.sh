@@ -14,6 +14,11 @@ if [ "${1:-}" = "--test" ]; then
   need[npm]=npm
   # The holder's pages are tested in a real browser (headless, with the DevTools WebAuthn authenticator).
   need[chromium]=chromium
+  # Signed PDFs are judged by verifiers nobody here wrote: poppler's pdfsig (with an NSS database), qpdf, pdftoppm.
+  need[pdfsig]=poppler-utils
+  need[pdftoppm]=poppler-utils
+  need[qpdf]=qpdf
+  need[certutil]=libnss3-tools
 fi
 missing=()
 for cmd in "${!need[@]}"; do

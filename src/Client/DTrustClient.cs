@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using DTrust.Signing.V1;
@@ -75,6 +76,24 @@ public sealed class DTrustClient(GrpcChannel channel, string? apiKey = null) : I
         // ProcessResponse checks status, imprint, nonce and the token's signature.
         var token = request.ProcessResponse(response, out _);
         return (token, response);
+    }
+
+    /// <summary>
+    /// Time-stamps a hash computed here (a PDF's byte ranges, for a document time-stamp) and answers the token as
+    /// the TSA encoded it, checked against the request like <see cref="TimestampDataAsync"/>.
+    /// </summary>
+    public async Task<(Rfc3161TimestampToken Token, byte[] TokenDer)> TimestampHashAsync(
+        ReadOnlyMemory<byte> hash, HashAlgorithmName algorithm, CancellationToken ct = default)
+    {
+        var request = Rfc3161TimestampRequest.CreateFromHash(
+            hash, algorithm, requestedPolicyId: null, nonce: RandomNumberGenerator.GetBytes(8), requestSignerCertificates: true);
+        var response = await TimestampAsync(request.Encode(), ct);
+        var token = request.ProcessResponse(response, out _);
+
+        // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo }.
+        var fields = new AsnReader(response, AsnEncodingRules.DER).ReadSequence();
+        fields.ReadEncodedValue();
+        return (token, fields.ReadEncodedValue().ToArray());
     }
 
     public void Dispose() => channel.Dispose();

@@ -18,7 +18,7 @@ var root = new RootCommand("dtrust: client of the DTrust remote signing server")
         AdminCommands.Audit(cli),
         AdminCommands.Usage(cli),
         SignCommands.Sign(cli),
-        SignCommands.Verify(),
+        VerifyCommand.Create(),
         HolderApprovalCommands.Approve(),
     },
 };

@@ -214,7 +214,7 @@ public sealed partial class PeerSigningTests(ServerFixture fixture, ITestOutputH
     private static readonly SemaphoreSlim NpmGate = new(1, 1);
 
     /// <summary>tests/peers/node/verify_cms.js (PKI.js); its packages from the committed lock file, as the Cms tests install them.</summary>
-    private static async Task<JsonElement> PkiJsAsync(string p7s, string data, string root, string tsa, bool expectSuccess = true)
+    internal static async Task<JsonElement> PkiJsAsync(string p7s, string data, string root, string tsa, bool expectSuccess = true)
     {
         await NpmGate.WaitAsync();
         try

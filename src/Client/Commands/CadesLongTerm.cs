@@ -96,11 +96,11 @@ internal static class CadesLongTerm
         return found;
     }
 
-    /// <summary>The embedded revocation values: the BasicOCSPResponses and the number of CRLs.</summary>
-    public static (List<byte[]> Ocsp, int Crls) RevocationValues(SignerInfo signer)
+    /// <summary>The embedded revocation values: the BasicOCSPResponses and the CRLs.</summary>
+    public static (List<byte[]> Ocsp, List<byte[]> Crls) RevocationValues(SignerInfo signer)
     {
         var ocsp = new List<byte[]>();
-        var crls = 0;
+        var crls = new List<byte[]>();
         foreach (var attribute in signer.UnsignedAttributes)
         {
             if (attribute.Oid.Value != RevocationValuesOid)
@@ -118,7 +118,7 @@ internal static class CadesLongTerm
                     var value = list.ReadEncodedValue().ToArray();
                     if (tag.TagValue == 0)
                     {
-                        crls++;
+                        crls.Add(value);
                     }
                     else if (tag.TagValue == 1)
                     {
@@ -130,6 +130,10 @@ internal static class CadesLongTerm
 
         return (ocsp, crls);
     }
+
+    /// <summary>Whether a CRL among <paramref name="crls"/> is issued by the issuer of <paramref name="certificate"/>.</summary>
+    public static bool CrlCovers(IEnumerable<byte[]> crls, X509Certificate2 certificate) =>
+        crls.Any(c => new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(c).IssuerDN.GetEncoded().AsSpan().SequenceEqual(certificate.IssuerName.RawData));
 
     /// <summary>
     /// What a BasicOCSPResponse says about <paramref name="certificate"/> (good, revoked, unknown; null when it names

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using DTrust.Client.Pdf;
 using DTrust.Signing.V1;
 using Google.Protobuf;
 using Grpc.Core;
@@ -17,9 +18,9 @@ internal static class SignCommands
 
     public static Command Sign(Cli cli)
     {
-        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "the documents to sign" };
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "the documents to sign (PDFs, or any other files)" };
         var credential = new Option<string>("--credential") { Required = true };
-        var format = new Option<string>("--format") { Description = "cms (CAdES), pades (CMS without signing-time) or raw", DefaultValueFactory = _ => "cms" };
+        var format = new Option<string>("--format") { Description = "other files: cms (CAdES), pades (CMS without signing-time) or raw", DefaultValueFactory = _ => "cms" };
         var timestamp = new Option<bool>("--timestamp") { Description = "add an RFC 3161 time-stamp over each signature (CAdES B-T)" };
         var hash = new Option<string>("--hash") { Description = "sha256, sha384 or sha512", DefaultValueFactory = _ => "sha256" };
         var description = new Option<string?>("--description") { Description = "shown to the holder with the one-time code" };
@@ -29,63 +30,107 @@ internal static class SignCommands
         var pkcs1 = new Option<bool>("--rsa-pkcs1") { Description = "RSA PKCS#1 v1.5 instead of PSS" };
         var level = new Option<string?>("--level")
         {
-            Description = "CAdES level: B-B, B-T (= --timestamp) or B-LT (B-T plus the certificates, OCSP answers and CRLs inside the .p7s)",
+            Description = "PDFs: PAdES B-B, B-T (default), B-LT (plus a DSS with certificates, OCSP answers and CRLs) or B-LTA (plus a " +
+                "document time-stamp); other files: CAdES B-B, B-T (= --timestamp) or B-LT (the validation data inside the .p7s)",
         };
+        var visible = new Option<string?>("--visible") { Description = "PDFs: show the signature at PAGE,X,Y,W,H (points from the lower left, e.g. 1,360,60,200,50)" };
+        var invisible = new Option<bool>("--invisible") { Description = "PDFs: no visible box (the default)" };
+        var reason = new Option<string?>("--reason") { Description = "PDFs: the reason for signing (/Reason)" };
+        var location = new Option<string?>("--location") { Description = "PDFs: where it was signed (/Location)" };
         var approval = new Option<string>("--approval")
         {
             Description = "holder: the holder approves on the server's page (PIN and code never pass here); explicit: PIN and code " +
                 "relayed from here; auto: holder for QUALIFIED credentials, explicit otherwise",
             DefaultValueFactory = _ => "auto",
         };
-        var command = new Command("sign", "signs files: one authorization (and one code) per 100 files, writes FILE.p7s (or FILE.sig)")
+        var command = new Command("sign", "signs files: one authorization (and one code) per 100 files; writes FILE-signed.pdf for a PDF, FILE.p7s (or FILE.sig) otherwise")
         {
-            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval, level,
+            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval, level, visible, invisible, reason, location,
         };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
-            Cli.RequireReadable(parse.GetValue(files)!);
-            using var client = cli.Connect(parse, "partner");
+            var all = parse.GetValue(files)!;
+            Cli.RequireReadable(all);
+            var pdf = all.Select(PdfSigning.IsPdf).Distinct().ToList();
+            if (pdf.Count > 1)
+            {
+                throw new ArgumentException("sign PDFs and other files in separate calls: a PDF gets its signature inside, another file a .p7s beside it");
+            }
+
+            var isPdf = pdf[0];
+            if (!isPdf && (parse.GetValue(visible) is not null || parse.GetValue(reason) is not null || parse.GetValue(location) is not null))
+            {
+                throw new ArgumentException("--visible, --reason and --location are for PDFs");
+            }
+
+            if (parse.GetValue(visible) is not null && parse.GetValue(invisible))
+            {
+                throw new ArgumentException("--visible and --invisible exclude each other");
+            }
+
             var (hashName, hashEnum) = HashOf(parse.GetValue(hash)!);
-            var signatureFormat = parse.GetValue(format)!.ToUpperInvariant() switch
+            var signatureFormat = isPdf ? SignatureFormat.PadesCms : parse.GetValue(format)!.ToUpperInvariant() switch
             {
                 "CMS" or "CADES" => SignatureFormat.CmsDetached,
                 "PADES" => SignatureFormat.PadesCms,
                 "RAW" => SignatureFormat.Raw,
                 var other => throw new ArgumentException($"unknown format '{other}'"),
             };
-            var all = parse.GetValue(files)!;
-            var longTerm = (parse.GetValue(level)?.ToUpperInvariant()) switch
+            var wanted = parse.GetValue(level)?.ToUpperInvariant()
+                ?? (isPdf ? "B-T" : parse.GetValue(timestamp) ? "B-T" : "B-B");
+            if (isPdf ? !PdfSigning.Levels.Contains(wanted) : wanted is not ("B-B" or "B-T" or "B-LT"))
             {
-                null or "B-B" or "B-T" => false,
-                "B-LT" when signatureFormat == SignatureFormat.CmsDetached => true,
-                "B-LT" => throw new ArgumentException("--level B-LT is for CAdES (--format cms)"),
-                var other => throw new ArgumentException($"unknown level '{other}' (B-B, B-T or B-LT)"),
-            };
-            var withTimestamp = parse.GetValue(timestamp) || longTerm || parse.GetValue(level)?.ToUpperInvariant() == "B-T";
+                throw new ArgumentException($"unknown level '{wanted}' ({(isPdf ? "B-B, B-T, B-LT or B-LTA for PDFs" : "B-B, B-T or B-LT; B-LTA is for PDFs")})");
+            }
+
+            if (!isPdf && wanted == "B-LT" && signatureFormat != SignatureFormat.CmsDetached)
+            {
+                throw new ArgumentException("--level B-LT is for CAdES (--format cms)");
+            }
+
+            var withTimestamp = wanted != "B-B" || parse.GetValue(timestamp);
+            using var client = cli.Connect(parse, "partner");
+            var credentialId = parse.GetValue(credential)!;
+            var held = await client.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = credentialId }, cancellationToken: ct);
             ValidationData? validation = null;
+            async Task<ValidationData> ValidationDataAsync() =>
+                // Fetched after signing, so the OCSP answers are at least as new as the signature.
+                validation ??= await client.Signing.GetValidationDataAsync(
+                    new GetValidationDataRequest { CredentialId = credentialId }, cancellationToken: ct);
+
             string? activationPin = parse.GetValue(pin);
             var byHolder = parse.GetValue(approval)!.ToUpperInvariant() switch
             {
                 "HOLDER" => true,
                 "EXPLICIT" => false,
-                "AUTO" => (await client.Credentials.GetCredentialAsync(
-                    new GetCredentialRequest { CredentialId = parse.GetValue(credential)! }, cancellationToken: ct)).Level == Level.Qualified,
+                "AUTO" => held.Level == Level.Qualified,
                 var other => throw new ArgumentException($"unknown approval '{other}' (auto, holder or explicit)"),
             };
             var done = 0;
             var summary = new List<(string File, string Level, string Stamp)>();
             foreach (var batch in all.Chunk(BatchSize))
             {
+                // For a PDF the hash is of its byte ranges once the signature field is added; the file never leaves.
                 var hashes = new List<ByteString>();
+                var prepared = new List<PreparedSignature>();
                 foreach (var f in batch)
                 {
+                    if (isPdf)
+                    {
+                        var now = DateTimeOffset.UtcNow;
+                        var look = PdfSigning.Appearance(parse.GetValue(visible), X509CertificateLoader.LoadCertificate(held.Certificate.Span), wanted, now);
+                        prepared.Add(PdfSigning.Prepare(f, look, now, parse.GetValue(reason), parse.GetValue(location)));
+                        hashes.Add(ByteString.CopyFrom(prepared[^1].Hash(hashName)));
+                        continue;
+                    }
+
                     await using var stream = f.OpenRead();
                     hashes.Add(ByteString.CopyFrom(await IncrementalHashAsync(stream, hashName, ct)));
                 }
 
                 var authorize = new AuthorizeSignatureRequest
                 {
-                    CredentialId = parse.GetValue(credential)!,
+                    CredentialId = credentialId,
                     HashAlgorithm = hashEnum,
                     Description = parse.GetValue(description) ?? string.Join(", ", batch.Select(f => f.Name)).Truncate(200),
                 };
@@ -142,26 +187,35 @@ internal static class SignCommands
 
                 for (var i = 0; i < batch.Length; i++)
                 {
-                    var target = batch[i].FullName + (signatureFormat == SignatureFormat.Raw ? ".sig" : ".p7s");
                     var value = signed.Signatures[i].ToByteArray();
-                    if (longTerm)
+                    string target;
+                    if (isPdf)
                     {
-                        // Fetched after signing, so the OCSP answers are at least as new as the signature.
-                        validation ??= await client.Signing.GetValidationDataAsync(
-                            new GetValidationDataRequest { CredentialId = authorize.CredentialId }, cancellationToken: ct);
-                        value = CadesLongTerm.Extend(
-                            value, validation.Certificates.Select(c => c.ToByteArray()), validation.OcspResponses.Select(o => o.ToByteArray()),
-                            validation.Crls.Select(c => c.ToByteArray()));
+                        target = PdfSigning.TargetOf(batch[i]);
+                        var file = await PdfSigning.FinishAsync(client, prepared[i], value, wanted, ValidationDataAsync, batch[i].Name, ct);
+                        await PdfSigning.WriteAsync(target, file, ct);
                     }
-
-                    await File.WriteAllBytesAsync(target, value, ct);
-                    if (signed.TimestampTokens.Count > i)
+                    else
                     {
-                        await File.WriteAllBytesAsync(target + ".tst", signed.TimestampTokens[i].ToByteArray(), ct);
+                        target = batch[i].FullName + (signatureFormat == SignatureFormat.Raw ? ".sig" : ".p7s");
+                        if (wanted == "B-LT")
+                        {
+                            var data = await ValidationDataAsync();
+                            value = CadesLongTerm.Extend(
+                                value, data.Certificates.Select(c => c.ToByteArray()), data.OcspResponses.Select(o => o.ToByteArray()),
+                                data.Crls.Select(c => c.ToByteArray()));
+                        }
+
+                        await File.WriteAllBytesAsync(target, value, ct);
+                        if (signed.TimestampTokens.Count > i)
+                        {
+                            await File.WriteAllBytesAsync(target + ".tst", signed.TimestampTokens[i].ToByteArray(), ct);
+                        }
                     }
 
                     Console.WriteLine($"signed   {batch[i].Name} -> {Path.GetFileName(target)}");
-                    summary.Add((batch[i].Name, signatureFormat == SignatureFormat.Raw ? "raw" : longTerm ? "B-LT" : withTimestamp ? "B-T" : "B-B",
+                    var reached = signatureFormat == SignatureFormat.Raw ? "raw" : withTimestamp && wanted == "B-B" ? "B-T" : wanted;
+                    summary.Add((batch[i].Name, reached,
                         StampTime(value, signed.TimestampTokens.Count > i ? signed.TimestampTokens[i].ToByteArray() : null) ?? "-"));
                 }
 
@@ -209,122 +263,6 @@ internal static class SignCommands
         return token is not null && Rfc3161TimestampToken.TryDecode(token, out var decoded, out _)
             ? decoded.TokenInfo.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)
             : null;
-    }
-
-    public static Command Verify()
-    {
-        var file = new Argument<FileInfo>("file");
-        var signature = new Argument<FileInfo>("signature") { Description = "the detached CMS (FILE.p7s)" };
-        var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
-        var tokenOut = new Option<FileInfo?>("--timestamp-out") { Description = "write the embedded time-stamp token (DER) here, for openssl ts -verify" };
-        var offline = new Option<bool>("--offline") { Description = "do not ask the OCSP responder when the signature embeds no validation data" };
-        var command = new Command("verify", "checks a detached CMS: signature, certificate chain, embedded time-stamp, revocation (embedded, else online)") { file, signature, ca, tokenOut, offline };
-        command.SetAction((parse, ct) => Cli.RunAsync(async () =>
-        {
-            Cli.RequireReadable([parse.GetValue(file)!, parse.GetValue(signature)!]);
-            var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(parse.GetValue(file)!.FullName, ct)), detached: true);
-            try
-            {
-                cms.Decode(await File.ReadAllBytesAsync(parse.GetValue(signature)!.FullName, ct));
-                cms.CheckSignature(verifySignatureOnly: true);
-            }
-            catch (CryptographicException e)
-            {
-                Console.WriteLine("signature FAILED: " + e.Message);
-                return 1;
-            }
-
-            var signer = cms.SignerInfos[0];
-            var certificate = signer.Certificate!;
-            Console.WriteLine($"signature OK   {certificate.Subject}");
-            foreach (var attribute in signer.SignedAttributes)
-            {
-                if (attribute.Values[0] is Pkcs9SigningTime time)
-                {
-                    Console.WriteLine($"signing time   {time.SigningTime:yyyy-MM-dd HH:mm:ss}Z (claimed by the signer)");
-                }
-            }
-
-            var ok = true;
-            var rootPath = parse.GetValue(ca)?.FullName
-                ?? Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "pki", "root.pem");
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(rootPath);
-            DateTime? trustedTime = null;
-            foreach (var attribute in signer.UnsignedAttributes)
-            {
-                if (attribute.Oid.Value == "1.2.840.113549.1.9.16.2.14"
-                    && Rfc3161TimestampToken.TryDecode(attribute.Values[0].RawData, out var token, out _))
-                {
-                    var tokenOk = token.VerifySignatureForSignerInfo(signer, out var tsa, token.AsSignedCms().Certificates);
-                    trustedTime = token.TokenInfo.Timestamp.UtcDateTime;
-                    Console.WriteLine($"time-stamp {(tokenOk ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp:yyyy-MM-dd HH:mm:ss.fff}Z by {tsa?.Subject}");
-                    Console.WriteLine($"imprint        {Convert.ToHexString(token.TokenInfo.GetMessageHash().Span).ToLowerInvariant()} (hash of the signature value)");
-                    if (parse.GetValue(tokenOut) is { } target)
-                    {
-                        await File.WriteAllBytesAsync(target.FullName, attribute.Values[0].RawData, ct);
-                    }
-                    ok &= tokenOk && tsa is not null && Chains(tsa, roots, token.AsSignedCms().Certificates, trustedTime.Value, "1.3.6.1.5.5.7.3.8");
-                }
-            }
-
-            var embedded = CadesLongTerm.CertValues(signer);
-            var extra = new X509Certificate2Collection(cms.Certificates);
-            extra.AddRange(embedded);
-            var chainOk = Chains(certificate, roots, extra, trustedTime ?? DateTime.UtcNow, null);
-            Console.WriteLine($"chain {(chainOk ? "OK" : "FAILED")}       to {roots[0].Subject}");
-
-            // B-LT: the revocation status from the data inside the file, checked offline.
-            var (ocsp, crlCount) = CadesLongTerm.RevocationValues(signer);
-            if (embedded.Count > 0 || ocsp.Count > 0)
-            {
-                var answer = ocsp.Select(o => CadesLongTerm.StatusOf(o, certificate)).FirstOrDefault(a => a is not null);
-                var responderOk = answer?.Responder is { } responder && Chains(responder, roots, extra, answer.ProducedAt.UtcDateTime, "1.3.6.1.5.5.7.3.9");
-                var good = answer is { Status: "good", SignatureOk: true } && responderOk;
-                Console.WriteLine($"level          B-LT: {embedded.Count} certificate(s), {ocsp.Count} OCSP answer(s), {crlCount} CRL(s) embedded");
-                Console.WriteLine(answer is null
-                    ? "revocation     FAILED: no embedded OCSP answer for the signer's certificate"
-                    : $"revocation {(good ? "OK" : "FAILED")}  {answer.Status} at {answer.ProducedAt:yyyy-MM-dd HH:mm:ss}Z (embedded OCSP, " +
-                        $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
-                ok &= good;
-            }
-            else if (parse.GetValue(offline))
-            {
-                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded (revocation not checked: --offline)");
-            }
-            else
-            {
-                // Nothing inside the file: the certificate's own responder says what is true now.
-                Console.WriteLine($"level          {(trustedTime is null ? "B-B" : "B-T")}: no validation data embedded; asking the OCSP responder");
-                var (answer, problem) = await CadesLongTerm.AskOnlineAsync(certificate, extra, ct);
-                var responderOk = answer?.Responder is { } responder && Chains(responder, roots, extra, answer.ProducedAt.UtcDateTime, "1.3.6.1.5.5.7.3.9");
-                var good = answer is { Status: "good", SignatureOk: true } && responderOk;
-                Console.WriteLine(answer is null
-                    ? $"revocation UNKNOWN  {problem}"
-                    : $"revocation {(good ? "OK" : "FAILED")}  {answer.Status} at {answer.ProducedAt:yyyy-MM-dd HH:mm:ss}Z (online OCSP, " +
-                        $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
-                ok &= good;
-            }
-
-            return ok && chainOk ? 0 : 1;
-        }));
-        return command;
-    }
-
-    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.ExtraStore.AddRange(extra);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = at;
-        if (eku is not null)
-        {
-            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
-        }
-
-        return chain.Build(leaf);
     }
 
     private static (HashAlgorithmName Name, HashAlgorithm Wire) HashOf(string name) => name.ToUpperInvariant() switch

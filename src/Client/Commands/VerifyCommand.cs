@@ -1,0 +1,301 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+using DTrust.Client.Pdf;
+
+namespace DTrust.Client.Commands;
+
+/// <summary>Validation data a signature carries with it: CAdES unsigned attributes, or a PDF's DSS.</summary>
+internal sealed record EmbeddedValidation(X509Certificate2Collection Certificates, List<byte[]> BasicOcsp, List<byte[]> Crls, string Where);
+
+/// <summary>
+/// <c>dtrust verify</c>: a detached CMS beside its file, or a signed PDF on its own. Everything is checked from what
+/// the file carries (signature, chain to the given root, time-stamps, embedded revocation data); only a signature
+/// without embedded revocation data makes it ask the certificate's OCSP responder, and --offline stops that too.
+/// </summary>
+internal static class VerifyCommand
+{
+    private const string SignatureTimeStampOid = "1.2.840.113549.1.9.16.2.14";
+    private const string TimeStampingEku = "1.3.6.1.5.5.7.3.8";
+    private const string OcspSigningEku = "1.3.6.1.5.5.7.3.9";
+
+    public static Command Create()
+    {
+        var file = new Argument<FileInfo>("file") { Description = "the signed PDF, or the document a .p7s signs" };
+        var signature = new Argument<FileInfo?>("signature") { Description = "the detached CMS (FILE.p7s); none for a PDF", Arity = ArgumentArity.ZeroOrOne };
+        var ca = new Option<FileInfo?>("--ca") { Description = "PEM root to build the signer's chain to (default: $DTRUST_STATE_DIR/pki/root.pem, else .state/pki/root.pem)" };
+        var tokenOut = new Option<FileInfo?>("--timestamp-out") { Description = "write the embedded time-stamp token (DER) here, for openssl ts -verify" };
+        var offline = new Option<bool>("--offline") { Description = "do not ask the OCSP responder when the signature embeds no validation data" };
+        var command = new Command("verify", "checks a signed PDF or a detached CMS: signature, certificate chain, time-stamps, revocation (embedded, else online), changes after signing")
+        {
+            file, signature, ca, tokenOut, offline,
+        };
+        command.SetAction((parse, ct) => Cli.RunAsync(async () =>
+        {
+            var target = parse.GetValue(file)!;
+            var detached = parse.GetValue(signature);
+            Cli.RequireReadable(detached is null ? [target] : [target, detached]);
+            var rootPath = parse.GetValue(ca)?.FullName
+                ?? Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "pki", "root.pem");
+            Cli.RequireReadable([new FileInfo(rootPath)]);
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(rootPath);
+            var options = new Checks(roots, parse.GetValue(offline), parse.GetValue(tokenOut));
+            if (detached is null)
+            {
+                return PdfSigning.IsPdf(target)
+                    ? await VerifyPdfAsync(target, options, ct)
+                    : throw new ArgumentException($"{target.Name} is not a PDF: name the detached signature too (dtrust verify FILE FILE.p7s)");
+            }
+
+            var cms = new SignedCms(new ContentInfo(await File.ReadAllBytesAsync(target.FullName, ct)), detached: true);
+            try
+            {
+                cms.Decode(await File.ReadAllBytesAsync(detached.FullName, ct));
+            }
+            catch (CryptographicException e)
+            {
+                Console.WriteLine("signature FAILED: not a CMS signature (" + e.Message + ")");
+                return 1;
+            }
+
+            var signer = cms.SignerInfos[0];
+            var (ocsp, crls) = CadesLongTerm.RevocationValues(signer);
+            var certValues = CadesLongTerm.CertValues(signer);
+            var embedded = certValues.Count > 0 || ocsp.Count > 0 ? new EmbeddedValidation(certValues, ocsp, crls, "embedded") : null;
+            var (ok, stamped) = await CheckCmsAsync(cms, options, embedded, "", ct);
+            Console.WriteLine($"level          {(embedded is not null ? "B-LT" : stamped ? "B-T" : "B-B")}");
+            return ok ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private sealed record Checks(X509Certificate2Collection Roots, bool Offline, FileInfo? TokenOut);
+
+    private static async Task<int> VerifyPdfAsync(FileInfo target, Checks options, CancellationToken ct)
+    {
+        var revision = PdfRevision.Open(await File.ReadAllBytesAsync(target.FullName, ct), target.Name);
+        var fields = PdfSignatures.Fields(revision);
+        if (fields.Count == 0)
+        {
+            Console.WriteLine($"{target.Name}: no signatures");
+            return 1;
+        }
+
+        var dss = PdfSignatures.Dss(revision);
+        EmbeddedValidation? embedded = null;
+        if (dss is not null)
+        {
+            var certificates = new X509Certificate2Collection();
+            foreach (var c in dss.Certificates)
+            {
+                certificates.Add(X509CertificateLoader.LoadCertificate(c));
+            }
+
+            embedded = new EmbeddedValidation(certificates, dss.OcspResponses.Select(CadesLongTerm.BasicResponse).ToList(), dss.Crls, "DSS");
+        }
+
+        var allOk = true;
+        var levels = new List<string>();
+        foreach (var field in fields.OrderBy(f => f.CoveredEnd))
+        {
+            var data = field.SignedBytes(revision.Bytes);
+            var whole = field.CoveredEnd == revision.Bytes.Length ? "the whole file" : $"bytes up to {field.CoveredEnd} of {revision.Bytes.Length}";
+            Console.WriteLine($"{field.Name} ({field.SubFilter[1..]}): covers {whole}");
+            bool ok;
+            string level;
+            if (field.IsDocTimeStamp)
+            {
+                ok = CheckDocTimeStamp(field, data, options);
+                level = "document time-stamp";
+            }
+            else
+            {
+                var cms = new SignedCms(new ContentInfo(data), detached: true);
+                cms.Decode(field.Contents);
+                var (cmsOk, stamped) = await CheckCmsAsync(cms, options, embedded, "  ", ct);
+                ok = cmsOk;
+
+                // B-LTA: a document time-stamp after the DSS covers both.
+                var archived = fields.Any(f => f.IsDocTimeStamp && f.CoveredEnd > field.CoveredEnd);
+                level = !stamped ? "B-B" : embedded is null ? "B-T" : archived ? "B-LTA" : "B-LT";
+                Console.WriteLine($"  level          PAdES {level}{(level == "B-T" ? " (for LTV: no DSS with the certificates and revocation data)" : level == "B-B" ? " (no signature time-stamp)" : "")}");
+                levels.Add(level);
+            }
+
+            var change = PdfSignatures.ChangeAfter(revision, field);
+            Console.WriteLine(change is null
+                ? $"  changes after  {(field.CoveredEnd == revision.Bytes.Length ? "none" : "none but signatures, time-stamps and validation data")}"
+                : $"  changes after  MODIFIED: {change}");
+            allOk &= ok && change is null;
+        }
+
+        Console.WriteLine(allOk ? $"result         OK: {fields.Count} signature(s) valid" : "result         FAILED");
+        return allOk ? 0 : 1;
+    }
+
+    /// <summary>ETSI.RFC3161: the token's imprint is the hash of the ranges, its signature and the TSA's chain hold.</summary>
+    private static bool CheckDocTimeStamp(PdfSignatureField field, byte[] data, Checks options)
+    {
+        if (!Rfc3161TimestampToken.TryDecode(field.Contents, out var token, out _))
+        {
+            Console.WriteLine("  time-stamp FAILED: not an RFC 3161 token");
+            return false;
+        }
+
+        var ok = token.VerifySignatureForData(data, out var tsa, token.AsSignedCms().Certificates);
+        var chain = tsa is not null && Chains(tsa, options.Roots, token.AsSignedCms().Certificates, token.TokenInfo.Timestamp.UtcDateTime, TimeStampingEku);
+        Console.WriteLine($"  time-stamp {(ok ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture)}Z by {tsa?.Subject}");
+        Console.WriteLine($"  chain {(chain ? "OK" : "FAILED")}       to {options.Roots[0].Subject}");
+        if (options.TokenOut is { } target)
+        {
+            File.WriteAllBytes(target.FullName, field.Contents);
+        }
+
+        return ok && chain;
+    }
+
+    /// <summary>The signer's signature, its time-stamp, its chain and its revocation status; answers (all good, time-stamped).</summary>
+    private static async Task<(bool Ok, bool Stamped)> CheckCmsAsync(SignedCms cms, Checks options, EmbeddedValidation? embedded, string indent, CancellationToken ct)
+    {
+        var signer = cms.SignerInfos[0];
+        try
+        {
+            signer.CheckSignature(verifySignatureOnly: true);
+        }
+        catch (CryptographicException e)
+        {
+            Console.WriteLine($"{indent}signature FAILED: {e.Message}");
+            return (false, false);
+        }
+
+        var certificate = signer.Certificate!;
+        Console.WriteLine($"{indent}signature OK   {certificate.Subject}");
+        foreach (var attribute in signer.SignedAttributes)
+        {
+            if (attribute.Values[0] is Pkcs9SigningTime time)
+            {
+                Console.WriteLine($"{indent}signing time   {time.SigningTime:yyyy-MM-dd HH:mm:ss}Z (claimed by the signer)");
+            }
+        }
+
+        var ok = true;
+        DateTime? trustedTime = null;
+        X509Certificate2? timeStampUnit = null;
+        foreach (var attribute in signer.UnsignedAttributes)
+        {
+            if (attribute.Oid.Value == SignatureTimeStampOid && Rfc3161TimestampToken.TryDecode(attribute.Values[0].RawData, out var token, out _))
+            {
+                var tokenOk = token.VerifySignatureForSignerInfo(signer, out var tsa, token.AsSignedCms().Certificates);
+                trustedTime = token.TokenInfo.Timestamp.UtcDateTime;
+                timeStampUnit = tsa;
+                Console.WriteLine($"{indent}time-stamp {(tokenOk ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp:yyyy-MM-dd HH:mm:ss.fff}Z by {tsa?.Subject}");
+                Console.WriteLine($"{indent}imprint        {Convert.ToHexString(token.TokenInfo.GetMessageHash().Span).ToLowerInvariant()} (hash of the signature value)");
+                if (options.TokenOut is { } target)
+                {
+                    await File.WriteAllBytesAsync(target.FullName, attribute.Values[0].RawData, ct);
+                }
+
+                ok &= tokenOk && tsa is not null && Chains(tsa, options.Roots, token.AsSignedCms().Certificates, trustedTime.Value, TimeStampingEku);
+            }
+        }
+
+        var extra = new X509Certificate2Collection(cms.Certificates);
+        if (embedded is not null)
+        {
+            extra.AddRange(embedded.Certificates);
+        }
+
+        var chainOk = Chains(certificate, options.Roots, extra, trustedTime ?? DateTime.UtcNow, null);
+        Console.WriteLine($"{indent}chain {(chainOk ? "OK" : "FAILED")}       to {options.Roots[0].Subject}");
+
+        EmbeddedStatus? answer;
+        string source;
+        if (embedded is not null)
+        {
+            // B-LT: the revocation status from the data inside the file, checked offline.
+            Console.WriteLine($"{indent}validation     {embedded.Certificates.Count} certificate(s), {embedded.BasicOcsp.Count} OCSP answer(s), {embedded.Crls.Count} CRL(s) ({embedded.Where})");
+            answer = embedded.BasicOcsp.Select(o => CadesLongTerm.StatusOf(o, certificate)).FirstOrDefault(a => a is not null);
+            source = embedded.Where + " OCSP";
+            var gaps = LongTermGaps(embedded, options.Roots, extra, [certificate, .. timeStampUnit is null ? Array.Empty<X509Certificate2>() : [timeStampUnit]]);
+            Console.WriteLine($"{indent}missing (LTV)  {(gaps.Count == 0 ? "nothing" : "revocation data for " + string.Join("; ", gaps))}");
+            if (answer is null)
+            {
+                Console.WriteLine($"{indent}revocation     FAILED: no embedded OCSP answer for the signer's certificate");
+                return (false, trustedTime is not null);
+            }
+        }
+        else if (options.Offline)
+        {
+            Console.WriteLine($"{indent}revocation     not checked (--offline; no validation data embedded)");
+            return (ok && chainOk, trustedTime is not null);
+        }
+        else
+        {
+            // Nothing inside the file: the certificate's own responder says what is true now.
+            Console.WriteLine($"{indent}validation     none embedded; asking the OCSP responder");
+            (answer, var problem) = await CadesLongTerm.AskOnlineAsync(certificate, extra, ct);
+            source = "online OCSP";
+            if (answer is null)
+            {
+                Console.WriteLine($"{indent}revocation UNKNOWN  {problem}");
+                return (false, trustedTime is not null);
+            }
+        }
+
+        var responderOk = answer.Responder is { } responder && Chains(responder, options.Roots, extra, answer.ProducedAt.UtcDateTime, OcspSigningEku);
+        var good = answer is { Status: "good", SignatureOk: true } && responderOk;
+        Console.WriteLine($"{indent}revocation {(good ? "OK" : "FAILED")}  {answer.Status} at {answer.ProducedAt:yyyy-MM-dd HH:mm:ss}Z ({source}, " +
+            $"signature {(answer.SignatureOk ? "verified" : "FAILED")}, responder {(responderOk ? "chains to the root" : "does not chain")})");
+        return (ok && chainOk && good, trustedTime is not null);
+    }
+
+    /// <summary>
+    /// The certificates below the root, on the chains of <paramref name="leaves"/>, for which the embedded data holds
+    /// neither an OCSP answer nor a CRL of their issuer: what a verifier in twenty years could not check.
+    /// </summary>
+    private static List<string> LongTermGaps(EmbeddedValidation embedded, X509Certificate2Collection roots, X509Certificate2Collection extra,
+        IEnumerable<X509Certificate2> leaves)
+    {
+        var gaps = new List<string>();
+        foreach (var leaf in leaves)
+        {
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            chain.ChainPolicy.ExtraStore.AddRange(extra);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
+            chain.Build(leaf);
+            foreach (var element in chain.ChainElements.Take(chain.ChainElements.Count - 1))
+            {
+                var c = element.Certificate;
+                var covered = embedded.BasicOcsp.Any(o => CadesLongTerm.StatusOf(o, c) is not null) || CadesLongTerm.CrlCovers(embedded.Crls, c);
+                if (!covered && !gaps.Contains(c.GetNameInfo(X509NameType.SimpleName, false)))
+                {
+                    gaps.Add(c.GetNameInfo(X509NameType.SimpleName, false));
+                }
+            }
+        }
+
+        return gaps;
+    }
+
+    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.ExtraStore.AddRange(extra);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = at;
+        if (eku is not null)
+        {
+            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
+        }
+
+        return chain.Build(leaf);
+    }
+}
