@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Cms;
 using DTrust.Tsa.Internal;
 
 namespace DTrust.Tsa;
@@ -24,7 +25,7 @@ public sealed class TsaSigner
         Certificate = certificate;
         Key = key;
         Chain = chain ?? [];
-        SigningCertificateV2 = SignedAttributes.SigningCertificateV2(certificate);
+        Identity = new CmsSignerIdentity(certificate, Chain);
         NotBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
         NotAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
     }
@@ -51,8 +52,8 @@ public sealed class TsaSigner
     /// <summary>Issuing certificates (without the TSA certificate), included when the options ask for the chain.</summary>
     public X509Certificate2Collection Chain { get; }
 
-    /// <summary>DER of the SigningCertificateV2 attribute value, computed once: it only depends on the certificate.</summary>
-    internal byte[] SigningCertificateV2 { get; }
+    /// <summary>What the certificate contributes to every token (signer id, signing-certificate-v2, certificate sets), encoded once.</summary>
+    internal CmsSignerIdentity Identity { get; }
 
     internal DateTimeOffset NotBefore { get; }
 

@@ -2,6 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Cms;
 using DTrust.SigningServer.Signing;
 
 namespace DTrust.Cms.Tests;
@@ -15,13 +16,13 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     private const string SigningTime = "1.2.840.113549.1.9.5";
     private readonly TestPki _pki = fixture.Pki;
 
-    public static TheoryData<SignerCase, CmsProfile> AllCasesAndProfiles()
+    public static TheoryData<SignerCase, CmsAttributeProfile> AllCasesAndProfiles()
     {
-        var data = new TheoryData<SignerCase, CmsProfile>();
+        var data = new TheoryData<SignerCase, CmsAttributeProfile>();
         foreach (var signerCase in Enum.GetValues<SignerCase>())
         {
-            data.Add(signerCase, CmsProfile.Cades);
-            data.Add(signerCase, CmsProfile.Pades);
+            data.Add(signerCase, CmsAttributeProfile.Cades);
+            data.Add(signerCase, CmsAttributeProfile.Pades);
         }
 
         return data;
@@ -31,7 +32,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
 
     [Theory]
     [MemberData(nameof(AllCasesAndProfiles))]
-    public void Signature_verifies_with_SignedCms_and_carries_the_baseline_attributes(SignerCase signerCase, CmsProfile profile)
+    public void Signature_verifies_with_SignedCms_and_carries_the_baseline_attributes(SignerCase signerCase, CmsAttributeProfile profile)
     {
         var signer = _pki.Signers[signerCase];
         var time = new DateTimeOffset(2026, 11, 26, 10, 30, 15, TimeSpan.Zero).AddTicks(1234567);
@@ -56,7 +57,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
         Assert.Contains("1.2.840.113549.1.9.3", types);
         Assert.Contains("1.2.840.113549.1.9.4", types);
         Assert.Contains(SigningCertificateV2, types);
-        if (profile == CmsProfile.Pades)
+        if (profile == CmsAttributeProfile.Pades)
         {
             Assert.DoesNotContain(SigningTime, types);
             Assert.Equal(3, types.Count);
@@ -74,7 +75,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     public void Signing_certificate_v2_names_the_signer_by_sha256_hash_and_issuer_serial(SignerCase signerCase)
     {
         var signer = _pki.Signers[signerCase];
-        var signerInfo = Decode(CmsSample.Create(_pki, signer, CmsProfile.Cades)).SignerInfos[0];
+        var signerInfo = Decode(CmsSample.Create(_pki, signer, CmsAttributeProfile.Cades)).SignerInfos[0];
         var value = Attributes(signerInfo.SignedAttributes).Single(a => a.Oid.Value == SigningCertificateV2).Values[0].RawData;
 
         // SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies OPTIONAL }
@@ -95,7 +96,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     public void Signature_time_stamp_is_embedded_and_covers_the_signature_value(SignerCase signerCase)
     {
         var signer = _pki.Signers[signerCase];
-        var sample = CmsSample.Create(_pki, signer, CmsProfile.Cades, timestamp: true);
+        var sample = CmsSample.Create(_pki, signer, CmsAttributeProfile.Cades, timestamp: true);
 
         var cms = Decode(sample);
         cms.CheckSignature(verifySignatureOnly: true);
@@ -120,7 +121,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
         var signer = _pki.Signers[SignerCase.EcdsaP256Sha256];
         var builder = new CadesBuilder(signer.Certificate, [_pki.IssuingCa]);
         var contents = Enumerable.Range(0, 8).Select(i => RandomNumberGenerator.GetBytes(100 + i)).ToArray();
-        var prepared = contents.Select(c => builder.Prepare(signer.Hash, SHA256.HashData(c), CmsProfile.Pades,
+        var prepared = contents.Select(c => builder.Prepare(signer.Hash, SHA256.HashData(c), CmsAttributeProfile.Pades,
             DateTimeOffset.UtcNow)).ToArray();
         var signatures = prepared.Select(p => signer.SignDigest(p.DigestToSign.Span)).ToArray();
 
@@ -137,7 +138,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     [MemberData(nameof(AllCases))]
     public void Tampered_content_fails_SignedCms(SignerCase signerCase)
     {
-        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsProfile.Cades);
+        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsAttributeProfile.Cades);
         sample.Content[sample.Content.Length / 2] ^= 0x01;
         var cms = Decode(sample);
         Assert.ThrowsAny<CryptographicException>(() => cms.CheckSignature(verifySignatureOnly: true));
@@ -147,7 +148,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     public void Tampered_signature_fails_SignedCms()
     {
         var signer = _pki.Signers[SignerCase.Rsa2048PssSha256];
-        var sample = CmsSample.Create(_pki, signer, CmsProfile.Cades);
+        var sample = CmsSample.Create(_pki, signer, CmsAttributeProfile.Cades);
         var index = sample.Cms.AsSpan().IndexOf(sample.SignatureValue);
         sample.Cms[index + 10] ^= 0x80;
         Assert.ThrowsAny<CryptographicException>(() => Decode(sample).CheckSignature(verifySignatureOnly: true));
@@ -158,7 +159,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     {
         var signer = _pki.Signers[SignerCase.EcdsaP384Sha384];
         var builder = new CadesBuilder(signer.Certificate, []);
-        var attributes = builder.Prepare(signer.Hash, new byte[48], CmsProfile.Cades, DateTimeOffset.UtcNow);
+        var attributes = builder.Prepare(signer.Hash, new byte[48], CmsAttributeProfile.Cades, DateTimeOffset.UtcNow);
 
         Assert.Equal(0x31, attributes.Der.Span[0]);
         // A DER reader rejects a SET OF out of order.
@@ -185,7 +186,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     {
         var signer = _pki.Signers[SignerCase.EcdsaP256Sha256];
         var attributes = new CadesBuilder(signer.Certificate, [])
-            .Prepare(signer.Hash, new byte[32], CmsProfile.Cades, DateTimeOffset.Parse(time, System.Globalization.CultureInfo.InvariantCulture));
+            .Prepare(signer.Hash, new byte[32], CmsAttributeProfile.Cades, DateTimeOffset.Parse(time, System.Globalization.CultureInfo.InvariantCulture));
 
         var set = new AsnReader(attributes.Der, AsnEncodingRules.DER).ReadSetOf();
         while (set.HasData)
@@ -209,7 +210,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
         var signer = _pki.Signers[SignerCase.EcdsaP256Sha256];
         var builder = new CadesBuilder(signer.Certificate, [signer.Certificate, _pki.IssuingCa, _pki.IssuingCa]);
         var content = "x"u8.ToArray();
-        var attributes = builder.Prepare(signer.Hash, SHA256.HashData(content), CmsProfile.Cades, DateTimeOffset.UtcNow);
+        var attributes = builder.Prepare(signer.Hash, SHA256.HashData(content), CmsAttributeProfile.Cades, DateTimeOffset.UtcNow);
         var cms = new SignedCms(new ContentInfo(content), detached: true);
         cms.Decode(builder.Complete(attributes, signer.Scheme, signer.SignDigest(attributes.DigestToSign.Span), []));
         Assert.Equal(2, cms.Certificates.Count);
@@ -242,9 +243,9 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     {
         var builder = new CadesBuilder(_pki.Signers[SignerCase.EcdsaP256Sha256].Certificate, []);
         Assert.Throws<ArgumentException>(() =>
-            builder.Prepare(new HashAlgorithmName(hash), new byte[length], CmsProfile.Cades, DateTimeOffset.UtcNow));
+            builder.Prepare(new HashAlgorithmName(hash), new byte[length], CmsAttributeProfile.Cades, DateTimeOffset.UtcNow));
         Assert.Throws<ArgumentException>(() =>
-            builder.Prepare(HashAlgorithmName.SHA256, new byte[32], (CmsProfile)7, DateTimeOffset.UtcNow));
+            builder.Prepare(HashAlgorithmName.SHA256, new byte[32], CmsAttributeProfile.TimeStampToken, DateTimeOffset.UtcNow));
     }
 
     [Fact]
@@ -254,8 +255,8 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
         var rsa = _pki.Signers[SignerCase.Rsa2048PssSha256];
         var ecBuilder = new CadesBuilder(ec.Certificate, []);
         var rsaBuilder = new CadesBuilder(rsa.Certificate, []);
-        var ecAttributes = ecBuilder.Prepare(ec.Hash, new byte[32], CmsProfile.Cades, DateTimeOffset.UtcNow);
-        var rsaAttributes = rsaBuilder.Prepare(rsa.Hash, new byte[32], CmsProfile.Cades, DateTimeOffset.UtcNow);
+        var ecAttributes = ecBuilder.Prepare(ec.Hash, new byte[32], CmsAttributeProfile.Cades, DateTimeOffset.UtcNow);
+        var rsaAttributes = rsaBuilder.Prepare(rsa.Hash, new byte[32], CmsAttributeProfile.Cades, DateTimeOffset.UtcNow);
         var ecSignature = ec.SignDigest(ecAttributes.DigestToSign.Span);
         var rsaSignature = rsa.SignDigest(rsaAttributes.DigestToSign.Span);
 
@@ -289,7 +290,7 @@ public sealed class CadesBuilderUnitTests(PkiFixture fixture)
     public void Rsa_pss_parameters_name_the_hash_mgf1_and_a_hash_long_salt()
     {
         var signer = _pki.Signers[SignerCase.Rsa3072PssSha512];
-        var sample = CmsSample.Create(_pki, signer, CmsProfile.Cades);
+        var sample = CmsSample.Create(_pki, signer, CmsAttributeProfile.Cades);
         var signerInfo = new AsnReader(sample.Cms, AsnEncodingRules.DER).ReadSequence();
         signerInfo.ReadObjectIdentifier();
         var signedData = signerInfo.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence();

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
+using DTrust.Cms;
 using DTrust.SigningServer.Signing;
 using DTrust.Testing;
 using Xunit.Abstractions;
@@ -15,13 +16,13 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
 {
     private readonly TestPki _pki = fixture.Pki;
 
-    public static TheoryData<SignerCase, CmsProfile> AllCasesAndProfiles() => CadesBuilderUnitTests.AllCasesAndProfiles();
+    public static TheoryData<SignerCase, CmsAttributeProfile> AllCasesAndProfiles() => CadesBuilderUnitTests.AllCasesAndProfiles();
 
     public static TheoryData<SignerCase> AllCases() => CadesBuilderUnitTests.AllCases();
 
     [Theory]
     [MemberData(nameof(AllCasesAndProfiles))]
-    public async Task Openssl_cms_verifies_the_detached_signature_and_chain(SignerCase signerCase, CmsProfile profile)
+    public async Task Openssl_cms_verifies_the_detached_signature_and_chain(SignerCase signerCase, CmsAttributeProfile profile)
     {
         var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], profile);
         var (data, p7s) = sample.Write(_pki, $"{signerCase}-{profile}");
@@ -33,7 +34,7 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
 
     [Theory]
     [MemberData(nameof(AllCasesAndProfiles))]
-    public async Task PkiJs_verifies_the_detached_signature_and_chain(SignerCase signerCase, CmsProfile profile)
+    public async Task PkiJs_verifies_the_detached_signature_and_chain(SignerCase signerCase, CmsAttributeProfile profile)
     {
         var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], profile);
         var (data, p7s) = sample.Write(_pki, $"pkijs-{signerCase}-{profile}");
@@ -44,7 +45,7 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
         Assert.True(result.GetProperty("chainVerified").GetBoolean());
         Assert.True(result.GetProperty("detached").GetBoolean());
         Assert.True(result.GetProperty("hasSigningCertificateV2").GetBoolean());
-        Assert.Equal(profile == CmsProfile.Cades, result.GetProperty("hasSigningTime").GetBoolean());
+        Assert.Equal(profile == CmsAttributeProfile.Cades, result.GetProperty("hasSigningTime").GetBoolean());
         Assert.False(result.GetProperty("hasTimestamp").GetBoolean());
     }
 
@@ -52,7 +53,7 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
     [MemberData(nameof(AllCases))]
     public async Task B_T_signature_and_its_time_stamp_verify_with_openssl_and_PkiJs(SignerCase signerCase)
     {
-        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsProfile.Cades, timestamp: true);
+        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsAttributeProfile.Cades, timestamp: true);
         var (data, p7s) = sample.Write(_pki, $"bt-{signerCase}");
 
         var cms = await OpenSslCmsVerifyAsync(data, p7s);
@@ -83,7 +84,7 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
     [MemberData(nameof(AllCases))]
     public async Task Tampered_content_fails_openssl_and_PkiJs(SignerCase signerCase)
     {
-        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsProfile.Cades);
+        var sample = CmsSample.Create(_pki, _pki.Signers[signerCase], CmsAttributeProfile.Cades);
         sample.Content[0] ^= 0x01;
         var (data, p7s) = sample.Write(_pki, $"tampered-{signerCase}");
 
@@ -102,7 +103,7 @@ public sealed class CadesOracleTests(PkiFixture fixture, ITestOutputHelper outpu
         var signer = _pki.Signers[SignerCase.EcdsaP256Sha256];
         var builder = new CadesBuilder(signer.Certificate, [_pki.IssuingCa]);
         var content = "document"u8.ToArray();
-        var attributes = builder.Prepare(signer.Hash, SHA256.HashData(content), CmsProfile.Cades, DateTimeOffset.UtcNow);
+        var attributes = builder.Prepare(signer.Hash, SHA256.HashData(content), CmsAttributeProfile.Cades, DateTimeOffset.UtcNow);
         var signature = signer.SignDigest(attributes.DigestToSign.Span);
         // Stamped over the document hash instead of the signature value.
         var wrong = _pki.Tsa().Timestamp(HashAlgorithmName.SHA256, SHA256.HashData(content)).Token.ToArray();

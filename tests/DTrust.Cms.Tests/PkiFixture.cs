@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DTrust.Cms;
 using DTrust.SigningServer.Signing;
 
 namespace DTrust.Cms.Tests;
@@ -20,7 +21,7 @@ public sealed class SharedPki : ICollectionFixture<PkiFixture>
 /// <summary>One signature made the way the signing flow makes it: prepare, HSM signs the digest, complete.</summary>
 internal sealed record CmsSample(byte[] Content, byte[] Cms, byte[] SignatureValue, byte[] TimestampToken)
 {
-    public static CmsSample Create(TestPki pki, TestSigner signer, CmsProfile profile, bool timestamp = false,
+    public static CmsSample Create(TestPki pki, TestSigner signer, CmsAttributeProfile profile, bool timestamp = false,
         DateTimeOffset? signingTime = null)
     {
         var content = RandomNumberGenerator.GetBytes(1000 + RandomNumberGenerator.GetInt32(1000));

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Cms;
 using DTrust.SigningServer.Signing;
 using DTrust.Tsa;
 

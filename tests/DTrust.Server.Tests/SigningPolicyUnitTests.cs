@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DTrust.Cms;
 using DTrust.Core;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Factors;

@@ -3,6 +3,7 @@ using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using BenchmarkDotNet.Attributes;
 using DTrust.Benchmarks.Tsa;
+using DTrust.Cms;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Signing;
 using DTrust.Tsa;
@@ -58,7 +59,7 @@ public class CadesBenchmarks
         _builder = new CadesBuilder(signer, [ca]);
         _scheme = _key is ECDsa ? CmsSignatureScheme.Ecdsa : CmsSignatureScheme.RsaPss;
         _documentHash = SHA256.HashData(Document);
-        var prepared = _builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsProfile.Cades, SigningTime);
+        var prepared = _builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsAttributeProfile.Cades, SigningTime);
         _signatureValue = SoftwareSign(prepared.DigestToSign.Span);
 
         // A software TSA stamps the signature value, as the flow's TSA does (signature-time-stamp, CAdES-B-T).
@@ -87,14 +88,14 @@ public class CadesBenchmarks
 
     [Benchmark(Description = "CAdES-B-B Prepare + Complete")]
     public byte[] BaselineB() =>
-        _builder.Complete(_builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsProfile.Cades, SigningTime),
+        _builder.Complete(_builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsAttributeProfile.Cades, SigningTime),
             _scheme, _signatureValue, default);
 
     [Benchmark(Description = "CAdES-B-T Prepare + Complete (token given)")]
     public byte[] BaselineT() => BuildTimestamped();
 
     private byte[] BuildTimestamped() =>
-        _builder.Complete(_builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsProfile.Cades, SigningTime),
+        _builder.Complete(_builder.Prepare(HashAlgorithmName.SHA256, _documentHash, CmsAttributeProfile.Cades, SigningTime),
             _scheme, _signatureValue, _timestampToken);
 
     private byte[] SoftwareSign(ReadOnlySpan<byte> digest) => _key switch

@@ -2,6 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Cms;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.Ocsp;
 using Org.BouncyCastle.Ocsp;
@@ -20,9 +21,6 @@ internal sealed record EmbeddedStatus(string Status, DateTimeOffset ProducedAt, 
 /// </summary>
 internal static class CadesLongTerm
 {
-    public const string CertValuesOid = "1.2.840.113549.1.9.16.2.23";
-    public const string RevocationValuesOid = "1.2.840.113549.1.9.16.2.24";
-
     /// <summary>Adds certificate-values and revocation-values (CRLs, and the BasicOCSPResponse of each OCSP answer).</summary>
     public static byte[] Extend(byte[] cms, IEnumerable<byte[]> certificates, IEnumerable<byte[]> ocspResponses, IEnumerable<byte[]> crls)
     {
@@ -63,8 +61,8 @@ internal static class CadesLongTerm
             }
         }
 
-        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(CertValuesOid), certValues.Encode()));
-        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(RevocationValuesOid), revocation.Encode()));
+        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(CmsOids.CertificateValues), certValues.Encode()));
+        signer.AddUnsignedAttribute(new AsnEncodedData(new Oid(CmsOids.RevocationValues), revocation.Encode()));
         return signed.Encode();
     }
 
@@ -83,7 +81,7 @@ internal static class CadesLongTerm
         var found = new X509Certificate2Collection();
         foreach (var attribute in signer.UnsignedAttributes)
         {
-            if (attribute.Oid.Value == CertValuesOid)
+            if (attribute.Oid.Value == CmsOids.CertificateValues)
             {
                 var seq = new AsnReader(attribute.Values[0].RawData, AsnEncodingRules.DER).ReadSequence();
                 while (seq.HasData)
@@ -103,7 +101,7 @@ internal static class CadesLongTerm
         var crls = new List<byte[]>();
         foreach (var attribute in signer.UnsignedAttributes)
         {
-            if (attribute.Oid.Value != RevocationValuesOid)
+            if (attribute.Oid.Value != CmsOids.RevocationValues)
             {
                 continue;
             }

@@ -4,6 +4,7 @@ using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using DTrust.Client.Pdf;
+using DTrust.Cms;
 using DTrust.Signing.V1;
 using Google.Protobuf;
 using Grpc.Core;
@@ -252,7 +253,7 @@ internal static class SignCommands
                 var cms = new SignedCms(new ContentInfo([]), detached: true);
                 cms.Decode(signature);
                 token = cms.SignerInfos[0].UnsignedAttributes.Cast<CryptographicAttributeObject>()
-                    .FirstOrDefault(a => a.Oid.Value == "1.2.840.113549.1.9.16.2.14")?.Values[0].RawData;
+                    .FirstOrDefault(a => a.Oid.Value == CmsOids.SignatureTimeStampToken)?.Values[0].RawData;
             }
             catch (CryptographicException)
             {

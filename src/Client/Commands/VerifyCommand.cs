@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.Pkcs;
 using System.Security.Cryptography.X509Certificates;
 using DTrust.Client.Pdf;
+using DTrust.Cms;
 
 namespace DTrust.Client.Commands;
 
@@ -17,7 +18,6 @@ internal sealed record EmbeddedValidation(X509Certificate2Collection Certificate
 /// </summary>
 internal static class VerifyCommand
 {
-    private const string SignatureTimeStampOid = "1.2.840.113549.1.9.16.2.14";
     private const string TimeStampingEku = "1.3.6.1.5.5.7.3.8";
     private const string OcspSigningEku = "1.3.6.1.5.5.7.3.9";
 
@@ -186,7 +186,7 @@ internal static class VerifyCommand
         X509Certificate2? timeStampUnit = null;
         foreach (var attribute in signer.UnsignedAttributes)
         {
-            if (attribute.Oid.Value == SignatureTimeStampOid && Rfc3161TimestampToken.TryDecode(attribute.Values[0].RawData, out var token, out _))
+            if (attribute.Oid.Value == CmsOids.SignatureTimeStampToken && Rfc3161TimestampToken.TryDecode(attribute.Values[0].RawData, out var token, out _))
             {
                 var tokenOk = token.VerifySignatureForSignerInfo(signer, out var tsa, token.AsSignedCms().Certificates);
                 trustedTime = token.TokenInfo.Timestamp.UtcDateTime;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using DTrust.Cms;
 using DTrust.KeyVault;
 using DTrust.Pki;
 using DTrust.SigningServer.Factors;

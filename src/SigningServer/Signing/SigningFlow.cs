@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using DTrust.Cms;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Errors;
@@ -411,7 +412,7 @@ public sealed partial class SigningFlow(
         var scheme = SigningPolicy.Scheme(credential.Algorithm, request.Hash, request.RsaPkcs1, p1363);
         var signer = signers.For(credential);
         var builder = cms ? signer.Cades : null;
-        var profile = request.Format == SignatureFormat.Pades ? CmsProfile.Pades : CmsProfile.Cades;
+        var profile = request.Format == SignatureFormat.Pades ? CmsAttributeProfile.Pades : CmsAttributeProfile.Cades;
         var signingTime = _time.GetUtcNow();
         var prepared = builder is null ? null : request.Hashes.Select(h => builder.Prepare(request.Hash, h.Span, profile, signingTime)).ToList();
         IReadOnlyList<ReadOnlyMemory<byte>> digests = prepared is null ? request.Hashes : [.. prepared.Select(p => p.DigestToSign)];

@@ -1,6 +1,8 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 
+using DTrust.Cms;
+
 namespace DTrust.Tsa.Internal;
 
 /// <summary>
@@ -133,9 +135,9 @@ internal static class TimeStampRequestParser
 
         var (name, length) = oid switch
         {
-            Oids.Sha256 => (HashAlgorithmName.SHA256, 32),
-            Oids.Sha384 => (HashAlgorithmName.SHA384, 48),
-            Oids.Sha512 => (HashAlgorithmName.SHA512, 64),
+            CmsOids.Sha256 => (HashAlgorithmName.SHA256, 32),
+            CmsOids.Sha384 => (HashAlgorithmName.SHA384, 48),
+            CmsOids.Sha512 => (HashAlgorithmName.SHA512, 64),
             _ => throw new RequestRefusedException(PkiFailureInfo.BadAlg,
                 $"hash algorithm {oid} is not accepted (SHA-256, SHA-384, SHA-512 are)"),
         };
@@ -174,8 +176,8 @@ internal static class TimeStampRequestParser
     }
 
     private static (string Oid, int Length)? DigestInfo(HashAlgorithmName name) =>
-        name == HashAlgorithmName.SHA256 ? (Oids.Sha256, 32)
-        : name == HashAlgorithmName.SHA384 ? (Oids.Sha384, 48)
-        : name == HashAlgorithmName.SHA512 ? (Oids.Sha512, 64)
+        name == HashAlgorithmName.SHA256 ? (CmsOids.Sha256, 32)
+        : name == HashAlgorithmName.SHA384 ? (CmsOids.Sha384, 48)
+        : name == HashAlgorithmName.SHA512 ? (CmsOids.Sha512, 64)
         : null;
 }

@@ -1,6 +1,7 @@
-using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+
+using DTrust.Cms;
 
 namespace DTrust.Tsa.Internal;
 
@@ -10,29 +11,23 @@ namespace DTrust.Tsa.Internal;
 /// <remarks>
 /// Encoded with AsnWriter rather than SignedCms: SignedCms.ComputeSignature costs several times the P-256
 /// signature itself (it re-encodes and re-decodes the whole message per call), which would cap the TSA far below the
-/// HSM's sign rate. The structure is fixed — one signer, three signed attributes, optional certificates — so
-/// everything but the TSTInfo, the digest and the signature is encoded once here. The key is still only used
+/// HSM's sign rate. The structure is fixed — one signer, three signed attributes, optional certificates — and is
+/// written by the CMS library that also writes our CAdES signatures; what depends only on the TSA certificate is
+/// encoded once in the signer's <see cref="CmsSignerIdentity"/>. The key is still only used
 /// through <see cref="ECDsa.SignHash(byte[])"/> / <see cref="RSA.SignHash(byte[], HashAlgorithmName, RSASignaturePadding)"/>,
 /// so an HSM-backed subclass works unchanged. Tests decode every token with SignedCms, .NET's RFC 3161 reader and
 /// openssl.
 /// </remarks>
 internal sealed class TokenSigner
 {
-    private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
-
     private readonly AsymmetricAlgorithm _key;
     private readonly Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask<byte[]>>? _signHashAsync;
     private readonly X509Certificate2 _certificate;
     private volatile bool _asyncSignatureChecked;
     private readonly HashAlgorithmName _hash;
     private readonly RSASignaturePadding? _rsaPadding;
-    private readonly byte[] _digestAlgorithm;
-    private readonly byte[] _signatureAlgorithm;
-    private readonly byte[] _signerIdentifier;
-    private readonly byte[] _contentTypeAttribute;
-    private readonly byte[] _signingCertificateAttribute;
-    private readonly byte[] _endCertOnly;
-    private readonly byte[] _withChain;
+    private readonly CmsSignatureScheme _scheme;
+    private readonly CmsSignerIdentity _identity;
     private readonly bool _includeChain;
 
     public TokenSigner(TsaSigner signer, TsaOptions options)
@@ -42,21 +37,15 @@ internal sealed class TokenSigner
         _certificate = signer.Certificate;
         _hash = options.SignatureHash;
         _rsaPadding = signer.Key is RSA ? options.RsaPadding ?? RSASignaturePadding.Pss : null;
-        _digestAlgorithm = AlgorithmIds.Digest(_hash);
-        _signatureAlgorithm = signer.Key is RSA
-            ? AlgorithmIds.Rsa(_hash, _rsaPadding!)
-            : AlgorithmIds.Ecdsa(_hash);
-        _signerIdentifier = IssuerAndSerialNumber(signer.Certificate);
-        _contentTypeAttribute = Attribute(Oids.ContentType, w => w.WriteObjectIdentifier(Oids.TstInfo));
-        _signingCertificateAttribute = Attribute(Oids.SigningCertificateV2, w => w.WriteEncodedValue(signer.SigningCertificateV2));
-        _endCertOnly = Certificates([signer.Certificate]);
-        _withChain = Certificates([signer.Certificate, .. signer.Chain]);
+        _scheme = signer.Key is not RSA ? CmsSignatureScheme.Ecdsa
+            : _rsaPadding == RSASignaturePadding.Pkcs1 ? CmsSignatureScheme.RsaPkcs1 : CmsSignatureScheme.RsaPss;
+        _identity = signer.Identity;
         _includeChain = options.IncludeChain;
     }
 
     public byte[] Sign(byte[] tstInfo, bool includeCertificates)
     {
-        var signedAttributes = EncodeSignedAttributes(CryptographicOperations.HashData(_hash, tstInfo));
+        var signedAttributes = EncodeSignedAttributes(tstInfo);
         var signature = SignAttributes(signedAttributes);
         return Assemble(tstInfo, signedAttributes, signature, includeCertificates);
     }
@@ -72,7 +61,7 @@ internal sealed class TokenSigner
             return Sign(tstInfo, includeCertificates);
         }
 
-        var signedAttributes = EncodeSignedAttributes(CryptographicOperations.HashData(_hash, tstInfo));
+        var signedAttributes = EncodeSignedAttributes(tstInfo);
         var digest = CryptographicOperations.HashData(_hash, signedAttributes);
         var signature = await _signHashAsync(digest, ct).ConfigureAwait(false);
         if (!_asyncSignatureChecked)
@@ -106,76 +95,18 @@ internal sealed class TokenSigner
         }
     }
 
-    private byte[] Assemble(byte[] tstInfo, byte[] signedAttributes, byte[] signature, bool includeCertificates)
+    /// <summary>content-type id-ct-TSTInfo, message-digest of the TSTInfo, signing-certificate-v2.</summary>
+    private byte[] EncodeSignedAttributes(byte[] tstInfo)
     {
-        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: tstInfo.Length + 1024);
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(Oids.SignedData);
-            using (writer.PushSequence(Context0))
-            using (writer.PushSequence())
-            {
-                // Version 3: eContentType is not id-data (RFC 5652 §5.1).
-                writer.WriteInteger(3);
-                using (writer.PushSetOf())
-                {
-                    writer.WriteEncodedValue(_digestAlgorithm);
-                }
-
-                using (writer.PushSequence())
-                {
-                    writer.WriteObjectIdentifier(Oids.TstInfo);
-                    using (writer.PushSequence(Context0))
-                    {
-                        writer.WriteOctetString(tstInfo);
-                    }
-                }
-
-                if (includeCertificates)
-                {
-                    writer.WriteEncodedValue(_includeChain ? _withChain : _endCertOnly);
-                }
-
-                using (writer.PushSetOf())
-                using (writer.PushSequence())
-                {
-                    writer.WriteInteger(1); // SignerInfo version 1: sid is issuerAndSerialNumber
-                    writer.WriteEncodedValue(_signerIdentifier);
-                    writer.WriteEncodedValue(_digestAlgorithm);
-
-                    // Signed as SET OF (tag 0x31), carried as [0] IMPLICIT (RFC 5652 §5.4): same content octets.
-                    signedAttributes[0] = 0xA0;
-                    writer.WriteEncodedValue(signedAttributes);
-                    writer.WriteEncodedValue(_signatureAlgorithm);
-                    writer.WriteOctetString(signature);
-                }
-            }
-        }
-
-        return writer.Encode();
+        Span<byte> digest = stackalloc byte[64];
+        var length = CryptographicOperations.HashData(_hash, tstInfo, digest);
+        return SignedDataWriter.SignedAttributes(CmsAttributeProfile.TimeStampToken, _identity, digest[..length]);
     }
 
-    /// <summary>content-type, message-digest, signing-certificate-v2 as a DER SET OF (sorted by the writer).</summary>
-    private byte[] EncodeSignedAttributes(byte[] messageDigest)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: 512);
-        using (writer.PushSetOf())
-        {
-            writer.WriteEncodedValue(_contentTypeAttribute);
-            using (writer.PushSequence())
-            {
-                writer.WriteObjectIdentifier(Oids.MessageDigest);
-                using (writer.PushSetOf())
-                {
-                    writer.WriteOctetString(messageDigest);
-                }
-            }
-
-            writer.WriteEncodedValue(_signingCertificateAttribute);
-        }
-
-        return writer.Encode();
-    }
+    private byte[] Assemble(byte[] tstInfo, byte[] signedAttributes, byte[] signature, bool includeCertificates) =>
+        SignedDataWriter.ContentInfo(CmsAttributeProfile.TimeStampToken, _identity, _hash, _scheme, signedAttributes, signature,
+            !includeCertificates ? default : _includeChain ? _identity.CertificatesWithChain : _identity.CertificateOnly,
+            encapsulatedContent: tstInfo);
 
     private byte[] SignAttributes(byte[] signedAttributes)
     {
@@ -186,47 +117,5 @@ internal sealed class TokenSigner
             RSA rsa => rsa.SignHash(digest, _hash, _rsaPadding!),
             _ => throw new CryptographicException("unsupported TSA key type"),
         };
-    }
-
-    private static byte[] IssuerAndSerialNumber(X509Certificate2 certificate)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            writer.WriteEncodedValue(certificate.IssuerName.RawData);
-            writer.WriteInteger(certificate.SerialNumberBytes.Span);
-        }
-
-        return writer.Encode();
-    }
-
-    private static byte[] Attribute(string oid, Action<AsnWriter> writeValue)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(oid);
-            using (writer.PushSetOf())
-            {
-                writeValue(writer);
-            }
-        }
-
-        return writer.Encode();
-    }
-
-    /// <summary>certificates [0] IMPLICIT CertificateSet.</summary>
-    private static byte[] Certificates(IEnumerable<X509Certificate2> certificates)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSetOf(Context0))
-        {
-            foreach (var certificate in certificates)
-            {
-                writer.WriteEncodedValue(certificate.RawData);
-            }
-        }
-
-        return writer.Encode();
     }
 }

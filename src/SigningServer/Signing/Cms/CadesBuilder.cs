@@ -1,7 +1,8 @@
-using System.Buffers;
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+
+using DTrust.Cms;
 
 namespace DTrust.SigningServer.Signing;
 
@@ -19,14 +20,9 @@ namespace DTrust.SigningServer.Signing;
 /// </remarks>
 public sealed class CadesBuilder
 {
-    private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
-    private static readonly Asn1Tag Context1 = new(TagClass.ContextSpecific, 1, isConstructed: true);
-
     private readonly KeyKind _keyKind;
     private readonly int _keyBytes;
-    private readonly byte[] _signingCertificateV2;
-    private readonly byte[] _signerIdentifier;
-    private readonly byte[] _certificateSet;
+    private readonly CmsSignerIdentity _identity;
 
     /// <param name="signer">The signer certificate (public only; its key is in the HSM).</param>
     /// <param name="extraCertificates">
@@ -39,78 +35,39 @@ public sealed class CadesBuilder
         ArgumentNullException.ThrowIfNull(extraCertificates);
 
         (_keyKind, _keyBytes) = ReadKey(signer);
-        Certificate = signer;
-        _signingCertificateV2 = SigningCertificateV2Attribute(signer);
-        _signerIdentifier = IssuerAndSerialNumber(signer);
-        _certificateSet = CertificateSet(signer, extraCertificates);
+        _identity = new CmsSignerIdentity(signer, extraCertificates);
     }
 
-    public X509Certificate2 Certificate { get; }
+    public X509Certificate2 Certificate => _identity.Certificate;
 
     /// <summary>
     /// Step 1: the signed attributes for one document hash, in DER SET order: content-type (id-data),
-    /// message-digest (the document hash), signing-certificate-v2 (RFC 5035) and, for <see cref="CmsProfile.Cades"/>
+    /// message-digest (the document hash), signing-certificate-v2 (RFC 5035) and, for <see cref="CmsAttributeProfile.Cades"/>
     /// only, signing-time. The digest to sign uses the document hash algorithm.
     /// </summary>
     /// <param name="hash">SHA-256, SHA-384 or SHA-512.</param>
     /// <param name="documentHash">The hash of the document, exactly as long as <paramref name="hash"/>'s output.</param>
     /// <param name="profile">CAdES, or PAdES (no signing-time).</param>
     /// <param name="signingTime">Claimed signing time, truncated to whole seconds; ignored for PAdES.</param>
-    /// <exception cref="ArgumentException">Unsupported hash algorithm or wrong hash length.</exception>
-    public CadesSignedAttributes Prepare(HashAlgorithmName hash, ReadOnlySpan<byte> documentHash, CmsProfile profile,
+    /// <exception cref="ArgumentException">Unsupported hash algorithm, wrong hash length, or a profile that does not sign data.</exception>
+    public CadesSignedAttributes Prepare(HashAlgorithmName hash, ReadOnlySpan<byte> documentHash, CmsAttributeProfile profile,
         DateTimeOffset signingTime)
     {
-        var hashLength = HashLength(hash);
+        var hashLength = CmsOids.HashLength(hash);
         if (documentHash.Length != hashLength)
         {
             throw new ArgumentException(
                 $"a {hash.Name} document hash is {hashLength} bytes, not {documentHash.Length}", nameof(documentHash));
         }
 
-        if (profile is not CmsProfile.Cades and not CmsProfile.Pades)
+        ArgumentNullException.ThrowIfNull(profile);
+        if (profile.ContentType != CmsOids.Data)
         {
-            throw new ArgumentException($"unknown CMS profile {profile}", nameof(profile));
+            throw new ArgumentException($"the {profile.Name} profile does not sign data", nameof(profile));
         }
 
-        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: 256 + _signingCertificateV2.Length);
-        // DER sorts the SET OF by encoding when it is popped: the order of the writes below does not matter.
-        using (writer.PushSetOf())
-        {
-            using (writer.PushSequence())
-            {
-                writer.WriteObjectIdentifier(CmsOids.ContentType);
-                using (writer.PushSetOf())
-                {
-                    writer.WriteObjectIdentifier(CmsOids.Data);
-                }
-            }
-
-            using (writer.PushSequence())
-            {
-                writer.WriteObjectIdentifier(CmsOids.MessageDigest);
-                using (writer.PushSetOf())
-                {
-                    writer.WriteOctetString(documentHash);
-                }
-            }
-
-            if (profile == CmsProfile.Cades)
-            {
-                using (writer.PushSequence())
-                {
-                    writer.WriteObjectIdentifier(CmsOids.SigningTime);
-                    using (writer.PushSetOf())
-                    {
-                        WriteTime(writer, signingTime);
-                    }
-                }
-            }
-
-            writer.WriteEncodedValue(_signingCertificateV2);
-        }
-
-        var der = writer.Encode();
-        return new CadesSignedAttributes(this, hash, der, CryptographicOperations.HashData(hash, der));
+        var der = SignedDataWriter.SignedAttributes(profile, _identity, documentHash, signingTime);
+        return new CadesSignedAttributes(this, profile, hash, der, CryptographicOperations.HashData(hash, der));
     }
 
     /// <summary>
@@ -144,56 +101,8 @@ public sealed class CadesBuilder
             CheckTimestampToken(timestampToken);
         }
 
-        var signedAttributes = attributes.Der.Span;
-        var writer = new AsnWriter(AsnEncodingRules.DER,
-            initialCapacity: _certificateSet.Length + signedAttributes.Length + signatureValue.Length
-                + timestampToken.Length + 256);
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(CmsOids.SignedData);
-            using (writer.PushSequence(Context0))
-            using (writer.PushSequence())
-            {
-                // Version 1: id-data content, issuerAndSerialNumber signer, only X.509 certificates (RFC 5652 §5.1).
-                writer.WriteInteger(1);
-                using (writer.PushSetOf())
-                {
-                    WriteDigestAlgorithm(writer, attributes.Hash);
-                }
-
-                // Detached: encapContentInfo without eContent.
-                using (writer.PushSequence())
-                {
-                    writer.WriteObjectIdentifier(CmsOids.Data);
-                }
-
-                writer.WriteEncodedValue(_certificateSet);
-                using (writer.PushSetOf())
-                using (writer.PushSequence())
-                {
-                    writer.WriteInteger(1);
-                    writer.WriteEncodedValue(_signerIdentifier);
-                    WriteDigestAlgorithm(writer, attributes.Hash);
-                    WriteImplicitContext0(writer, signedAttributes);
-                    WriteSignatureAlgorithm(writer, scheme, attributes.Hash);
-                    writer.WriteOctetString(signatureValue);
-                    if (!timestampToken.IsEmpty)
-                    {
-                        using (writer.PushSetOf(Context1))
-                        using (writer.PushSequence())
-                        {
-                            writer.WriteObjectIdentifier(CmsOids.SignatureTimeStampToken);
-                            using (writer.PushSetOf())
-                            {
-                                writer.WriteEncodedValue(timestampToken);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-
-        return writer.Encode();
+        return SignedDataWriter.ContentInfo(attributes.Profile, _identity, attributes.Hash, scheme, attributes.Der.Span, signatureValue,
+            _identity.CertificatesWithChain, signatureTimeStamp: timestampToken);
     }
 
     /// <summary>
@@ -203,7 +112,7 @@ public sealed class CadesBuilder
     /// </summary>
     public static byte[] SignatureTimeStampImprint(HashAlgorithmName timestampHash, ReadOnlySpan<byte> signatureValue)
     {
-        HashLength(timestampHash);
+        CmsOids.HashLength(timestampHash);
         return CryptographicOperations.HashData(timestampHash, signatureValue);
     }
 
@@ -327,128 +236,6 @@ public sealed class CadesBuilder
         throw new ArgumentException("the time-stamp token is not one DER ContentInfo of SignedData", nameof(timestampToken));
     }
 
-    /// <summary>
-    /// SignedAttributes are signed as a SET OF (0x31) and carried as [0] IMPLICIT (RFC 5652 §5.4): the same length
-    /// and contents under another tag byte.
-    /// </summary>
-    private static void WriteImplicitContext0(AsnWriter writer, ReadOnlySpan<byte> setOf)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(setOf.Length);
-        try
-        {
-            setOf.CopyTo(buffer);
-            buffer[0] = 0xA0;
-            writer.WriteEncodedValue(buffer.AsSpan(0, setOf.Length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime otherwise; whole seconds, UTC.</summary>
-    private static void WriteTime(AsnWriter writer, DateTimeOffset time)
-    {
-        var utc = time.ToUniversalTime();
-        utc = utc.AddTicks(-(utc.Ticks % TimeSpan.TicksPerSecond));
-        if (utc.Year is >= 1950 and < 2050)
-        {
-            writer.WriteUtcTime(utc);
-        }
-        else
-        {
-            writer.WriteGeneralizedTime(utc, omitFractionalSeconds: true);
-        }
-    }
-
-    /// <summary>Digest AlgorithmIdentifier with absent parameters (RFC 5754 §2).</summary>
-    private static void WriteDigestAlgorithm(AsnWriter writer, HashAlgorithmName hash)
-    {
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(CmsOids.Digest(hash));
-        }
-    }
-
-    private static void WriteSignatureAlgorithm(AsnWriter writer, CmsSignatureScheme scheme, HashAlgorithmName hash)
-    {
-        using (writer.PushSequence())
-        {
-            switch (scheme)
-            {
-                case CmsSignatureScheme.Ecdsa:
-                    // Parameters absent (RFC 5758 §3.2).
-                    writer.WriteObjectIdentifier(CmsOids.EcdsaWith(hash));
-                    break;
-                case CmsSignatureScheme.RsaPkcs1:
-                    // Parameters NULL (RFC 4055 §5).
-                    writer.WriteObjectIdentifier(CmsOids.RsaPkcs1With(hash));
-                    writer.WriteNull();
-                    break;
-                default:
-                    writer.WriteObjectIdentifier(CmsOids.RsaPss);
-                    WritePssParameters(writer, hash);
-                    break;
-            }
-        }
-    }
-
-    /// <summary>
-    /// RSASSA-PSS-params (RFC 4055 §3.1): the hash, MGF1 with the same hash, salt as long as the hash; trailerField
-    /// is the DEFAULT and so omitted. Hash identifiers inside carry NULL parameters, as RFC 4055's sha256Identifier.
-    /// </summary>
-    private static void WritePssParameters(AsnWriter writer, HashAlgorithmName hash)
-    {
-        using (writer.PushSequence())
-        {
-            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
-            {
-                WriteHashIdentifierWithNull(writer, hash);
-            }
-
-            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true)))
-            using (writer.PushSequence())
-            {
-                writer.WriteObjectIdentifier(CmsOids.Mgf1);
-                WriteHashIdentifierWithNull(writer, hash);
-            }
-
-            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 2, isConstructed: true)))
-            {
-                writer.WriteInteger(HashLength(hash));
-            }
-        }
-    }
-
-    private static void WriteHashIdentifierWithNull(AsnWriter writer, HashAlgorithmName hash)
-    {
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(CmsOids.Digest(hash));
-            writer.WriteNull();
-        }
-    }
-
-    private static int HashLength(HashAlgorithmName hash)
-    {
-        if (hash == HashAlgorithmName.SHA256)
-        {
-            return 32;
-        }
-
-        if (hash == HashAlgorithmName.SHA384)
-        {
-            return 48;
-        }
-
-        if (hash == HashAlgorithmName.SHA512)
-        {
-            return 64;
-        }
-
-        throw new ArgumentException($"hash algorithm '{hash.Name}' is not SHA-256, SHA-384 or SHA-512", nameof(hash));
-    }
-
     private static (KeyKind Kind, int Bytes) ReadKey(X509Certificate2 signer)
     {
         switch (signer.PublicKey.Oid.Value)
@@ -469,75 +256,6 @@ public sealed class CadesBuilder
                 throw new ArgumentException(
                     $"the signer key algorithm {signer.PublicKey.Oid.Value} is neither EC nor RSA", nameof(signer));
         }
-    }
-
-    /// <summary>
-    /// signing-certificate-v2 attribute (RFC 5035): one ESSCertIDv2 with the SHA-256 certificate hash
-    /// (hashAlgorithm omitted: SHA-256 is the DEFAULT) and issuerSerial, which ties the signature to this
-    /// certificate even if the CA certifies the same key again (the substitution attack ESS guards against).
-    /// </summary>
-    private static byte[] SigningCertificateV2Attribute(X509Certificate2 certificate)
-    {
-        Span<byte> certHash = stackalloc byte[32];
-        SHA256.HashData(certificate.RawData, certHash);
-        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: 256);
-        using (writer.PushSequence())
-        {
-            writer.WriteObjectIdentifier(CmsOids.SigningCertificateV2);
-            using (writer.PushSetOf())
-            using (writer.PushSequence()) // SigningCertificateV2
-            using (writer.PushSequence()) // certs: SEQUENCE OF ESSCertIDv2
-            using (writer.PushSequence()) // ESSCertIDv2
-            {
-                writer.WriteOctetString(certHash);
-                using (writer.PushSequence()) // IssuerSerial
-                {
-                    using (writer.PushSequence()) // GeneralNames
-                    // directoryName [4] is EXPLICIT: Name is a CHOICE.
-                    using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true)))
-                    {
-                        writer.WriteEncodedValue(certificate.IssuerName.RawData);
-                    }
-
-                    writer.WriteInteger(certificate.SerialNumberBytes.Span);
-                }
-            }
-        }
-
-        return writer.Encode();
-    }
-
-    private static byte[] IssuerAndSerialNumber(X509Certificate2 certificate)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            writer.WriteEncodedValue(certificate.IssuerName.RawData);
-            writer.WriteInteger(certificate.SerialNumberBytes.Span);
-        }
-
-        return writer.Encode();
-    }
-
-    /// <summary>certificates [0] IMPLICIT CertificateSet: the signer plus the extra certificates, each once.</summary>
-    private static byte[] CertificateSet(X509Certificate2 signer, IReadOnlyList<X509Certificate2> extra)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal) { signer.Thumbprint };
-        var writer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: signer.RawData.Length * (extra.Count + 1) + 16);
-        using (writer.PushSetOf(Context0))
-        {
-            writer.WriteEncodedValue(signer.RawData);
-            foreach (var certificate in extra)
-            {
-                ArgumentNullException.ThrowIfNull(certificate, nameof(extra));
-                if (seen.Add(certificate.Thumbprint))
-                {
-                    writer.WriteEncodedValue(certificate.RawData);
-                }
-            }
-        }
-
-        return writer.Encode();
     }
 
     private enum KeyKind

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using DTrust.Cms;
 
 namespace DTrust.SigningServer.Signing;
 
@@ -8,9 +9,10 @@ namespace DTrust.SigningServer.Signing;
 /// </summary>
 public sealed class CadesSignedAttributes
 {
-    internal CadesSignedAttributes(CadesBuilder builder, HashAlgorithmName hash, byte[] der, byte[] digestToSign)
+    internal CadesSignedAttributes(CadesBuilder builder, CmsAttributeProfile profile, HashAlgorithmName hash, byte[] der, byte[] digestToSign)
     {
         Builder = builder;
+        Profile = profile;
         Hash = hash;
         Der = der;
         DigestToSign = digestToSign;
@@ -18,6 +20,9 @@ public sealed class CadesSignedAttributes
 
     /// <summary>Document hash algorithm, also the digest algorithm of the signature.</summary>
     public HashAlgorithmName Hash { get; }
+
+    /// <summary>CAdES or PAdES: which attributes <see cref="Der"/> holds.</summary>
+    public CmsAttributeProfile Profile { get; }
 
     /// <summary>DER of the SignedAttributes SET OF.</summary>
     public ReadOnlyMemory<byte> Der { get; }

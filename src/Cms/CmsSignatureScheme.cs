@@ -1,8 +1,8 @@
-namespace DTrust.SigningServer.Signing;
+namespace DTrust.Cms;
 
 /// <summary>
-/// How the HSM signed the digest of the signed attributes. The hash is not part of the scheme: it is always the
-/// document hash algorithm chosen at <see cref="CadesBuilder.Prepare"/>, so a mismatched pair cannot be expressed.
+/// How the key signed the digest of the signed attributes. The hash is not part of the scheme: it is always the
+/// digest algorithm of the SignerInfo, so a mismatched pair cannot be expressed.
 /// </summary>
 public enum CmsSignatureScheme
 {
