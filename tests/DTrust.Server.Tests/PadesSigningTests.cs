@@ -69,7 +69,7 @@ public sealed partial class PadesSigningTests(ServerFixture fixture) : IAsyncLif
 
         var verified = await Tools.DtrustAsync(Server, Key, "verify", output, "--ca", Server.Pki("root.pem"), "--offline");
         Assert.True(verified.ExitCode == 0, verified.StdOut + verified.StdErr);
-        Assert.Contains($"level          PAdES {level}", verified.StdOut, StringComparison.Ordinal);
+        Assert.Matches($@"(?m)^  level +PAdES {Regex.Escape(level)}( |$)", verified.StdOut);
         Assert.Contains("result         OK", verified.StdOut, StringComparison.Ordinal);
 
         // PKI.js over the CMS and the signed byte ranges, taken out of the file by its /ByteRange.
@@ -87,7 +87,14 @@ public sealed partial class PadesSigningTests(ServerFixture fixture) : IAsyncLif
             var dss = await DssAsync(output);
             Assert.NotEmpty(dss.GetProperty("/Certs").EnumerateArray());
             Assert.NotEmpty(dss.GetProperty("/CRLs").EnumerateArray());
-            Assert.Single(dss.GetProperty("/VRI").EnumerateObject());
+            // The VRI entry is named by the SHA-1 of the signature's /Contents value (the zero padding included).
+            var hole = ByteRangePattern().Match(Encoding.Latin1.GetString(bytes));
+            var (from, to) = (int.Parse(hole.Groups[2].Value, CultureInfo.InvariantCulture), int.Parse(hole.Groups[3].Value, CultureInfo.InvariantCulture));
+#pragma warning disable CA5350 // the VRI key is defined as SHA-1
+            var vriKey = "/" + Convert.ToHexString(System.Security.Cryptography.SHA1.HashData(Convert.FromHexString(Encoding.ASCII.GetString(bytes, from + 1, to - from - 2))));
+#pragma warning restore CA5350
+            Assert.Equal(vriKey, Assert.Single(dss.GetProperty("/VRI").EnumerateObject()).Name);
+            Assert.NotEmpty(dss.GetProperty("/OCSPs").EnumerateArray());
             foreach (var reference in dss.GetProperty("/OCSPs").EnumerateArray())
             {
                 var der = Path.Combine(_dir, level + "-ocsp.der");
@@ -223,9 +230,156 @@ public sealed partial class PadesSigningTests(ServerFixture fixture) : IAsyncLif
             Assert.False(File.Exists(Path.ChangeExtension(file, null) + "-signed.pdf"), file);
         }
 
+        Assert.Empty(Directory.GetFiles(_dir, "*.partial"));
+
+        // A signed PDF already there is never replaced.
+        await SignAsync([open], "B-T", []);
+        var target = Path.Combine(_dir, "open-signed.pdf");
+        var before = await File.ReadAllBytesAsync(target);
+        var again = await Tools.DtrustAsync(Server, Key, "sign", open, "--credential", _credential, "--approval", "explicit", "--otp-from-outbox", "--pin", SigningFlowTests.Pin);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("open-signed.pdf exists; move it away first", again.StdErr, StringComparison.Ordinal);
+        Assert.Equal(before, await File.ReadAllBytesAsync(target));
+
         var verify = await Tools.DtrustAsync(Server, Key, "verify", fake, "--ca", Server.Pki("root.pem"));
         Assert.Equal(1, verify.ExitCode);
         Assert.Contains("fake.pdf: not a PDF", verify.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_nested_page_tree_keeps_its_inherited_attributes_and_the_page_is_written_as_it_was()
+    {
+        // Resources and MediaBox inherited from the page-tree nodes; the page itself names neither.
+        var source = Path.Combine(_dir, "nested.src.pdf");
+        await File.WriteAllTextAsync(source, """
+            %PDF-1.7
+            1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj
+            2 0 obj << /Type /Pages /Kids [6 0 R] /Count 1 /MediaBox [0 0 595 842] >> endobj
+            6 0 obj << /Type /Pages /Parent 2 0 R /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 4 0 R >> >> >> endobj
+            3 0 obj << /Type /Page /Parent 6 0 R /Contents 5 0 R >> endobj
+            4 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >> endobj
+            5 0 obj << /Length 0 >>
+            stream
+            BT /F1 20 Tf 72 760 Td (Inherited resources, nested page tree) Tj ET
+            endstream
+            endobj
+            trailer << /Root 1 0 R /Size 7 >>
+            %%EOF
+            """);
+        var input = Path.Combine(_dir, "nested.pdf");
+        var repaired = await ProcessRunner.RunAsync("qpdf", ["--static-id", "--compress-streams=n", "--object-streams=disable", source, input]);
+        Assert.True(repaired.ExitCode is 0 or 3, repaired.StdErr); // 3: repaired with warnings (the source has no xref)
+        await SignAsync([input], "B-T", ["--visible", "1,360,62,200,48"]);
+        var output = Path.Combine(_dir, "nested-signed.pdf");
+
+        var page = await ObjectAsync(output, o => o.TryGetProperty("/Type", out var t) && t.GetString() == "/Page");
+        Assert.Equal(["/Annots", "/Contents", "/Parent", "/Type"], page.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+        Assert.Contains("Signature Validation: Signature is Valid.", await PdfsigAsync(output), StringComparison.Ordinal);
+        Assert.Equal(0, (await ProcessRunner.RunAsync("qpdf", ["--check", output])).ExitCode);
+        var text = await ProcessRunner.RunAsync("pdftotext", [output, "-"]);
+        Assert.Contains("Inherited resources, nested page tree", text.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Later_revisions_that_replace_the_catalog_or_add_an_annotation_are_reported_modified()
+    {
+        var input = Copy("attacked.pdf");
+        await SignAsync([input], "B-T", ["--invisible"]);
+        var signed = await File.ReadAllBytesAsync(Path.Combine(_dir, "attacked-signed.pdf"));
+        var text = Encoding.Latin1.GetString(signed);
+        var size = int.Parse(SizePattern().Matches(text)[^1].Groups[1].Value, CultureInfo.InvariantCulture);
+        var root = RootPattern().Matches(text)[^1].Groups[1].Value;
+        var catalog = LastObject(text, "/Type/Catalog");
+        var page = LastObject(text, "/Type/Page");
+
+        // A new catalog with a new page tree, keeping the AcroForm so the signature is still found.
+        var acroForm = Regex.Match(catalog.Body, @"/AcroForm\s*(\d+ 0 R)").Groups[1].Value;
+        var (newCatalog, newPages, newPage, newContent) = (size, size + 1, size + 2, size + 3);
+        var swapped = AppendUpdate(signed, [
+            (newCatalog, $"<< /Type /Catalog /Pages {newPages} 0 R /AcroForm {acroForm} >>"),
+            (newPages, $"<< /Type /Pages /Kids [{newPage} 0 R] /Count 1 >>"),
+            (newPage, $"<< /Type /Page /Parent {newPages} 0 R /MediaBox [0 0 595 842] /Contents {newContent} 0 R >>"),
+            (newContent, "<< /Length 0 >>\nstream\nendstream"),
+        ], $"{newCatalog} 0 R", size + 4);
+        var swappedFile = Path.Combine(_dir, "catalog-swapped.pdf");
+        await File.WriteAllBytesAsync(swappedFile, swapped);
+        var verified = await Tools.DtrustAsync(Server, Key, "verify", swappedFile, "--ca", Server.Pki("root.pem"), "--offline");
+        Assert.Equal(1, verified.ExitCode);
+        Assert.Contains("signature OK", verified.StdOut, StringComparison.Ordinal);
+        Assert.Contains("changes after  MODIFIED: the document catalog was replaced (/Root)", verified.StdOut, StringComparison.Ordinal);
+
+        // A square annotation over the text, and a signature-looking widget whose signature is not in the file.
+        var annotation = size;
+        var annotated = AppendUpdate(signed, [
+            (annotation, "<< /Type /Annot /Subtype /Square /Rect [60 560 500 600] /C [1 0 0] >>"),
+            (page.Number, Regex.Replace(page.Body, @"/Annots\s*\[([^\]]*)\]", m => $"/Annots[{m.Groups[1].Value} {annotation} 0 R]")),
+        ], root, size + 1);
+        var annotatedFile = Path.Combine(_dir, "annotated.pdf");
+        await File.WriteAllBytesAsync(annotatedFile, annotated);
+        verified = await Tools.DtrustAsync(Server, Key, "verify", annotatedFile, "--ca", Server.Pki("root.pem"), "--offline");
+        Assert.Equal(1, verified.ExitCode);
+        Assert.Contains("changes after  MODIFIED: /Annots gained an entry that is not the widget of a signature in this file", verified.StdOut, StringComparison.Ordinal);
+
+        var (fake, fakeValue) = (size, size + 1);
+        var faked = AppendUpdate(signed, [
+            (fake, $"<< /Type /Annot /Subtype /Widget /FT /Sig /T (Approved) /V {fakeValue} 0 R /Rect [60 560 500 600] /P {page.Number} 0 R >>"),
+            (fakeValue, "<< /Type /Sig /ByteRange [0 10 20 30] /Contents <00> >>"),
+            (page.Number, Regex.Replace(page.Body, @"/Annots\s*\[([^\]]*)\]", m => $"/Annots[{m.Groups[1].Value} {fake} 0 R]")),
+        ], root, size + 2);
+        var fakedFile = Path.Combine(_dir, "faked-widget.pdf");
+        await File.WriteAllBytesAsync(fakedFile, faked);
+        verified = await Tools.DtrustAsync(Server, Key, "verify", fakedFile, "--ca", Server.Pki("root.pem"), "--offline");
+        Assert.Equal(1, verified.ExitCode);
+        Assert.Contains("changes after  MODIFIED: /Annots gained an entry that is not the widget of a signature in this file", verified.StdOut, StringComparison.Ordinal);
+    }
+
+    /// <summary>The last definition of the object whose dictionary contains <paramref name="marker"/> (PDFsharp writes it compact).</summary>
+    private static (int Number, string Body) LastObject(string pdf, string marker)
+    {
+        var match = Regex.Matches(pdf, @"(\d+) 0 obj\s*(<<(?:(?!endobj).)*?)\s*endobj", RegexOptions.Singleline)
+            .Last(m => Regex.IsMatch(m.Groups[2].Value, Regex.Escape(marker).Replace("/", @"\s*/", StringComparison.Ordinal) + @"\b"));
+        return (int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), match.Groups[2].Value);
+    }
+
+    /// <summary>An incremental update as an attacker (or another tool) would append it: objects, a table, a trailer.</summary>
+    private static byte[] AppendUpdate(byte[] pdf, (int Number, string Body)[] objects, string root, int size)
+    {
+        var text = Encoding.Latin1.GetString(pdf);
+        var startxref = StartXrefPattern().Matches(text)[^1].Groups[1].Value;
+        var update = new StringBuilder("\n");
+        var offsets = new List<(int Number, long Offset)>();
+        foreach (var (number, body) in objects)
+        {
+            offsets.Add((number, pdf.Length + update.Length));
+            update.Append(CultureInfo.InvariantCulture, $"{number} 0 obj\n{body}\nendobj\n");
+        }
+
+        var xrefAt = pdf.Length + update.Length;
+        update.Append("xref\n");
+        foreach (var (number, offset) in offsets)
+        {
+            update.Append(CultureInfo.InvariantCulture, $"{number} 1\n{offset:D10} 00000 n\r\n");
+        }
+
+        update.Append(CultureInfo.InvariantCulture, $"trailer\n<< /Size {size} /Root {root} /Prev {startxref} >>\nstartxref\n{xrefAt}\n%%EOF\n");
+        return [.. pdf, .. Encoding.Latin1.GetBytes(update.ToString())];
+    }
+
+    /// <summary>The first object qpdf (JSON v2) reports whose dictionary matches.</summary>
+    private static async Task<JsonElement> ObjectAsync(string file, Func<JsonElement, bool> match)
+    {
+        var json = await ProcessRunner.RunAsync("qpdf", ["--json=2", "--json-key=qpdf", file]);
+        json.EnsureSuccess("qpdf --json");
+        using var doc = JsonDocument.Parse(json.StdOut);
+        foreach (var obj in doc.RootElement.GetProperty("qpdf")[1].EnumerateObject())
+        {
+            if (obj.Value.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Object && match(value))
+            {
+                return value.Clone();
+            }
+        }
+
+        throw new InvalidOperationException("no such object in " + file);
     }
 
     private string Copy(string name)
@@ -251,22 +405,8 @@ public sealed partial class PadesSigningTests(ServerFixture fixture) : IAsyncLif
     }
 
     /// <summary>The DSS dictionary as qpdf reads it (JSON v2), not as our own reader does.</summary>
-    private static async Task<JsonElement> DssAsync(string file)
-    {
-        var json = await ProcessRunner.RunAsync("qpdf", ["--json=2", "--json-key=qpdf", file]);
-        json.EnsureSuccess("qpdf --json");
-        using var doc = JsonDocument.Parse(json.StdOut);
-        foreach (var obj in doc.RootElement.GetProperty("qpdf")[1].EnumerateObject())
-        {
-            if (obj.Value.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Object
-                && value.TryGetProperty("/Type", out var type) && type.GetString() == "/DSS")
-            {
-                return value.Clone();
-            }
-        }
-
-        throw new InvalidOperationException("no /Type /DSS object in " + file);
-    }
+    private static Task<JsonElement> DssAsync(string file) =>
+        ObjectAsync(file, o => o.TryGetProperty("/Type", out var type) && type.GetString() == "/DSS");
 
     private static async Task<byte[]> RawStreamAsync(string file, string reference)
     {

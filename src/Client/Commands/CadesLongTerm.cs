@@ -130,8 +130,18 @@ internal static class CadesLongTerm
     }
 
     /// <summary>Whether a CRL among <paramref name="crls"/> is issued by the issuer of <paramref name="certificate"/>.</summary>
-    public static bool CrlCovers(IEnumerable<byte[]> crls, X509Certificate2 certificate) =>
-        crls.Any(c => new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(c).IssuerDN.GetEncoded().AsSpan().SequenceEqual(certificate.IssuerName.RawData));
+    public static bool CrlCovers(IEnumerable<byte[]> crls, X509Certificate2 certificate) => crls.Any(c =>
+    {
+        try
+        {
+            return new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(c)?.IssuerDN.GetEncoded().AsSpan().SequenceEqual(certificate.IssuerName.RawData) == true;
+        }
+        catch (Exception e) when (e is Org.BouncyCastle.Security.Certificates.CrlException or IOException or ArgumentException)
+        {
+            // An unreadable CRL covers nothing.
+            return false;
+        }
+    });
 
     /// <summary>
     /// What a BasicOCSPResponse says about <paramref name="certificate"/> (good, revoked, unknown; null when it names

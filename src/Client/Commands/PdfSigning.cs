@@ -97,11 +97,34 @@ internal static class PdfSigning
         return file;
     }
 
-    /// <summary>Writes beside the target and renames: a failure leaves no half-written PDF.</summary>
-    public static async Task WriteAsync(string target, byte[] file, CancellationToken ct)
+    /// <summary>
+    /// Writes each file beside its target and renames them once all are written: a failure leaves no half-written
+    /// PDF and no .partial file behind; an existing target is never replaced.
+    /// </summary>
+    public static async Task WriteAllAsync(IReadOnlyList<(string Target, byte[] File)> files, CancellationToken ct)
     {
-        var temporary = target + ".partial";
-        await File.WriteAllBytesAsync(temporary, file, ct);
-        File.Move(temporary, target, overwrite: true);
+        var written = new List<string>();
+        try
+        {
+            foreach (var (target, file) in files)
+            {
+                var temporary = target + ".partial";
+                written.Add(temporary);
+                await File.WriteAllBytesAsync(temporary, file, ct);
+            }
+
+            foreach (var (target, _) in files)
+            {
+                File.Move(target + ".partial", target, overwrite: false);
+                written.Remove(target + ".partial");
+            }
+        }
+        finally
+        {
+            foreach (var leftover in written)
+            {
+                File.Delete(leftover);
+            }
+        }
     }
 }

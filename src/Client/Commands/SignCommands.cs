@@ -59,6 +59,16 @@ internal static class SignCommands
             }
 
             var isPdf = pdf[0];
+            if (isPdf && all.Select(PdfSigning.TargetOf).FirstOrDefault(File.Exists) is { } exists)
+            {
+                // A signed PDF is evidence: never overwritten by a second run.
+                throw new IOException($"{exists} exists; move it away first");
+            }
+
+            if (isPdf && all.Select(PdfSigning.TargetOf).GroupBy(t => t).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            {
+                throw new ArgumentException($"two inputs would both be written to {twice.Key}");
+            }
             if (!isPdf && (parse.GetValue(visible) is not null || parse.GetValue(reason) is not null || parse.GetValue(location) is not null))
             {
                 throw new ArgumentException("--visible, --reason and --location are for PDFs");
@@ -186,15 +196,25 @@ internal static class SignCommands
                     }
                 }
 
+                // PDFs of a batch are finished in memory first (DSS, document time-stamp) and written together after.
+                var finished = new List<(string Target, byte[] File)>();
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    if (isPdf)
+                    {
+                        finished.Add((PdfSigning.TargetOf(batch[i]),
+                            await PdfSigning.FinishAsync(client, prepared[i], signed.Signatures[i].ToByteArray(), wanted, ValidationDataAsync, batch[i].Name, ct)));
+                    }
+                }
+
+                await PdfSigning.WriteAllAsync(finished, ct);
                 for (var i = 0; i < batch.Length; i++)
                 {
                     var value = signed.Signatures[i].ToByteArray();
                     string target;
                     if (isPdf)
                     {
-                        target = PdfSigning.TargetOf(batch[i]);
-                        var file = await PdfSigning.FinishAsync(client, prepared[i], value, wanted, ValidationDataAsync, batch[i].Name, ct);
-                        await PdfSigning.WriteAsync(target, file, ct);
+                        target = finished[i].Target;
                     }
                     else
                     {

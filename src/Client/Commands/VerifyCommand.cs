@@ -88,44 +88,94 @@ internal static class VerifyCommand
         EmbeddedValidation? embedded = null;
         if (dss is not null)
         {
+            // What in the DSS cannot be read is left out (and so missing), not fatal: the rest may still suffice.
             var certificates = new X509Certificate2Collection();
             foreach (var c in dss.Certificates)
             {
-                certificates.Add(X509CertificateLoader.LoadCertificate(c));
+                try
+                {
+                    certificates.Add(X509CertificateLoader.LoadCertificate(c));
+                }
+                catch (CryptographicException)
+                {
+                    Console.WriteLine("DSS: a certificate that cannot be read is ignored");
+                }
             }
 
-            embedded = new EmbeddedValidation(certificates, dss.OcspResponses.Select(CadesLongTerm.BasicResponse).ToList(), dss.Crls, "DSS");
+            var ocsp = new List<byte[]>();
+            foreach (var o in dss.OcspResponses)
+            {
+                try
+                {
+                    ocsp.Add(CadesLongTerm.BasicResponse(o));
+                }
+                catch (Exception e) when (e is FormatException or IOException or ArgumentException or InvalidCastException)
+                {
+                    Console.WriteLine("DSS: an OCSP response that cannot be read is ignored");
+                }
+            }
+
+            embedded = new EmbeddedValidation(certificates, ocsp, dss.Crls, "DSS");
         }
 
+        // Document time-stamps first: a signature reaches B-LTA only under one that verifies.
+        var stamps = fields.Where(f => f.IsDocTimeStamp && f.Problem is null)
+            .ToDictionary(f => f, f => CheckDocTimeStamp(f, f.SignedBytes(revision.Bytes), options, print: false));
         var allOk = true;
-        var levels = new List<string>();
         foreach (var field in fields.OrderBy(f => f.CoveredEnd))
         {
+            if (field.Problem is not null)
+            {
+                Console.WriteLine($"{field.Name}: FAILED  {field.Problem}");
+                allOk = false;
+                continue;
+            }
+
             var data = field.SignedBytes(revision.Bytes);
             var whole = field.CoveredEnd == revision.Bytes.Length ? "the whole file" : $"bytes up to {field.CoveredEnd} of {revision.Bytes.Length}";
-            Console.WriteLine($"{field.Name} ({field.SubFilter[1..]}): covers {whole}");
+            Console.WriteLine($"{field.Name} ({field.SubFilter.TrimStart('/')}): covers {whole}");
             bool ok;
-            string level;
             if (field.IsDocTimeStamp)
             {
-                ok = CheckDocTimeStamp(field, data, options);
-                level = "document time-stamp";
+                ok = CheckDocTimeStamp(field, data, options, print: true);
+            }
+            else if (field.SubFilter is "/ETSI.CAdES.detached" or "/adbe.pkcs7.detached")
+            {
+                var cms = new SignedCms(new ContentInfo(data), detached: true);
+                try
+                {
+                    cms.Decode(field.Contents);
+                }
+                catch (CryptographicException e)
+                {
+                    Console.WriteLine($"  signature FAILED: not a CMS signature ({e.Message})");
+                    allOk = false;
+                    continue;
+                }
+
+                var (cmsOk, stamped) = await CheckCmsAsync(cms, options, embedded, "  ", ct);
+                ok = cmsOk;
+                var archived = stamps.Any(s => s.Value && s.Key.CoveredEnd > field.CoveredEnd);
+                var level = !stamped ? "B-B" : embedded is null ? "B-T" : archived ? "B-LTA" : "B-LT";
+                Console.WriteLine($"  level          PAdES {level}{(level == "B-T" ? " (for LTV: no DSS with the certificates and revocation data)" : level == "B-B" ? " (no signature time-stamp)" : "")}");
             }
             else
             {
-                var cms = new SignedCms(new ContentInfo(data), detached: true);
-                cms.Decode(field.Contents);
-                var (cmsOk, stamped) = await CheckCmsAsync(cms, options, embedded, "  ", ct);
-                ok = cmsOk;
-
-                // B-LTA: a document time-stamp after the DSS covers both.
-                var archived = fields.Any(f => f.IsDocTimeStamp && f.CoveredEnd > field.CoveredEnd);
-                level = !stamped ? "B-B" : embedded is null ? "B-T" : archived ? "B-LTA" : "B-LT";
-                Console.WriteLine($"  level          PAdES {level}{(level == "B-T" ? " (for LTV: no DSS with the certificates and revocation data)" : level == "B-B" ? " (no signature time-stamp)" : "")}");
-                levels.Add(level);
+                Console.WriteLine($"  signature FAILED: SubFilter {field.SubFilter} is not one this verifier checks");
+                allOk = false;
+                continue;
             }
 
-            var change = PdfSignatures.ChangeAfter(revision, field);
+            string? change;
+            try
+            {
+                change = PdfSignatures.ChangeAfter(revision, field, fields);
+            }
+            catch (PdfInputException e)
+            {
+                change = "the signed bytes do not end a readable revision (" + e.Message + ")";
+            }
+
             Console.WriteLine(change is null
                 ? $"  changes after  {(field.CoveredEnd == revision.Bytes.Length ? "none" : "none but signatures, time-stamps and validation data")}"
                 : $"  changes after  MODIFIED: {change}");
@@ -137,16 +187,25 @@ internal static class VerifyCommand
     }
 
     /// <summary>ETSI.RFC3161: the token's imprint is the hash of the ranges, its signature and the TSA's chain hold.</summary>
-    private static bool CheckDocTimeStamp(PdfSignatureField field, byte[] data, Checks options)
+    private static bool CheckDocTimeStamp(PdfSignatureField field, byte[] data, Checks options, bool print)
     {
         if (!Rfc3161TimestampToken.TryDecode(field.Contents, out var token, out _))
         {
-            Console.WriteLine("  time-stamp FAILED: not an RFC 3161 token");
+            if (print)
+            {
+                Console.WriteLine("  time-stamp FAILED: not an RFC 3161 token");
+            }
+
             return false;
         }
 
         var ok = token.VerifySignatureForData(data, out var tsa, token.AsSignedCms().Certificates);
         var chain = tsa is not null && Chains(tsa, options.Roots, token.AsSignedCms().Certificates, token.TokenInfo.Timestamp.UtcDateTime, TimeStampingEku);
+        if (!print)
+        {
+            return ok && chain;
+        }
+
         Console.WriteLine($"  time-stamp {(ok ? "OK" : "FAILED")}  {token.TokenInfo.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture)}Z by {tsa?.Subject}");
         Console.WriteLine($"  chain {(chain ? "OK" : "FAILED")}       to {options.Roots[0].Subject}");
         if (options.TokenOut is { } target)

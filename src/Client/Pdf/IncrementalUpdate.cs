@@ -16,7 +16,7 @@ internal sealed class IncrementalUpdate
 {
     private readonly PdfRevision _revision;
     private readonly MemoryStream _body = new();
-    private readonly SortedDictionary<int, long> _offsets = [];
+    private readonly SortedDictionary<int, (long Offset, int Generation)> _offsets = [];
     private readonly List<PdfObject> _changed = [];
     private int _next;
 
@@ -63,6 +63,13 @@ internal sealed class IncrementalUpdate
     public void Changed(PdfObject obj, PdfObject container)
     {
         var target = obj.IsIndirect ? obj : container;
+
+        // PDFsharp's WriteObject leaves stream data out: a changed stream cannot be written again this way.
+        if (target is PdfDictionary { Stream: not null })
+        {
+            throw new InvalidOperationException($"object {target.Reference!.ObjectNumber} is a stream; it cannot be rewritten here");
+        }
+
         if (!_changed.Contains(target))
         {
             _changed.Add(target);
@@ -71,7 +78,7 @@ internal sealed class IncrementalUpdate
 
     public void Begin(int number)
     {
-        _offsets[number] = Position;
+        _offsets[number] = (Position, 0);
         Raw($"{number} 0 obj\n");
     }
 
@@ -86,7 +93,8 @@ internal sealed class IncrementalUpdate
     {
         foreach (var obj in _changed)
         {
-            _offsets[obj.Reference!.ObjectNumber] = Position;
+            // The object keeps its generation: its references say "N G R" and must find it.
+            _offsets[obj.Reference!.ObjectNumber] = (Position, obj.Reference.GenerationNumber);
             _revision.Document.Internals.WriteObject(_body, obj);
         }
 
@@ -126,10 +134,10 @@ internal sealed class IncrementalUpdate
         foreach (var run in Runs())
         {
             xref.Append(CultureInfo.InvariantCulture, $"{run[0].Key} {run.Count}\n");
-            foreach (var (_, offset) in run)
+            foreach (var (_, (offset, generation)) in run)
             {
                 // Each entry is exactly 20 bytes: 10-digit offset, 5-digit generation, type, two-byte end of line.
-                xref.Append(CultureInfo.InvariantCulture, $"{offset:D10} 00000 n\r\n");
+                xref.Append(CultureInfo.InvariantCulture, $"{offset:D10} {generation:D5} n\r\n");
             }
         }
 
@@ -141,13 +149,14 @@ internal sealed class IncrementalUpdate
     {
         // The stream lists itself too; fields: type (1 byte), offset (4 bytes), generation (2 bytes), unfiltered.
         var self = Reserve();
-        _offsets[self] = Position;
+        _offsets[self] = (Position, 0);
         var rows = new byte[_offsets.Count * 7];
         var i = 0;
-        foreach (var (_, offset) in _offsets)
+        foreach (var (_, (offset, generation)) in _offsets)
         {
             rows[i] = 1;
             BinaryPrimitives.WriteUInt32BigEndian(rows.AsSpan(i + 1), checked((uint)offset));
+            BinaryPrimitives.WriteUInt16BigEndian(rows.AsSpan(i + 5), checked((ushort)generation));
             i += 7;
         }
 
@@ -158,9 +167,9 @@ internal sealed class IncrementalUpdate
     }
 
     /// <summary>Object numbers grouped into consecutive runs, as both kinds of section index them.</summary>
-    private List<List<KeyValuePair<int, long>>> Runs()
+    private List<List<KeyValuePair<int, (long Offset, int Generation)>>> Runs()
     {
-        var runs = new List<List<KeyValuePair<int, long>>>();
+        var runs = new List<List<KeyValuePair<int, (long Offset, int Generation)>>>();
         foreach (var entry in _offsets)
         {
             if (runs.Count == 0 || runs[^1][^1].Key + 1 != entry.Key)

@@ -63,7 +63,7 @@ internal sealed class PreparedSignature(byte[] file, long contentsStart, long co
 /// </summary>
 internal static class PadesSigner
 {
-    /// <summary>Room for the CMS: signer certificate, chain and a time-stamp token with its TSA certificate fit in 8 KiB.</summary>
+    /// <summary>Room for the CMS: signer certificate, chain and a time-stamp token with its TSA certificate take about 6 KiB.</summary>
     private const int ContentsRoom = 16384;
 
     /// <summary>"[0 a b c]" is written over this many spaces once the offsets are known.</summary>
@@ -77,12 +77,13 @@ internal static class PadesSigner
         string? reason, string? location, bool docTimeStamp = false)
     {
         var document = revision.Document;
-        if (appearance.Page < 1 || appearance.Page > document.PageCount)
+        var pages = Pages(document);
+        if (appearance.Page < 1 || appearance.Page > pages.Count)
         {
-            throw new PdfInputException($"page {appearance.Page} does not exist (the document has {document.PageCount})");
+            throw new PdfInputException($"page {appearance.Page} does not exist (the document has {pages.Count})");
         }
 
-        var page = document.Pages[appearance.Page - 1];
+        var page = pages[appearance.Page - 1];
         var update = new IncrementalUpdate(revision);
         var fieldName = FreeFieldName(document, docTimeStamp ? "DocTimeStamp" : "Signature");
         var (sig, field) = (update.Reserve(), update.Reserve());
@@ -214,6 +215,38 @@ internal static class PadesSigner
 
     private static PdfItem? Resolve(PdfItem? item) => item is PdfReference reference ? reference.Value : item;
 
+    /// <summary>
+    /// The page dictionaries in order, from the raw page tree. Not PDFsharp's Pages: that flattens the tree, copying
+    /// inherited attributes into each page and re-parenting it, and a page written again would carry all of it.
+    /// </summary>
+    private static List<PdfDictionary> Pages(PdfDocument document)
+    {
+        var pages = new List<PdfDictionary>();
+        var seen = new HashSet<PdfDictionary>(ReferenceEqualityComparer.Instance);
+        void Walk(PdfItem? node, int depth)
+        {
+            if (Resolve(node) is not PdfDictionary d || depth > 64 || !seen.Add(d))
+            {
+                return;
+            }
+
+            if (Resolve(d.Elements["/Kids"]) is PdfArray kids)
+            {
+                foreach (var kid in kids.Elements)
+                {
+                    Walk(kid, depth + 1);
+                }
+            }
+            else if (d.IsIndirect)
+            {
+                pages.Add(d);
+            }
+        }
+
+        Walk(document.Internals.Catalog.Elements["/Pages"], 0);
+        return pages;
+    }
+
     /// <summary>Adds a reference to the array at <paramref name="owner"/>[key]; answers the object that changed.</summary>
     private static PdfObject AddToArray(PdfDocument document, PdfDictionary owner, string key, string reference)
     {
@@ -268,15 +301,29 @@ internal static class PadesSigner
         content.Append(CultureInfo.InvariantCulture, $"BT 0.1 0.1 0.2 rg /F1 {size:0.##} Tf {size * 1.25:0.##} TL 4 {a.Height - 3 - size:0.##} Td\n");
         foreach (var line in a.Lines)
         {
-            content.Append(TextString(line)).Append(" Tj T*\n");
+            content.Append(ShowString(line)).Append(" Tj T*\n");
         }
 
         content.Append("ET\n");
         return Encoding.Latin1.GetBytes(content.ToString());
     }
 
-    /// <summary>A literal string in PDFDocEncoding (Latin-1 for what we write), with (, ) and \ escaped.</summary>
+    /// <summary>
+    /// A text string: printable ASCII as a literal with (, ) and \ escaped (the same in PDFDocEncoding), anything
+    /// else as UTF-16BE with its byte order mark, which every reader decodes.
+    /// </summary>
     private static string TextString(string text)
+    {
+        if (text.Any(c => c is < ' ' or > '~'))
+        {
+            return "<FEFF" + Convert.ToHexString(Encoding.BigEndianUnicode.GetBytes(text)) + ">";
+        }
+
+        return ShowString(text);
+    }
+
+    /// <summary>A string shown in the appearance with Helvetica in WinAnsiEncoding: Latin-1 as is, the rest as '?'.</summary>
+    private static string ShowString(string text)
     {
         var escaped = new StringBuilder("(");
         foreach (var c in text)
@@ -285,7 +332,7 @@ internal static class PadesSigner
             {
                 '(' or ')' or '\\' => "\\" + c,
                 < ' ' => " ",
-                > '\u00ff' => "?",
+                > '\u00ff' or (>= '\u0080' and < '\u00a0') => "?",
                 _ => c.ToString(),
             });
         }

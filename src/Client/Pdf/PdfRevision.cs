@@ -70,11 +70,7 @@ internal sealed partial class PdfRevision
         try
         {
             using var stream = new MemoryStream(bytes, writable: false);
-            var document = PdfReader.Open(stream, PdfDocumentOpenMode.Import);
-
-            // A page written again must say what it said before: PDFsharp would add a transparency group otherwise.
-            document.Options.ColorMode = PdfColorMode.Undefined;
-            return new PdfRevision(bytes, document, trailer);
+            return new PdfRevision(bytes, PdfReader.Open(stream, PdfDocumentOpenMode.Import), trailer);
         }
         catch (Exception e) when (e is not PdfInputException)
         {
@@ -167,7 +163,8 @@ internal sealed partial class PdfRevision
         }
     }
 
-    private static bool PointsAtObject(byte[] bytes, long at, int number)
+    /// <summary>Whether <paramref name="at"/> is the start of "<paramref name="number"/> G obj".</summary>
+    internal static bool PointsAtObject(byte[] bytes, long at, int number)
     {
         if (at < 0 || at >= bytes.Length)
         {
