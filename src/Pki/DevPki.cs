@@ -6,6 +6,9 @@ using DTrust.Tsa;
 
 namespace DTrust.Pki;
 
+/// <summary>The audit checkpoint key (in its own token) and its certificate, which verifiers check checkpoints with.</summary>
+public sealed record AuditSigner(X509Certificate2 Certificate, HsmSigningKey Key);
+
 /// <summary>The TSA's certificate, its HSM key (as a .NET algorithm and as the vault's handle) and the chain.</summary>
 public sealed record TsaIdentity(X509Certificate2 Certificate, AsymmetricAlgorithm Key, X509Certificate2Collection Chain, HsmSigningKey HsmKey);
 
@@ -77,6 +80,51 @@ public sealed partial class DevPki(HsmVault vault, PkiSetup setup, TimeProvider 
 
         File.WriteAllText(Path.Combine(PkiDir, "chain.pem"), root.ExportCertificatePem() + "\n");
         return new TsaIdentity(tsaCert, tsaAlg, [root], tsaKey);
+    }
+
+    /// <summary>The key domain (token) of the audit checkpoint key: apart from every signing key.</summary>
+    public const string AuditDomain = "audit";
+
+    /// <summary>
+    /// The audit checkpoint key (EC P-256 in the audit token) and its certificate: configured (issued elsewhere for
+    /// pki/audit.csr.pem), or in development issued by the dev root; null in production without one.
+    /// </summary>
+    public AuditSigner? EnsureAuditSigner(string? certificatePath)
+    {
+        Directory.CreateDirectory(PkiDir);
+        var key = vault.Domain(AuditDomain).GetOrCreateSigningKey("dtrust-audit", KeyAlgorithm.EcP256);
+        using var alg = (ECDsa)key.CreateAlgorithm();
+        var request = new CertificateRequest(new X500DistinguishedName("CN=DTrust Audit Checkpoints, O=DTrust, C=DE"), alg, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.NonRepudiation, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        File.WriteAllText(Path.Combine(PkiDir, "audit.csr.pem"), request.CreateSigningRequestPem());
+        if (!string.IsNullOrEmpty(certificatePath))
+        {
+            var configured = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
+            RequireMatch(configured, key, "configured audit certificate");
+            return new AuditSigner(configured, key);
+        }
+
+        if (!setup.Development)
+        {
+            return null;
+        }
+
+        var root = EnsureRoot(out var rootKey);
+        var path = Path.Combine(PkiDir, "audit.pem");
+        var certificate = TryLoad(path);
+        if (certificate is null || !Matches(certificate, key) || !IssuedBy(certificate, root))
+        {
+            var now = time.GetUtcNow();
+            using var rootAlg = (ECDsa)rootKey.CreateAlgorithm();
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, true, false));
+            certificate = request.Create(root.SubjectName, X509SignatureGenerator.CreateForECDsa(rootAlg), now.AddMinutes(-5),
+                Min(now.AddYears(10), root.NotAfter), CaSigning.RandomSerial());
+            File.WriteAllText(path, certificate.ExportCertificatePem());
+        }
+
+        return new AuditSigner(certificate, key);
     }
 
     internal X509Certificate2 EnsureRoot(out HsmSigningKey rootKey)

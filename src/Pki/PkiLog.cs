@@ -42,4 +42,7 @@ internal static partial class PkiLog
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Issued development TSA certificate {Subject}")]
     public static partial void TsaCertificateIssued(ILogger logger, string subject);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Signed the development root's CRL, next update {NextUpdate}")]
+    public static partial void RootCrlIssued(ILogger logger, DateTimeOffset nextUpdate);
 }

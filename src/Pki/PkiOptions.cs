@@ -26,6 +26,12 @@ public sealed class PkiOptions
     /// </summary>
     public Dictionary<string, IssuingCaCertificates> Levels { get; set; } = [];
 
+    /// <summary>
+    /// Production: the offline root's current CRL (DER), placed here after each root ceremony; served at
+    /// /crl/root.crl and handed out with the validation data. Development signs its own when this is empty.
+    /// </summary>
+    public string? RootCrlPath { get; set; }
+
     /// <summary>nextUpdate − thisUpdate of every CRL.</summary>
     public int CrlValidityHours { get; set; } = 24;
 

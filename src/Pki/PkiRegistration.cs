@@ -24,6 +24,7 @@ public static class PkiServiceCollectionExtensions
         services.AddSingleton(sp => sp.GetRequiredService<DevPki>().EnsureIssuingCas(options));
         services.AddSingleton<CertificateIssuer>();
         services.AddSingleton<CrlPublisher>();
+        services.AddSingleton<RootCrl>();
         services.AddSingleton<OcspResponder>();
         services.AddHostedService<CrlRefreshService>();
         return services;

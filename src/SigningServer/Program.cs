@@ -109,6 +109,20 @@ builder.Services.AddSingleton(sp =>
         sp.GetRequiredService<ILoggerFactory>().CreateLogger<TimeStampAuthority>());
 });
 builder.Services.AddSingleton<TsaResponder>();
+builder.Services.AddSingleton(sp => new AuditCheckpoints(
+    sp.GetRequiredService<IAuditLog>(),
+    sp.GetRequiredService<DevPki>().EnsureAuditSigner(options.Audit.CertificatePath),
+    sp.GetRequiredService<TimeStampAuthority>(),
+    sp.GetRequiredService<TsaIdentity>(),
+    sp.GetRequiredService<TimeProvider>(),
+    options.Audit.CheckpointDirectory ?? Path.Combine(options.StateDirectory, "audit-checkpoints"),
+    options.Audit.CheckpointOrigin ?? new Uri(pkiOptions.PublicBaseUrl).Authority + "/audit"));
+if (options.Audit.CheckpointSeconds > 0)
+{
+    builder.Services.AddHostedService(sp => new AuditCheckpointTimer(
+        sp.GetRequiredService<AuditCheckpoints>(), TimeSpan.FromSeconds(options.Audit.CheckpointSeconds),
+        sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<AuditCheckpointTimer>>()));
+}
 builder.Services.AddSingleton<IConnectionMultiplexer>(_ => RedisConnection.Connect(options));
 
 var app = builder.Build();
@@ -123,6 +137,7 @@ app.Services.GetRequiredService<TimeStampAuthority>();
 app.Services.GetRequiredService<IssuingCas>();
 app.Services.GetRequiredService<IConnectionMultiplexer>();
 app.Services.GetRequiredService<SigningFlow>();
+app.Services.GetRequiredService<AuditCheckpoints>();
 if (options.Development)
 {
     await DevCallers.EnsureAsync(app.Services.GetRequiredService<ICallerStore>(), options.StateDirectory, TimeProvider.System, CancellationToken.None);

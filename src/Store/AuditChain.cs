@@ -9,7 +9,21 @@ namespace DTrust.Store;
 /// <param name="Entries">Entries read (up to and including the first bad one).</param>
 /// <param name="FirstBadSequence">The sequence where the chain breaks, or null when intact.</param>
 /// <param name="Problem">"changed" (hash mismatch), "removed" (sequence gap), "reordered" (link or order broken); null when intact.</param>
-public sealed record AuditVerification(bool Intact, long Entries, long? FirstBadSequence, string? Problem);
+public sealed record AuditVerification(bool Intact, long Entries, long? FirstBadSequence, string? Problem)
+{
+    /// <summary>The hash of the last entry read (the genesis hash for an empty chain).</summary>
+    public byte[] LastHash { get; init; } = AuditChain.GenesisHash;
+
+    /// <summary>The hashes of the entries at the sequences asked for (checkpoint sizes) that the chain reached.</summary>
+    public IReadOnlyDictionary<long, byte[]> HashesAt { get; init; } = new Dictionary<long, byte[]>();
+
+    /// <summary>Signatures per (tenant, month, level) recounted from the signature entries' hashed details.</summary>
+    public IReadOnlyDictionary<(string Tenant, string Month, string Level), long> Usage { get; init; } =
+        new Dictionary<(string Tenant, string Month, string Level), long>();
+
+    /// <summary>Signature entries written before their details named the level: usage cannot be recounted while there are any.</summary>
+    public long SignaturesWithoutLevel { get; init; }
+}
 
 /// <summary>
 /// The audit hash chain, independent of the engine: both stores hash with <see cref="ComputeHash"/>, and a chain read
@@ -54,9 +68,19 @@ public static class AuditChain
     }
 
     /// <summary>Walks the chain in the order given (a store's <see cref="IAuditLog.ReadAllAsync"/>) and reports the first break.</summary>
-    public static async Task<AuditVerification> VerifyAsync(IAsyncEnumerable<AuditEntry> entries, CancellationToken ct = default)
+    public static Task<AuditVerification> VerifyAsync(IAsyncEnumerable<AuditEntry> entries, CancellationToken ct = default) =>
+        VerifyAsync(entries, null, ct);
+
+    /// <param name="entries">The chain in sequence order.</param>
+    /// <param name="hashesAt">Sequences whose entry hashes to keep (the sizes of checkpoints to compare with).</param>
+    /// <param name="ct">Stops the walk.</param>
+    public static async Task<AuditVerification> VerifyAsync(
+        IAsyncEnumerable<AuditEntry> entries, IReadOnlyCollection<long>? hashesAt, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(entries);
+        var kept = new Dictionary<long, byte[]>();
+        var usage = new Dictionary<(string Tenant, string Month, string Level), long>();
+        long withoutLevel = 0;
         long count = 0;
         long expected = 1;
         byte[] previous = GenesisHash;
@@ -81,9 +105,45 @@ public static class AuditChain
 
             previous = entry.Hash;
             expected = entry.Sequence + 1;
+            if (hashesAt?.Contains(entry.Sequence) == true)
+            {
+                kept[entry.Sequence] = entry.Hash;
+            }
+
+            if (entry.Event is { Action: "signature.created", Outcome: "ok" })
+            {
+                if (LevelOf(entry.Event.Details) is { } level)
+                {
+                    var key = (entry.Event.Tenant, entry.Event.Time.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), level);
+                    usage[key] = usage.GetValueOrDefault(key) + 1;
+                }
+                else
+                {
+                    withoutLevel++;
+                }
+            }
         }
 
-        return new AuditVerification(true, count, null, null);
+        return new AuditVerification(true, count, null, null) { LastHash = previous, HashesAt = kept, Usage = usage, SignaturesWithoutLevel = withoutLevel };
+    }
+
+    private static string? LevelOf(string? details)
+    {
+        if (details is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(details);
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("level", out var level)
+                && level.ValueKind == System.Text.Json.JsonValueKind.String ? level.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private static void AppendField(IncrementalHash hash, string value) => AppendField(hash, Encoding.UTF8.GetBytes(value));

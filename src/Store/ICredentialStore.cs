@@ -104,6 +104,9 @@ public interface IAuditLog
     /// <summary>Every entry in sequence order, as stored (verification recomputes the chain from these).</summary>
     IAsyncEnumerable<AuditEntry> ReadAllAsync(CancellationToken ct);
 
+    /// <summary>The chain head the store keeps beside the entries: the last sequence and its hash (0 and zeros when empty).</summary>
+    Task<(long Sequence, byte[] Hash)> GetHeadAsync(CancellationToken ct);
+
     /// <summary>
     /// One tenant's entries after <paramref name="afterSequence"/> in sequence order, optionally of one credential
     /// and one action: what an auditor reads to re-check the evidence of signatures.

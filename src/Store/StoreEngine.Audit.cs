@@ -51,6 +51,15 @@ public abstract partial class StoreEngine
         }
     }
 
+    public Task<(long Sequence, byte[] Hash)> GetHeadAsync(CancellationToken ct) => RunAsync(async c =>
+    {
+        await using var cmd = Command(c, null, "SELECT last_seq, last_hash FROM audit_head WHERE id = 1");
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct)
+            ? (r.GetInt64(0), r.GetFieldValue<byte[]>(1))
+            : throw new InvalidOperationException("the audit chain head is missing; was the store migrated?");
+    }, ct);
+
     public async IAsyncEnumerable<AuditEntry> ReadAllAsync([EnumeratorCancellation] CancellationToken ct)
     {
         // Paged by sequence: no read transaction stays open while the consumer works, and errors map in RunAsync.

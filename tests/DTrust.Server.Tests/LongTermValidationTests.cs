@@ -31,7 +31,17 @@ public sealed class LongTermValidationTests(ServerFixture fixture)
             var subjects = data.Certificates.Select(c => X509CertificateLoader.LoadCertificate(c.Span).Subject).ToList();
             Assert.Contains(X509CertificateLoader.LoadCertificate(credential.Certificate.Span).Subject, subjects);
             Assert.Contains(subjects, s => s.Contains("Time-Stamping", StringComparison.Ordinal));
-            Assert.Single(data.Crls);
+            // The CA's CRL (for the credential) and the root's (for the CA and TSA certificates); openssl checks both.
+            Assert.Equal(2, data.Crls.Count);
+            for (var i = 0; i < data.Crls.Count; i++)
+            {
+                var crlPath = Path.Combine(dir, $"crl{i}.der");
+                await File.WriteAllBytesAsync(crlPath, data.Crls[i].ToByteArray());
+                var crl = await Tools.OpensslAsync("crl", "-inform", "DER", "-in", crlPath, "-noout", "-CAfile", Server.Pki(i == 0 ? "chain-advanced.pem" : "root.pem"));
+                Assert.True(crl.ExitCode == 0, crl.StdOut + crl.StdErr);
+                Assert.Contains("verify OK", crl.StdOut + crl.StdErr, StringComparison.Ordinal);
+            }
+
             var leaf = Path.Combine(dir, "leaf.pem");
             await File.WriteAllTextAsync(leaf, X509CertificateLoader.LoadCertificate(credential.Certificate.Span).ExportCertificatePem());
             var response = Path.Combine(dir, "ocsp.der");
@@ -70,6 +80,7 @@ public sealed class LongTermValidationTests(ServerFixture fixture)
             var verified = await Tools.DtrustAsync(Server, key, "verify", doc, doc + ".p7s", "--ca", Server.Pki("root.pem"));
             Assert.True(verified.ExitCode == 0, verified.StdOut + verified.StdErr);
             Assert.Contains("level          B-LT", verified.StdOut, StringComparison.Ordinal);
+            Assert.Contains("missing (LTV)  nothing", verified.StdOut, StringComparison.Ordinal);
             Assert.Contains("revocation OK  good at", verified.StdOut, StringComparison.Ordinal);
 
             // A signature without validation data inside says so (here the B-LT one stripped to B-T).

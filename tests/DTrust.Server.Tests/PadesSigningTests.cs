@@ -83,6 +83,8 @@ public sealed partial class PadesSigningTests(ServerFixture fixture) : IAsyncLif
 
         if (level is "B-LT" or "B-LTA")
         {
+            // Everything under the root has revocation data in the DSS: the signer (OCSP, CA CRL), the CA and the TSA (root CRL).
+            Assert.Contains("missing (LTV)  nothing", verified.StdOut, StringComparison.Ordinal);
             // Every OCSP answer in the DSS, as qpdf reads it out, verifies with openssl against the dev root.
             var dss = await DssAsync(output);
             Assert.NotEmpty(dss.GetProperty("/Certs").EnumerateArray());

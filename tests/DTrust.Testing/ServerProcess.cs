@@ -31,7 +31,7 @@ public sealed class ServerProcess : IAsyncDisposable
         Redis = redis;
     }
 
-    public static readonly string[] TokenLabels = ["simple", "advanced", "qualified", "tsa", "root"];
+    public static readonly string[] TokenLabels = ["simple", "advanced", "qualified", "tsa", "audit", "root"];
 
     public string StateDir { get; }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using DTrust.Signing.V1;
 
@@ -85,19 +86,109 @@ internal static class AdminCommands
 
     public static Command Audit(Cli cli)
     {
-        var verify = new Command("verify", "recomputes the audit hash chain; names the first changed, removed or reordered entry");
+        var checkpointFiles = new Option<FileInfo[]>("--checkpoint")
+        {
+            Description = "checkpoints kept earlier (GET /audit/checkpoint, or the checkpoint directory): the chain must extend each",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var auditCert = new Option<FileInfo?>("--audit-cert") { Description = "PEM audit certificate (default: $DTRUST_STATE_DIR/pki/audit.pem)" };
+        var ca = new Option<FileInfo?>("--ca") { Description = "PEM root the TSA chains to (default: $DTRUST_STATE_DIR/pki/root.pem)" };
+        var verify = new Command("verify", "recomputes the audit hash chain, compares it with the stored head and with every checkpoint given; names what was cut, changed, removed or reordered")
+        {
+            checkpointFiles, auditCert, ca,
+        };
         verify.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
-            using var client = cli.Connect(parse);
-            var r = await client.Credentials.VerifyAuditLogAsync(new VerifyAuditLogRequest(), cancellationToken: ct);
-            if (r.Intact)
+            // The checkpoints first, from their files alone: signatures, time-stamps, and each extending the last.
+            var state = Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state";
+            var files = parse.GetValue(checkpointFiles) ?? [];
+            Cli.RequireReadable(files);
+            var notes = new List<AuditCheckpointNote>();
+            var problems = new List<string>();
+            if (files.Length > 0)
             {
-                Console.WriteLine($"audit chain intact: {r.Entries} entries");
+                var certPath = parse.GetValue(auditCert)?.FullName ?? Path.Combine(state, "pki", "audit.pem");
+                var rootPath = parse.GetValue(ca)?.FullName ?? Path.Combine(state, "pki", "root.pem");
+                Cli.RequireReadable([new FileInfo(certPath), new FileInfo(rootPath)]);
+                var certificate = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(certPath, ct));
+                var roots = new X509Certificate2Collection();
+                roots.ImportFromPemFile(rootPath);
+                foreach (var f in files)
+                {
+                    var note = AuditCheckpointCheck.Parse(f.Name, await File.ReadAllTextAsync(f.FullName, ct));
+                    if (AuditCheckpointCheck.CheckSignatures(note, certificate, roots) is { } bad)
+                    {
+                        problems.Add(bad);
+                    }
+
+                    notes.Add(note);
+                }
+
+                notes.Sort((a, b) => a.Size.CompareTo(b.Size));
+                for (var i = 1; i < notes.Count; i++)
+                {
+                    if (notes[i].Previous is not { } prev || !prev.AsSpan().SequenceEqual(notes[i - 1].Hash))
+                    {
+                        problems.Add($"{notes[i].File} does not extend {notes[i - 1].File}: its prev is not that checkpoint (one is missing between them, or the log was forked)");
+                    }
+                }
+            }
+
+            using var client = cli.Connect(parse);
+            var request = new VerifyAuditLogRequest();
+            request.CheckpointSizes.AddRange(notes.Select(n => n.Size));
+            var r = await client.Credentials.VerifyAuditLogAsync(request, cancellationToken: ct);
+            if (!r.Intact)
+            {
+                problems.Add(r.Problem == "head"
+                    ? $"cut tail: the chain has {r.Entries} entries, the head the store keeps says {r.HeadSequence}"
+                    : $"entry {r.FirstBadSequence} was {r.Problem} ({r.Entries} entries read)");
+            }
+
+            problems.AddRange(r.UsageDifferences.Select(d => "billing: " + d));
+            foreach (var note in notes)
+            {
+                if (note.Size > r.Entries)
+                {
+                    problems.Add($"cut tail: {note.File} ({note.Time}) saw {note.Size} entries, the chain now has {r.Entries}");
+                }
+                else if (note.Size > 0 && (!r.HashesAt.TryGetValue(note.Size, out var hash) || !hash.Span.SequenceEqual(note.Head)))
+                {
+                    problems.Add($"rewritten: entry {note.Size} no longer hashes to what {note.File} ({note.Time}) signed");
+                }
+                else
+                {
+                    Console.WriteLine($"checkpoint     {note.File}: {note.Size} entries at {note.Time}, signature and time-stamp OK, the chain extends it");
+                }
+            }
+
+            if (problems.Count == 0)
+            {
+                Console.WriteLine($"audit chain intact: {r.Entries} entries, the stored head matches{(notes.Count > 0 ? $", {notes.Count} checkpoint(s) extended" : "")}" +
+                    (r.UsageChecked ? ", usage recounts to what is billed" : ", usage not recounted (signature entries from before levels were recorded)"));
                 return 0;
             }
 
-            Console.WriteLine($"audit chain BROKEN at entry {r.FirstBadSequence}: {r.Problem} ({r.Entries} entries read)");
+            foreach (var p in problems)
+            {
+                Console.WriteLine("audit chain BROKEN: " + p);
+            }
+
             return 1;
+        }));
+        var outFile = new Option<FileInfo?>("--out") { Description = "write the checkpoint here too" };
+        var checkpoint = new Command("checkpoint", "signs a checkpoint of the audit chain now (the server also does every Audit:CheckpointSeconds) and prints it") { outFile };
+        checkpoint.SetAction((parse, ct) => Cli.RunAsync(async () =>
+        {
+            using var client = cli.Connect(parse);
+            var made = await client.Credentials.CreateAuditCheckpointAsync(new CreateAuditCheckpointRequest(), cancellationToken: ct);
+            if (parse.GetValue(outFile) is { } target)
+            {
+                await File.WriteAllTextAsync(target.FullName, made.Note, ct);
+            }
+
+            Console.Write(made.Note);
+            return 0;
         }));
         var credential = new Option<string?>("--credential") { Description = "only this credential's signatures" };
         var file = new Option<FileInfo?>("--file") { Description = "check entries exported earlier with --export, without the server" };
@@ -140,7 +231,7 @@ internal static class AdminCommands
             return failed == 0 ? 0 : 1;
         }));
 
-        return new Command("audit", "the append-only audit log") { verify, evidence };
+        return new Command("audit", "the append-only audit log") { verify, checkpoint, evidence };
     }
 
     public static Command Usage(Cli cli)

@@ -12,7 +12,7 @@ public sealed record ValidationBundle(IReadOnlyList<byte[]> Certificates, IReadO
 /// this costs no HSM signature per call; the CRL is the one published. Tenant-scoped like every credential read.
 /// </summary>
 public sealed class ValidationDataService(
-    CredentialRegistry registry, ICertificateAuthority ca, IssuingCas cas, OcspResponder ocsp, CrlPublisher crls, TsaIdentity tsa)
+    CredentialRegistry registry, ICertificateAuthority ca, IssuingCas cas, OcspResponder ocsp, CrlPublisher crls, RootCrl root, TsaIdentity tsa)
 {
     public async Task<ValidationBundle> ForAsync(CallerRecord partner, string credentialId, CancellationToken ct)
     {
@@ -47,6 +47,13 @@ public sealed class ValidationDataService(
             responses.Add(await ocsp.RespondForAsync(tsaIssuer.Certificate, tsa.Certificate.SerialNumberBytes.ToArray(), ct));
         }
 
-        return new ValidationBundle(certificates, responses, [await crls.GetCurrentAsync(credential.Level, ct)]);
+        // The root's CRL covers the CA and TSA certificates it issued.
+        var lists = new List<byte[]> { await crls.GetCurrentAsync(credential.Level, ct) };
+        if (root.Current() is { } rootList)
+        {
+            lists.Add(rootList);
+        }
+
+        return new ValidationBundle(certificates, responses, lists);
     }
 }

@@ -27,11 +27,29 @@ public sealed class ServerOptions
 
     public TimestampOptions Tsa { get; set; } = new();
 
+    public AuditOptions Audit { get; set; } = new();
+
     /// <summary>
     /// Interval of the background probes (every HSM domain, Redis, the TSA) whose results grpc.health.v1 reports:
     /// a health check from outside never triggers HSM calls itself.
     /// </summary>
     public int HealthProbeSeconds { get; set; } = 2;
+}
+
+/// <summary>Signed checkpoints of the audit chain: how often, where they go, what they are called.</summary>
+public sealed class AuditOptions
+{
+    /// <summary>Seconds between checkpoints (one is signed only when the chain grew); 0 turns the timer off.</summary>
+    public int CheckpointSeconds { get; set; } = 60;
+
+    /// <summary>Where every checkpoint is written (an off-host mount, a directory an object-store sync reads); default {state}/audit-checkpoints.</summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>The note's first line, naming the log; default the host of Pki:PublicBaseUrl followed by /audit.</summary>
+    public string? CheckpointOrigin { get; set; }
+
+    /// <summary>Production: the PEM certificate of the audit key (issued for pki/audit.csr.pem); development issues one.</summary>
+    public string? CertificatePath { get; set; }
 }
 
 /// <summary>Where the server listens. Named so that it does not hide Kestrel's own <c>ListenOptions</c>.</summary>

@@ -478,6 +478,9 @@ public sealed partial class SigningFlow(
                     format = request.Format.ToString(),
                     tsa_serial = i < stamps.Count ? stamps[i].SerialNumber : null,
                     approval,
+
+                    // Hashed with the entry, so the billed usage can be recounted from the chain (dtrust audit verify).
+                    level = credential.Level.ToString(),
                 },
                 usage: (credential.Level, 1),
                 ct: CancellationToken.None);

@@ -2,6 +2,7 @@ using DTrust.SigningServer.Callers;
 using DTrust.SigningServer.Credentials;
 using DTrust.SigningServer.Factors;
 using DTrust.Store;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using V1 = DTrust.Signing.V1;
@@ -18,6 +19,7 @@ internal sealed class CredentialGrpcService(
     CallerAdministration admin,
     PasskeyPairing pairing,
     IAuditLog auditLog,
+    AuditCheckpoints checkpoints,
     IUsageReport usage) : V1.CredentialService.CredentialServiceBase
 {
     [AllowRoles(CallerRole.Operator)]
@@ -133,14 +135,59 @@ internal sealed class CredentialGrpcService(
     [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.VerifyAuditLogResponse> VerifyAuditLog(V1.VerifyAuditLogRequest request, ServerCallContext context)
     {
-        var result = await AuditChain.VerifyAsync(auditLog.ReadAllAsync(context.CancellationToken), context.CancellationToken);
-        return new V1.VerifyAuditLogResponse
+        // The head first: an entry appended while the chain is read then makes the head older, never newer, than the walk.
+        var (headSequence, headHash) = await auditLog.GetHeadAsync(context.CancellationToken);
+        var result = await AuditChain.VerifyAsync(auditLog.ReadAllAsync(context.CancellationToken), [.. request.CheckpointSizes, headSequence], context.CancellationToken);
+        var response = new V1.VerifyAuditLogResponse
         {
             Intact = result.Intact,
             Entries = result.Entries,
             FirstBadSequence = result.FirstBadSequence ?? 0,
             Problem = result.Problem ?? "",
+            LastHash = ByteString.CopyFrom(result.LastHash),
+            HeadSequence = headSequence,
+            HeadHash = ByteString.CopyFrom(headHash),
         };
+
+        // A cut tail leaves a shorter chain than the head the store kept (unless the head was cut too: checkpoints catch that).
+        var atHead = headSequence == 0 ? AuditChain.GenesisHash : result.HashesAt.GetValueOrDefault(headSequence);
+        if (result.Intact && (atHead is null || !atHead.AsSpan().SequenceEqual(headHash)))
+        {
+            (response.Intact, response.Problem, response.FirstBadSequence) = (false, "head", Math.Min(headSequence, result.Entries) + 1);
+        }
+
+        // Billing is recounted from what the chain signed: a usage row changed in the database no longer matches.
+        response.UsageChecked = result.Intact && result.SignaturesWithoutLevel == 0;
+        if (response.UsageChecked)
+        {
+            var tenant = context.Caller().Tenant;
+            var billed = (await usage.GetUsageAsync(tenant, null, context.CancellationToken)).ToDictionary(u => (u.Month, u.Level.ToString()), u => u.Signatures);
+            var counted = result.Usage.Where(u => u.Key.Tenant == tenant).ToDictionary(u => (u.Key.Month, u.Key.Level), u => u.Value);
+            foreach (var key in billed.Keys.Union(counted.Keys).Order())
+            {
+                if (billed.GetValueOrDefault(key) != counted.GetValueOrDefault(key))
+                {
+                    response.UsageDifferences.Add($"{key.Item1} {key.Item2.ToUpperInvariant()}: billed {billed.GetValueOrDefault(key)}, the chain has {counted.GetValueOrDefault(key)}");
+                }
+            }
+        }
+
+        foreach (var size in request.CheckpointSizes.Distinct())
+        {
+            if (result.HashesAt.TryGetValue(size, out var hash))
+            {
+                response.HashesAt[size] = ByteString.CopyFrom(hash);
+            }
+        }
+
+        return response;
+    }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.AuditCheckpoint> CreateAuditCheckpoint(V1.CreateAuditCheckpointRequest request, ServerCallContext context)
+    {
+        var (note, size) = (await checkpoints.CreateAsync(onlyIfGrown: false, context.CancellationToken))!.Value;
+        return new V1.AuditCheckpoint { Note = note, Size = size };
     }
 
     [AllowRoles(CallerRole.Operator)]

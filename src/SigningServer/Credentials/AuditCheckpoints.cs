@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DTrust.Pki;
+using DTrust.Store;
+using DTrust.Tsa;
+
+namespace DTrust.SigningServer.Credentials;
+
+/// <summary>
+/// Signed checkpoints of the audit chain, so that whoever can write the database cannot cut its tail or rewrite it
+/// unseen: a checkpoint held elsewhere names the entry count and the head hash at its time, signed by the audit key
+/// (its own HSM token) and time-stamped by our TSA, and commits to the checkpoint before it.
+/// </summary>
+/// <remarks>
+/// The form is a c2sp.org signed note carrying a transparency-log checkpoint:
+/// <code>
+/// ORIGIN
+/// SIZE
+/// base64(head hash)
+/// time 2026-12-03T12:00:00.000Z
+/// prev base64(SHA-256 of the previous checkpoint's text)
+///
+/// — dtrust-audit base64(key id ‖ DER ECDSA P-256/SHA-256 signature over the text above the blank line)
+/// — dtrust-tsa base64(key id ‖ RFC 3161 TimeStampToken over the SHA-256 of that text)
+/// </code>
+/// The key id is the first 4 bytes of SHA-256(name ‖ "\n" ‖ SubjectPublicKeyInfo of the key's certificate). With
+/// openssl: the text is <c>sed '/^$/q' note | head -c -1</c>, the signature the base64 after the name minus its first 4
+/// bytes, verified by <c>openssl dgst -sha256 -verify audit.pub -signature sig.der text</c>.
+/// </remarks>
+public sealed class AuditCheckpoints : IDisposable
+{
+    public const string AuditKeyName = "dtrust-audit";
+    public const string TsaKeyName = "dtrust-tsa";
+
+    private readonly IAuditLog _log;
+    private readonly AuditSigner? _signer;
+    private readonly TimeStampAuthority _tsa;
+    private readonly TsaIdentity _tsaIdentity;
+    private readonly TimeProvider _time;
+    private readonly string _directory;
+    private readonly string _origin;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private string? _latest;
+
+    /// <param name="signer">The audit key and certificate; null (production without a certificate) disables checkpoints.</param>
+    public AuditCheckpoints(IAuditLog log, AuditSigner? signer, TimeStampAuthority tsa, TsaIdentity tsaIdentity, TimeProvider time, string directory, string origin)
+    {
+        (_log, _signer, _tsa, _tsaIdentity, _time, _directory, _origin) = (log, signer, tsa, tsaIdentity, time, directory, origin);
+        Directory.CreateDirectory(directory);
+        var latest = Path.Combine(directory, "latest.txt");
+        _latest = File.Exists(latest) ? File.ReadAllText(latest) : null;
+    }
+
+    public bool Enabled => _signer is not null;
+
+    /// <summary>The latest checkpoint's note, or null before the first.</summary>
+    public string? Latest => Volatile.Read(ref _latest);
+
+    /// <summary>
+    /// Signs a checkpoint of the chain as it is now and writes it out (checkpoint-SIZE.txt and latest.txt). With
+    /// <paramref name="onlyIfGrown"/>, nothing happens when the chain has not grown since the latest checkpoint.
+    /// </summary>
+    public async Task<(string Note, long Size)?> CreateAsync(bool onlyIfGrown, CancellationToken ct)
+    {
+        var signer = _signer ?? throw new InvalidOperationException("no audit certificate is configured (DTrust:Audit:CertificatePath)");
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var (size, head) = await _log.GetHeadAsync(ct);
+            var previous = _latest;
+            if (onlyIfGrown && previous is not null && SizeOf(previous) >= size)
+            {
+                return null;
+            }
+
+            var text = new StringBuilder()
+                .Append(_origin).Append('\n')
+                .Append(size.ToString(CultureInfo.InvariantCulture)).Append('\n')
+                .Append(Convert.ToBase64String(head)).Append('\n')
+                .Append("time ").Append(_time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)).Append('\n');
+            if (previous is not null)
+            {
+                text.Append("prev ").Append(Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(TextOf(previous))))).Append('\n');
+            }
+
+            var body = Encoding.UTF8.GetBytes(text.ToString());
+            var digest = SHA256.HashData(body);
+            using var key = (ECDsa)signer.Key.CreateAlgorithm();
+            var signature = key.SignHash(digest, DSASignatureFormat.Rfc3279DerSequence);
+            var stamp = await _tsa.TimestampAsync(HashAlgorithmName.SHA256, digest, includeCertificate: true, ct);
+            if (!stamp.IsGranted)
+            {
+                throw new InvalidOperationException($"the TSA refused the checkpoint's time-stamp: {stamp.StatusText}");
+            }
+
+            var note = text.Append('\n')
+                .Append(SignatureLine(AuditKeyName, signer.Certificate.PublicKey.ExportSubjectPublicKeyInfo(), signature))
+                .Append(SignatureLine(TsaKeyName, _tsaIdentity.Certificate.PublicKey.ExportSubjectPublicKeyInfo(), stamp.Token.ToArray()))
+                .ToString();
+
+            // The numbered file first: latest.txt may only ever name a checkpoint that exists.
+            await File.WriteAllTextAsync(Path.Combine(_directory, $"checkpoint-{size:D12}.txt"), note, ct);
+            var temporary = Path.Combine(_directory, "latest.txt.partial");
+            await File.WriteAllTextAsync(temporary, note, ct);
+            File.Move(temporary, Path.Combine(_directory, "latest.txt"), overwrite: true);
+            Volatile.Write(ref _latest, note);
+            return (note, size);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public void Dispose() => _gate.Dispose();
+
+    /// <summary>The signed text of a note: everything up to (and with) the newline before the blank line.</summary>
+    public static string TextOf(string note) => note[..(note.IndexOf("\n\n", StringComparison.Ordinal) + 1)];
+
+    private static long SizeOf(string note) => long.Parse(note.Split('\n')[1], CultureInfo.InvariantCulture);
+
+    private static string SignatureLine(string name, byte[] subjectPublicKeyInfo, byte[] signature)
+    {
+        var id = SHA256.HashData([.. Encoding.UTF8.GetBytes(name + "\n"), .. subjectPublicKeyInfo])[..4];
+        return $"\u2014 {name} {Convert.ToBase64String([.. id, .. signature])}\n";
+    }
+}
+
+/// <summary>Signs a checkpoint every Audit:CheckpointSeconds when the chain grew; a failure is logged and retried next tick.</summary>
+public sealed class AuditCheckpointTimer(AuditCheckpoints checkpoints, TimeSpan interval, TimeProvider time, ILogger<AuditCheckpointTimer> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await checkpoints.CreateAsync(onlyIfGrown: true, stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogWarning(e, "Audit checkpoint failed; the next tick tries again");
+            }
+        }
+    }
+}
