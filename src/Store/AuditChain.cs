@@ -23,6 +23,14 @@ public sealed record AuditVerification(bool Intact, long Entries, long? FirstBad
 
     /// <summary>Signature entries written before their details named the level: usage cannot be recounted while there are any.</summary>
     public long SignaturesWithoutLevel { get; init; }
+
+    public long SignaturesWithLevel { get; init; }
+
+    /// <summary>Two verdicts are equal when they say the same: intact or where and why not (the walk's by-products aside).</summary>
+    public bool Equals(AuditVerification? other) =>
+        other is not null && (Intact, Entries, FirstBadSequence, Problem) == (other.Intact, other.Entries, other.FirstBadSequence, other.Problem);
+
+    public override int GetHashCode() => HashCode.Combine(Intact, Entries, FirstBadSequence, Problem);
 }
 
 /// <summary>
@@ -71,6 +79,53 @@ public static class AuditChain
     public static Task<AuditVerification> VerifyAsync(IAsyncEnumerable<AuditEntry> entries, CancellationToken ct = default) =>
         VerifyAsync(entries, null, ct);
 
+    /// <summary>
+    /// Whether <paramref name="entries"/> (read after <paramref name="fromSequence"/> − 1) lead from the entry
+    /// <paramref name="fromSequence"/> with hash <paramref name="fromHash"/> (0 and the genesis hash for the start)
+    /// to <paramref name="toSequence"/> with <paramref name="toHash"/>, every link and hash intact. Answers the problem, or null.
+    /// </summary>
+    public static async Task<string?> ExtendsAsync(
+        IAsyncEnumerable<AuditEntry> entries, long fromSequence, byte[] fromHash, long toSequence, byte[] toHash, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var previous = fromSequence == 0 ? GenesisHash : null;
+        var expected = fromSequence == 0 ? 1 : fromSequence;
+        await foreach (var entry in entries.WithCancellation(ct))
+        {
+            if (entry.Sequence != expected)
+            {
+                return $"entry {expected} is missing";
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(entry.Hash, ComputeHash(entry.Sequence, entry.PreviousHash, entry.Event)))
+            {
+                return $"entry {entry.Sequence} was changed";
+            }
+
+            if (previous is null)
+            {
+                // The first entry read is the one the last checkpoint ended at.
+                if (!CryptographicOperations.FixedTimeEquals(entry.Hash, fromHash))
+                {
+                    return $"entry {entry.Sequence} is not the one the last checkpoint signed";
+                }
+            }
+            else if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous))
+            {
+                return $"entry {entry.Sequence} does not link to entry {entry.Sequence - 1}";
+            }
+
+            previous = entry.Hash;
+            expected++;
+            if (entry.Sequence == toSequence)
+            {
+                return CryptographicOperations.FixedTimeEquals(entry.Hash, toHash) ? null : $"the head is not entry {toSequence}";
+            }
+        }
+
+        return toSequence == 0 && fromSequence == 0 ? null : $"the chain ends before entry {toSequence}";
+    }
+
     /// <param name="entries">The chain in sequence order.</param>
     /// <param name="hashesAt">Sequences whose entry hashes to keep (the sizes of checkpoints to compare with).</param>
     /// <param name="ct">Stops the walk.</param>
@@ -79,8 +134,10 @@ public static class AuditChain
     {
         ArgumentNullException.ThrowIfNull(entries);
         var kept = new Dictionary<long, byte[]>();
+        var wanted = hashesAt is null ? null : new HashSet<long>(hashesAt);
         var usage = new Dictionary<(string Tenant, string Month, string Level), long>();
         long withoutLevel = 0;
+        long withLevel = 0;
         long count = 0;
         long expected = 1;
         byte[] previous = GenesisHash;
@@ -105,7 +162,7 @@ public static class AuditChain
 
             previous = entry.Hash;
             expected = entry.Sequence + 1;
-            if (hashesAt?.Contains(entry.Sequence) == true)
+            if (wanted?.Contains(entry.Sequence) == true)
             {
                 kept[entry.Sequence] = entry.Hash;
             }
@@ -116,6 +173,7 @@ public static class AuditChain
                 {
                     var key = (entry.Event.Tenant, entry.Event.Time.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), level);
                     usage[key] = usage.GetValueOrDefault(key) + 1;
+                    withLevel++;
                 }
                 else
                 {
@@ -124,7 +182,7 @@ public static class AuditChain
             }
         }
 
-        return new AuditVerification(true, count, null, null) { LastHash = previous, HashesAt = kept, Usage = usage, SignaturesWithoutLevel = withoutLevel };
+        return new AuditVerification(true, count, null, null) { LastHash = previous, HashesAt = kept, Usage = usage, SignaturesWithoutLevel = withoutLevel, SignaturesWithLevel = withLevel };
     }
 
     private static string? LevelOf(string? details)

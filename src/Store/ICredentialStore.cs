@@ -104,6 +104,9 @@ public interface IAuditLog
     /// <summary>Every entry in sequence order, as stored (verification recomputes the chain from these).</summary>
     IAsyncEnumerable<AuditEntry> ReadAllAsync(CancellationToken ct);
 
+    /// <summary>The entries after <paramref name="afterSequence"/> in sequence order (what a checkpoint adds to the last).</summary>
+    IAsyncEnumerable<AuditEntry> ReadAfterAsync(long afterSequence, CancellationToken ct);
+
     /// <summary>The chain head the store keeps beside the entries: the last sequence and its hash (0 and zeros when empty).</summary>
     Task<(long Sequence, byte[] Hash)> GetHeadAsync(CancellationToken ct);
 

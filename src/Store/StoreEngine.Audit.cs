@@ -60,10 +60,12 @@ public abstract partial class StoreEngine
             : throw new InvalidOperationException("the audit chain head is missing; was the store migrated?");
     }, ct);
 
-    public async IAsyncEnumerable<AuditEntry> ReadAllAsync([EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<AuditEntry> ReadAllAsync(CancellationToken ct) => ReadAfterAsync(0, ct);
+
+    public async IAsyncEnumerable<AuditEntry> ReadAfterAsync(long afterSequence, [EnumeratorCancellation] CancellationToken ct)
     {
         // Paged by sequence: no read transaction stays open while the consumer works, and errors map in RunAsync.
-        long after = 0;
+        var after = afterSequence;
         while (true)
         {
             var page = await RunAsync(async c =>

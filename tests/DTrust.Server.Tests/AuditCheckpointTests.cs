@@ -65,7 +65,8 @@ public sealed class AuditCheckpointTests
             var ts = await Tools.OpensslAsync("ts", "-verify", "-digest", Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))),
                 "-in", Path.Combine(dir, "tst.der"), "-token_in", "-CAfile", server.Pki("root.pem"), "-untrusted", server.Pki("tsa.pem"));
             Assert.True(ts.ExitCode == 0, ts.StdOut + ts.StdErr);
-            var verify = await VerifyAsync(server, key, c1, c2, c3);
+            // latest.txt beside its numbered copy counts once.
+            var verify = await VerifyAsync(server, key, c1, c2, c3, Path.Combine(server.StateDir, "audit-checkpoints", "latest.txt"));
             Assert.True(verify.ExitCode == 0, verify.StdOut + verify.StdErr);
             Assert.Contains("3 checkpoint(s) extended", verify.StdOut, StringComparison.Ordinal);
 
@@ -101,6 +102,11 @@ public sealed class AuditCheckpointTests
             verify = await VerifyAsync(server, key, c1, c2, c3);
             Assert.Equal(1, verify.ExitCode);
             Assert.Contains("rewritten: entry", verify.StdOut, StringComparison.Ordinal);
+
+            // Nor does the server sign the rewrite: its head no longer extends the last checkpoint.
+            var refused = await Tools.DtrustAsync(server, key, "audit", "checkpoint");
+            Assert.True(refused.ExitCode != 0, refused.StdOut);
+            Assert.Contains("the audit chain does not extend the last checkpoint: entry", refused.StdErr, StringComparison.Ordinal);
 
             // A cut tail: the last entries deleted. With the head left alone the store's own head names it; with the
             // head cut back too, the last checkpoint does.

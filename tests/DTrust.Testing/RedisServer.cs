@@ -35,17 +35,24 @@ public sealed class RedisServer : IAsyncDisposable
     public string AuthenticatedConfiguration => $"127.0.0.1:{Port},password={Password}";
 
     /// <summary>Starts a Redis; with <paramref name="reuse"/> it restarts on that one's port, directory and password.</summary>
-    public static async Task<RedisServer> StartAsync(RedisServer? reuse = null)
+    public static Task<RedisServer> StartAsync(RedisServer? reuse = null) =>
+        StartCoreAsync(reuse?.Directory, reuse?.Port, reuse?.Password, "");
+
+    /// <summary>A node for a Redis Cluster: cluster mode on, the cluster's one password (also to authenticate to its peers).</summary>
+    public static Task<RedisServer> StartClusterNodeAsync(string password) =>
+        StartCoreAsync(null, null, password, $"cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\nmasterauth {password}\n");
+
+    private static async Task<RedisServer> StartCoreAsync(string? directory, int? fixedPort, string? fixedPassword, string extraConfig)
     {
         var exe = ProcessRunner.RequireTool("redis-server");
-        var dir = reuse?.Directory ?? Path.Combine(Path.GetTempPath(), "dtrust-redis-" + Guid.NewGuid().ToString("N")[..12]);
+        var dir = directory ?? Path.Combine(Path.GetTempPath(), "dtrust-redis-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(dir);
-        var port = reuse?.Port ?? FreePort();
-        var password = reuse?.Password ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+        var port = fixedPort ?? FreePort();
+        var password = fixedPassword ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
 
         // The password goes into 0600 files, never onto a command line another local user could read.
         var config = Path.Combine(dir, "redis.conf");
-        WritePrivate(config, $"port {port}\nbind 127.0.0.1\ndir {dir}\nappendonly yes\nsave \"\"\nrequirepass {password}\n");
+        WritePrivate(config, $"port {port}\nbind 127.0.0.1\ndir {dir}\nappendonly yes\nsave \"\"\nrequirepass {password}\n{extraConfig}");
         WritePrivate(Path.Combine(dir, "password"), password);
         var psi = new ProcessStartInfo(exe)
         {

@@ -124,7 +124,8 @@ internal static class AdminCommands
                     notes.Add(note);
                 }
 
-                notes.Sort((a, b) => a.Size.CompareTo(b.Size));
+                // The same checkpoint twice (latest.txt beside its numbered copy) counts once; then in the order they were made.
+                notes = [.. notes.DistinctBy(n => Convert.ToHexString(n.Hash)).OrderBy(n => n.Size).ThenBy(n => n.Time, StringComparer.Ordinal)];
                 for (var i = 1; i < notes.Count; i++)
                 {
                     if (notes[i].Previous is not { } prev || !prev.AsSpan().SequenceEqual(notes[i - 1].Hash))
@@ -146,6 +147,11 @@ internal static class AdminCommands
             }
 
             problems.AddRange(r.UsageDifferences.Select(d => "billing: " + d));
+            if (r.Intact && r.SignaturesWithoutLevel > 0 && r.SignaturesWithLevel > 0)
+            {
+                // Old entries have no level; one without it among entries that have it switches the recount off.
+                problems.Add($"billing: {r.SignaturesWithoutLevel} signature entries do not name their level, among {r.SignaturesWithLevel} that do");
+            }
             foreach (var note in notes)
             {
                 if (note.Size > r.Entries)

@@ -7,7 +7,8 @@ using System.Text;
 namespace DTrust.Client.Commands;
 
 /// <summary>A checkpoint of the audit chain as the server signs it (see the server's AuditCheckpoints for the form).</summary>
-internal sealed record AuditCheckpointNote(string File, string Text, long Size, byte[] Head, string Time, byte[]? Previous, byte[] Signature, byte[] TimeStampToken)
+internal sealed record AuditCheckpointNote(
+    string File, string Text, long Size, byte[] Head, string Time, byte[]? Previous, byte[] Signature, byte[] TimeStampToken, byte[] KeyId)
 {
     /// <summary>What the next checkpoint's "prev" line must say.</summary>
     public byte[] Hash => SHA256.HashData(Encoding.UTF8.GetBytes(Text));
@@ -37,23 +38,37 @@ internal static class AuditCheckpointCheck
             throw new FormatException($"{file}: not an audit checkpoint (origin, size, head hash, time)");
         }
 
-        var extensions = lines.Skip(3).Select(l => l.Split(' ', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        var extensions = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var parts in lines.Skip(3).Select(l => l.Split(' ', 2)).Where(p => p.Length == 2))
+        {
+            if (!extensions.TryAdd(parts[0], parts[1]))
+            {
+                throw new FormatException($"{file}: the line '{parts[0]}' appears twice");
+            }
+        }
+
         byte[]? Signed(string name)
         {
             var line = note[(blank + 2)..].Split('\n').FirstOrDefault(l => l.StartsWith($"\u2014 {name} ", StringComparison.Ordinal));
-            return line is null ? null : Convert.FromBase64String(line[(name.Length + 3)..])[4..];
+            return line is null ? null : Convert.FromBase64String(line[(name.Length + 3)..]);
         }
 
+        var audit = Signed(AuditKeyName) ?? throw new FormatException($"{file}: no {AuditKeyName} signature");
+        var stamp = Signed(TsaKeyName) ?? throw new FormatException($"{file}: no {TsaKeyName} time-stamp");
         return new AuditCheckpointNote(file, text, size, Convert.FromBase64String(lines[2]), extensions.GetValueOrDefault("time") ?? "",
-            extensions.TryGetValue("prev", out var prev) ? Convert.FromBase64String(prev) : null,
-            Signed(AuditKeyName) ?? throw new FormatException($"{file}: no {AuditKeyName} signature"),
-            Signed(TsaKeyName) ?? throw new FormatException($"{file}: no {TsaKeyName} time-stamp"));
+            extensions.TryGetValue("prev", out var prev) ? Convert.FromBase64String(prev) : null, audit[4..], stamp[4..], audit[..4]);
     }
 
     /// <summary>The problem with one checkpoint's own signatures, or null.</summary>
     public static string? CheckSignatures(AuditCheckpointNote note, X509Certificate2 auditCertificate, X509Certificate2Collection roots)
     {
         using var key = auditCertificate.GetECDsaPublicKey() ?? throw new ArgumentException("the audit certificate has no EC key");
+        var keyId = SHA256.HashData([.. Encoding.UTF8.GetBytes(AuditKeyName + "\n"), .. auditCertificate.PublicKey.ExportSubjectPublicKeyInfo()])[..4];
+        if (!keyId.AsSpan().SequenceEqual(note.KeyId))
+        {
+            return $"{note.File}: signed by another key than the audit certificate's";
+        }
+
         var digest = SHA256.HashData(Encoding.UTF8.GetBytes(note.Text));
         if (!key.VerifyHash(digest, note.Signature, DSASignatureFormat.Rfc3279DerSequence))
         {
@@ -66,12 +81,28 @@ internal static class AuditCheckpointCheck
             return $"{note.File}: the time-stamp does not verify over the checkpoint";
         }
 
+        // The TSA must be a time-stamping unit under the root (not any certificate it issued), the audit key certified by it.
+        var at = token.TokenInfo.Timestamp.UtcDateTime;
+        return !Chains(tsa, roots, token.AsSignedCms().Certificates, at, "1.3.6.1.5.5.7.3.8")
+            ? $"{note.File}: the time-stamp's TSA is not a time-stamping unit under the root"
+            : !Chains(auditCertificate, roots, [], at, null)
+                ? $"{note.File}: the audit certificate does not chain to the root at {at:yyyy-MM-dd HH:mm:ss}Z"
+                : null;
+    }
+
+    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
+    {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.ExtraStore.AddRange(token.AsSignedCms().Certificates);
+        chain.ChainPolicy.ExtraStore.AddRange(extra);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = token.TokenInfo.Timestamp.UtcDateTime;
-        return chain.Build(tsa) ? null : $"{note.File}: the time-stamp's TSA does not chain to the root";
+        chain.ChainPolicy.VerificationTime = at;
+        if (eku is not null)
+        {
+            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
+        }
+
+        return chain.Build(leaf);
     }
 }

@@ -129,29 +129,50 @@ internal static class CadesLongTerm
         return (ocsp, crls);
     }
 
-    /// <summary>Whether a CRL among <paramref name="crls"/> is issued by the issuer of <paramref name="certificate"/>.</summary>
-    public static bool CrlCovers(IEnumerable<byte[]> crls, X509Certificate2 certificate) => crls.Any(c =>
+    /// <summary>
+    /// What the CRLs say about <paramref name="certificate"/> at <paramref name="at"/>: "good" or "revoked" from a CRL
+    /// signed by <paramref name="issuer"/> that had not expired by then (one issued later is fresher still); null when none does.
+    /// </summary>
+    public static string? CrlStatus(IEnumerable<byte[]> crls, X509Certificate2 certificate, X509Certificate2 issuer, DateTime at)
     {
-        try
+        var bcIssuer = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(issuer.RawData);
+        var bcCertificate = new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(certificate.RawData);
+        foreach (var der in crls)
         {
-            return new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(c)?.IssuerDN.GetEncoded().AsSpan().SequenceEqual(certificate.IssuerName.RawData) == true;
+            try
+            {
+                var crl = new Org.BouncyCastle.X509.X509CrlParser().ReadCrl(der);
+                if (crl is null || !crl.IssuerDN.Equivalent(bcIssuer.SubjectDN) || crl.NextUpdate is { } next && next < at)
+                {
+                    continue;
+                }
+
+                crl.Verify(bcIssuer.GetPublicKey());
+                return crl.IsRevoked(bcCertificate) ? "revoked" : "good";
+            }
+            catch (Exception e) when (e is Org.BouncyCastle.Security.Certificates.CrlException or Org.BouncyCastle.Security.InvalidKeyException
+                or Org.BouncyCastle.Security.SignatureException or IOException or ArgumentException)
+            {
+                // An unreadable CRL, or one its issuer did not sign, says nothing.
+            }
         }
-        catch (Exception e) when (e is Org.BouncyCastle.Security.Certificates.CrlException or IOException or ArgumentException)
-        {
-            // An unreadable CRL covers nothing.
-            return false;
-        }
-    });
+
+        return null;
+    }
 
     /// <summary>
     /// What a BasicOCSPResponse says about <paramref name="certificate"/> (good, revoked, unknown; null when it names
     /// another certificate), with its signature checked against the responder certificate it carries.
     /// </summary>
-    public static EmbeddedStatus? StatusOf(byte[] basic, X509Certificate2 certificate)
+    public static EmbeddedStatus? StatusOf(byte[] basic, X509Certificate2 certificate, X509Certificate2? issuer = null)
     {
         var response = new BasicOcspResp(BasicOcspResponse.GetInstance(Asn1Object.FromByteArray(basic)));
         var serial = new Org.BouncyCastle.Math.BigInteger(1, certificate.SerialNumberBytes.ToArray());
-        var single = response.Responses.FirstOrDefault(r => r.GetCertID().SerialNumber.Equals(serial));
+
+        // The CertID names the issuer by the hashes of its name and key: with the issuer known, both must match too.
+        var bcIssuer = issuer is null ? null : new Org.BouncyCastle.X509.X509CertificateParser().ReadCertificate(issuer.RawData);
+        var single = response.Responses.FirstOrDefault(r => r.GetCertID().SerialNumber.Equals(serial)
+            && (bcIssuer is null || r.GetCertID().MatchesIssuer(bcIssuer)));
         if (single is null)
         {
             return null;

@@ -276,9 +276,11 @@ internal static class VerifyCommand
         {
             // B-LT: the revocation status from the data inside the file, checked offline.
             Console.WriteLine($"{indent}validation     {embedded.Certificates.Count} certificate(s), {embedded.BasicOcsp.Count} OCSP answer(s), {embedded.Crls.Count} CRL(s) ({embedded.Where})");
-            answer = embedded.BasicOcsp.Select(o => CadesLongTerm.StatusOf(o, certificate)).FirstOrDefault(a => a is not null);
+            var issuer = IssuerOf(certificate, options.Roots, extra, trustedTime ?? DateTime.UtcNow);
+            answer = embedded.BasicOcsp.Select(o => CadesLongTerm.StatusOf(o, certificate, issuer)).FirstOrDefault(a => a is not null);
             source = embedded.Where + " OCSP";
-            var gaps = LongTermGaps(embedded, options.Roots, extra, [certificate, .. timeStampUnit is null ? Array.Empty<X509Certificate2>() : [timeStampUnit]]);
+            var gaps = LongTermGaps(embedded, options.Roots, extra, trustedTime ?? DateTime.UtcNow,
+                [certificate, .. timeStampUnit is null ? Array.Empty<X509Certificate2>() : [timeStampUnit]]);
             Console.WriteLine($"{indent}missing (LTV)  {(gaps.Count == 0 ? "nothing" : "revocation data for " + string.Join("; ", gaps))}");
             if (answer is null)
             {
@@ -316,7 +318,7 @@ internal static class VerifyCommand
     /// neither an OCSP answer nor a CRL of their issuer: what a verifier in twenty years could not check.
     /// </summary>
     private static List<string> LongTermGaps(EmbeddedValidation embedded, X509Certificate2Collection roots, X509Certificate2Collection extra,
-        IEnumerable<X509Certificate2> leaves)
+        DateTime at, IEnumerable<X509Certificate2> leaves)
     {
         var gaps = new List<string>();
         foreach (var leaf in leaves)
@@ -328,18 +330,36 @@ internal static class VerifyCommand
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
             chain.Build(leaf);
-            foreach (var element in chain.ChainElements.Take(chain.ChainElements.Count - 1))
+            // Covered: a good answer from an OCSP response that verifies, or a CRL its issuer signed that holds the time.
+            for (var i = 0; i < chain.ChainElements.Count - 1; i++)
             {
-                var c = element.Certificate;
-                var covered = embedded.BasicOcsp.Any(o => CadesLongTerm.StatusOf(o, c) is not null) || CadesLongTerm.CrlCovers(embedded.Crls, c);
-                if (!covered && !gaps.Contains(c.GetNameInfo(X509NameType.SimpleName, false)))
+                var (c, issuer) = (chain.ChainElements[i].Certificate, chain.ChainElements[i + 1].Certificate);
+                var ocsp = embedded.BasicOcsp.Select(o => CadesLongTerm.StatusOf(o, c, issuer)).FirstOrDefault(s => s is not null);
+                var crl = CadesLongTerm.CrlStatus(embedded.Crls, c, issuer, at);
+                var name = c.GetNameInfo(X509NameType.SimpleName, false);
+                var gap = ocsp is { Status: "revoked" } || crl == "revoked" ? name + " (revoked)"
+                    : ocsp is { Status: "good", SignatureOk: true } || crl == "good" ? null
+                    : name;
+                if (gap is not null && !gaps.Contains(gap))
                 {
-                    gaps.Add(c.GetNameInfo(X509NameType.SimpleName, false));
+                    gaps.Add(gap);
                 }
             }
         }
 
         return gaps;
+    }
+
+    /// <summary>The certificate's issuer on its chain to the root, or null when it does not chain.</summary>
+    private static X509Certificate2? IssuerOf(X509Certificate2 certificate, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.ExtraStore.AddRange(extra);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.VerificationTime = at;
+        return chain.Build(certificate) && chain.ChainElements.Count > 1 ? chain.ChainElements[1].Certificate : null;
     }
 
     private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using DTrust.Core;
 using DTrust.Pki;
 using DTrust.Store;
 using DTrust.Tsa;
@@ -46,10 +47,32 @@ public sealed class AuditCheckpoints : IDisposable
     /// <param name="signer">The audit key and certificate; null (production without a certificate) disables checkpoints.</param>
     public AuditCheckpoints(IAuditLog log, AuditSigner? signer, TimeStampAuthority tsa, TsaIdentity tsaIdentity, TimeProvider time, string directory, string origin)
     {
+        if (origin.Contains('\n', StringComparison.Ordinal) || origin.Length == 0)
+        {
+            throw new ArgumentException("the checkpoint origin must be one non-empty line", nameof(origin));
+        }
+
         (_log, _signer, _tsa, _tsaIdentity, _time, _directory, _origin) = (log, signer, tsa, tsaIdentity, time, directory, origin);
         Directory.CreateDirectory(directory);
-        var latest = Path.Combine(directory, "latest.txt");
-        _latest = File.Exists(latest) ? File.ReadAllText(latest) : null;
+        _latest = LoadLatest(directory);
+    }
+
+    /// <summary>latest.txt if it reads as a checkpoint, else the newest numbered one that does; null before the first.</summary>
+    private static string? LoadLatest(string directory)
+    {
+        var candidates = new[] { Path.Combine(directory, "latest.txt") }
+            .Concat(Directory.GetFiles(directory, "checkpoint-*.txt").OrderDescending(StringComparer.Ordinal));
+        foreach (var file in candidates.Where(File.Exists))
+        {
+            var note = File.ReadAllText(file);
+            if (note.Contains("\n\n", StringComparison.Ordinal) && note.Split('\n').Length > 3
+                && long.TryParse(note.Split('\n')[1], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                return note;
+            }
+        }
+
+        return null;
     }
 
     public bool Enabled => _signer is not null;
@@ -63,15 +86,26 @@ public sealed class AuditCheckpoints : IDisposable
     /// </summary>
     public async Task<(string Note, long Size)?> CreateAsync(bool onlyIfGrown, CancellationToken ct)
     {
-        var signer = _signer ?? throw new InvalidOperationException("no audit certificate is configured (DTrust:Audit:CertificatePath)");
+        var signer = _signer ?? throw new DTrustException(ErrorKind.FailedPrecondition, "no audit certificate is configured (DTrust:Audit:CertificatePath)");
         await _gate.WaitAsync(ct);
         try
         {
             var (size, head) = await _log.GetHeadAsync(ct);
             var previous = _latest;
-            if (onlyIfGrown && previous is not null && SizeOf(previous) >= size)
+            if (onlyIfGrown && previous is not null && SizeOf(previous) == size)
             {
                 return null;
+            }
+
+            // Never sign a head that does not extend the last checkpoint: a chain cut or rewritten in the database
+            // would otherwise get a fresh signature with a correct prev line.
+            var (fromSize, fromHead) = previous is null ? (0L, AuditChain.GenesisHash) : (SizeOf(previous), HeadOf(previous));
+            var problem = size < fromSize
+                ? $"the chain has {size} entries, the last checkpoint saw {fromSize} (cut tail)"
+                : await AuditChain.ExtendsAsync(_log.ReadAfterAsync(Math.Max(0, fromSize - 1), ct), fromSize, fromHead, size, head, ct);
+            if (problem is not null)
+            {
+                throw new DTrustException(ErrorKind.FailedPrecondition, "the audit chain does not extend the last checkpoint: " + problem);
             }
 
             var text = new StringBuilder()
@@ -91,7 +125,7 @@ public sealed class AuditCheckpoints : IDisposable
             var stamp = await _tsa.TimestampAsync(HashAlgorithmName.SHA256, digest, includeCertificate: true, ct);
             if (!stamp.IsGranted)
             {
-                throw new InvalidOperationException($"the TSA refused the checkpoint's time-stamp: {stamp.StatusText}");
+                throw new DTrustException(ErrorKind.Unavailable, $"the TSA refused the checkpoint's time-stamp: {stamp.StatusText}");
             }
 
             var note = text.Append('\n')
@@ -99,12 +133,14 @@ public sealed class AuditCheckpoints : IDisposable
                 .Append(SignatureLine(TsaKeyName, _tsaIdentity.Certificate.PublicKey.ExportSubjectPublicKeyInfo(), stamp.Token.ToArray()))
                 .ToString();
 
-            // The numbered file first: latest.txt may only ever name a checkpoint that exists.
-            await File.WriteAllTextAsync(Path.Combine(_directory, $"checkpoint-{size:D12}.txt"), note, ct);
+            // The numbered file first (size and time: two checkpoints of one size both stay), and it is the one the
+            // next checkpoint's prev names even if latest.txt cannot be written.
+            var when = _time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff", CultureInfo.InvariantCulture);
+            await File.WriteAllTextAsync(Path.Combine(_directory, $"checkpoint-{size:D12}-{when}.txt"), note, ct);
+            Volatile.Write(ref _latest, note);
             var temporary = Path.Combine(_directory, "latest.txt.partial");
             await File.WriteAllTextAsync(temporary, note, ct);
             File.Move(temporary, Path.Combine(_directory, "latest.txt"), overwrite: true);
-            Volatile.Write(ref _latest, note);
             return (note, size);
         }
         finally
@@ -120,6 +156,8 @@ public sealed class AuditCheckpoints : IDisposable
 
     private static long SizeOf(string note) => long.Parse(note.Split('\n')[1], CultureInfo.InvariantCulture);
 
+    private static byte[] HeadOf(string note) => Convert.FromBase64String(note.Split('\n')[2]);
+
     private static string SignatureLine(string name, byte[] subjectPublicKeyInfo, byte[] signature)
     {
         var id = SHA256.HashData([.. Encoding.UTF8.GetBytes(name + "\n"), .. subjectPublicKeyInfo])[..4];
@@ -132,6 +170,12 @@ public sealed class AuditCheckpointTimer(AuditCheckpoints checkpoints, TimeSpan 
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!checkpoints.Enabled)
+        {
+            log.LogWarning("No audit certificate (DTrust:Audit:CertificatePath): no audit checkpoints are signed");
+            return;
+        }
+
         using var timer = new PeriodicTimer(interval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
@@ -141,7 +185,8 @@ public sealed class AuditCheckpointTimer(AuditCheckpoints checkpoints, TimeSpan 
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                log.LogWarning(e, "Audit checkpoint failed; the next tick tries again");
+                // A chain that no longer extends the last checkpoint is evidence of tampering: an error, every tick.
+                log.LogError(e, "Audit checkpoint failed; the next tick tries again");
             }
         }
     }

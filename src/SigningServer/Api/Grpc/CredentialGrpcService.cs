@@ -158,6 +158,7 @@ internal sealed class CredentialGrpcService(
 
         // Billing is recounted from what the chain signed: a usage row changed in the database no longer matches.
         response.UsageChecked = result.Intact && result.SignaturesWithoutLevel == 0;
+        (response.SignaturesWithLevel, response.SignaturesWithoutLevel) = (result.SignaturesWithLevel, result.SignaturesWithoutLevel);
         if (response.UsageChecked)
         {
             var tenant = context.Caller().Tenant;
