@@ -45,4 +45,7 @@ internal static partial class PkiLog
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Signed the development root's CRL, next update {NextUpdate}")]
     public static partial void RootCrlIssued(ILogger logger, DateTimeOffset nextUpdate);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "The root CRL at {Path} cannot be read ({Reason}); the last good one is served")]
+    public static partial void RootCrlUnreadable(ILogger logger, string path, string reason);
 }

@@ -25,10 +25,20 @@ public sealed class RootCrl(DevPki dev, PkiSetup setup, PkiOptions options, Time
         {
             if (!string.IsNullOrEmpty(options.RootCrlPath))
             {
-                var written = File.GetLastWriteTimeUtc(options.RootCrlPath);
-                if (_der is null || written != _fileTime)
+                // A file being replaced (or gone) keeps the last good copy served; only a CRL that parses replaces it.
+                try
                 {
-                    (_der, _fileTime) = (File.ReadAllBytes(options.RootCrlPath), written);
+                    var written = File.GetLastWriteTimeUtc(options.RootCrlPath);
+                    if (_der is null || written != _fileTime)
+                    {
+                        var der = File.ReadAllBytes(options.RootCrlPath);
+                        CertificateRevocationListBuilder.Load(der, out _);
+                        (_der, _fileTime) = (der, written);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    PkiLog.RootCrlUnreadable(log, options.RootCrlPath, e.Message);
                 }
 
                 return _der;
