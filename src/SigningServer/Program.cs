@@ -162,6 +162,7 @@ app.MapGrpcHealthChecksService().OnListener(grpc).AllowAnonymous();
 app.MapGrpcReflectionService().OnListener(grpc).AllowAnonymous();
 app.MapHttpTsa(http);
 app.MapPkiEndpoints(http);
+app.MapAuditEndpoints(http);
 app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync }).OnListener(http).AllowAnonymous();
 app.MapServerMetrics(admin);
 app.MapHolderPages(holder);

@@ -77,7 +77,15 @@ public sealed class CrlTests(PkiFixture pki)
         Assert.Equal("application/pkix-cert", cer.Content.Headers.ContentType?.MediaType);
         Assert.Equal(pki.Cas[CredentialLevel.Qualified].Certificate.RawData, await cer.Content.ReadAsByteArrayAsync());
 
-        Assert.Equal(HttpStatusCode.NotFound, (await pki.Http.GetAsync(new Uri($"{pki.BaseUrl}/crl/root.crl"))).StatusCode);
+        // The root's CRL covers the CAs it certified (and the TSA): signed by the root, none of them revoked.
+        var rootResponse = await pki.Http.GetAsync(new Uri($"{pki.BaseUrl}/crl/root.crl"));
+        Assert.Equal(HttpStatusCode.OK, rootResponse.StatusCode);
+        var rootCrl = Parse(await rootResponse.Content.ReadAsByteArrayAsync());
+        var root = new X509Certificate(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(
+            await File.ReadAllTextAsync(pki.Pem("root.pem"))).RawData);
+        rootCrl.Verify(root.GetPublicKey());
+        Assert.False(rootCrl.IsRevoked(ca));
+        Assert.Equal(HttpStatusCode.NotFound, (await pki.Http.GetAsync(new Uri($"{pki.BaseUrl}/crl/nope.crl"))).StatusCode);
     }
 
     private static X509Crl Parse(byte[] der) => new X509CrlParser().ReadCrl(der);

@@ -101,6 +101,6 @@ public sealed class CredentialRestartTests : IDisposable
         await using var second = await ServerProcess.StartAsync(stateDir: _state);
         var broken = await DtrustAsync(second, keyFile, "audit", "verify");
         Assert.True(broken.ExitCode == 1, $"exit {broken.ExitCode}: {broken.StdOut}{broken.StdErr}");
-        Assert.Contains($"audit chain BROKEN at entry {tampered}:", broken.StdOut, StringComparison.Ordinal);
+        Assert.Contains($"audit chain BROKEN: entry {tampered} was changed", broken.StdOut, StringComparison.Ordinal);
     }
 }

@@ -15,17 +15,18 @@ internal static class PkiEndpoints
     public const string CrlMediaType = "application/pkix-crl";
     public const string CertificateMediaType = "application/pkix-cert";
 
+    /// <summary>The latest signed checkpoint of the audit chain, for anyone to keep (and to hold us to).</summary>
+    public static void MapAuditEndpoints(this IEndpointRouteBuilder app, ListenerPort listener) =>
+        app.MapGet("/audit/checkpoint", (DTrust.SigningServer.Credentials.AuditCheckpoints checkpoints) =>
+            checkpoints.Latest is { } note ? Results.Text(note, "text/plain; charset=utf-8") : Results.NotFound())
+            .OnListener(listener).WithPublicRateLimit().AllowAnonymous();
+
     public static void MapPkiEndpoints(this IEndpointRouteBuilder app, ListenerPort listener)
     {
         app.MapGet("/crl/{level}.crl", async (string level, CrlPublisher crls, RootCrl root, HttpContext http) =>
             PkiLevels.TryParse(level, out var l) ? Results.Bytes(await crls.GetCurrentAsync(l, http.RequestAborted), CrlMediaType)
             : level == "root" && root.Current() is { } rootList ? Results.Bytes(rootList, CrlMediaType)
             : Results.NotFound()).OnListener(listener).WithPublicRateLimit().AllowAnonymous();
-
-        // The latest signed checkpoint of the audit chain, for anyone to keep (and to hold us to).
-        app.MapGet("/audit/checkpoint", (DTrust.SigningServer.Credentials.AuditCheckpoints checkpoints) =>
-            checkpoints.Latest is { } note ? Results.Text(note, "text/plain; charset=utf-8") : Results.NotFound())
-            .OnListener(listener).WithPublicRateLimit().AllowAnonymous();
 
         app.MapGet("/pki/ca-{level}.cer", (string level, IssuingCas cas) =>
             PkiLevels.TryParse(level, out var l)
