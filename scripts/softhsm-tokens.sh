@@ -29,7 +29,10 @@ free_slot_index() { pkcs11-tool --module "$module" -L 2>/dev/null | grep -c '^Sl
 # Quiet on success (pkcs11-tool chats on stderr), everything on failure.
 p11() { local out; out=$(pkcs11-tool --module "$module" "$@" 2>&1) || { echo "$out" >&2; return 1; }; }
 for label in "$@"; do
-  if softhsm2-util --show-slots 2>/dev/null | grep -q -E "^\s+Label:\s+$label\s*$"; then
+  # Read the slots first: grep -q may stop reading early, and with pipefail the writer's SIGPIPE would then read as
+  # "no such token" and make a second token of that label.
+  slots=$(softhsm2-util --show-slots 2>/dev/null || true)
+  if grep -q -E "^\s+Label:\s+$label\s*$" <<<"$slots"; then
     continue
   fi
   DTRUST_USER_PIN=$(newpin) DTRUST_SO_PIN=$(newpin)
