@@ -90,19 +90,6 @@ internal static class AuditCheckpointCheck
                 : null;
     }
 
-    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.ExtraStore.AddRange(extra);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = at;
-        if (eku is not null)
-        {
-            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
-        }
-
-        return chain.Build(leaf);
-    }
+    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku) =>
+        TrustChain.Chains(leaf, roots, extra, at, eku);
 }

@@ -323,12 +323,7 @@ internal static class VerifyCommand
         var gaps = new List<string>();
         foreach (var leaf in leaves)
         {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            chain.ChainPolicy.ExtraStore.AddRange(extra);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
+            using var chain = TrustChain.Create(roots, extra, at: null);
             chain.Build(leaf);
             // Covered: a good answer from an OCSP response that verifies, or a CRL its issuer signed that holds the time.
             for (var i = 0; i < chain.ChainElements.Count - 1; i++)
@@ -353,28 +348,10 @@ internal static class VerifyCommand
     /// <summary>The certificate's issuer on its chain to the root, or null when it does not chain.</summary>
     private static X509Certificate2? IssuerOf(X509Certificate2 certificate, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at)
     {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.ExtraStore.AddRange(extra);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = at;
+        using var chain = TrustChain.Create(roots, extra, at);
         return chain.Build(certificate) && chain.ChainElements.Count > 1 ? chain.ChainElements[1].Certificate : null;
     }
 
-    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.ExtraStore.AddRange(extra);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = at;
-        if (eku is not null)
-        {
-            chain.ChainPolicy.ApplicationPolicy.Add(new Oid(eku));
-        }
-
-        return chain.Build(leaf);
-    }
+    private static bool Chains(X509Certificate2 leaf, X509Certificate2Collection roots, X509Certificate2Collection extra, DateTime at, string? eku) =>
+        TrustChain.Chains(leaf, roots, extra, at, eku);
 }
