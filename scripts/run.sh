@@ -13,7 +13,7 @@ redis_port=${DTRUST_REDIS_PORT:-6390}
 mkdir -p "$state/redis" "$state/keys" "$state/pki"
 chmod 700 "$state"
 
-conf=$(bash scripts/softhsm-tokens.sh "$state/hsm" simple advanced qualified tsa audit root)
+conf=$(bash scripts/softhsm-tokens.sh "$state/hsm" simple advanced qualified seal-qualified seal-advanced tsa audit root)
 export SOFTHSM2_CONF="$conf"
 
 umask 077

@@ -14,6 +14,8 @@ var root = new RootCommand("dtrust: client of the DTrust remote signing server")
         TimestampCommand.Create(cli.Server),
         holder,
         CredentialCommands.Credential(cli),
+        SealCommands.Organisation(cli),
+        SealCommands.Seal(cli),
         AdminCommands.Caller(cli),
         AdminCommands.Audit(cli),
         AdminCommands.Usage(cli),

@@ -27,6 +27,30 @@ public sealed record WrappedCredentialKey(
 {
     private static readonly byte[] Context = Encoding.ASCII.GetBytes("DTrust wrapped credential key v1");
 
+    /// <summary>
+    /// A reference to a key that lives as a token object in its domain (a seal's key: few and busy, so it signs
+    /// with one C_Sign and no unwrap): no salt, and the object's label where a wrapped key has its blob. The digest
+    /// covers the label as it covers a blob, so a damaged or edited reference is refused before the token is asked.
+    /// </summary>
+    public static WrappedCredentialKey TokenObject(string domain, KeyAlgorithm algorithm, byte[] subjectPublicKeyInfo, string label)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(label);
+        var blob = Encoding.UTF8.GetBytes(label);
+        return new WrappedCredentialKey(
+            domain, algorithm, subjectPublicKeyInfo, [], blob, ComputeDigest(domain, algorithm, subjectPublicKeyInfo, [], blob));
+    }
+
+    /// <summary>True for a <see cref="TokenObject"/> reference (no salt), false for a PIN-wrapped key.</summary>
+    public bool IsTokenObject => Salt is { Length: 0 };
+
+    /// <summary>
+    /// The token object's label (<see cref="TokenObject"/> only). A method, not a property: serializers that write a
+    /// wrapped key (the holder approval's grant) must not call it.
+    /// </summary>
+    public string GetTokenObjectLabel() => IsTokenObject
+        ? Encoding.UTF8.GetString(Blob)
+        : throw new InvalidOperationException("a wrapped credential key is not a token object");
+
     /// <summary>True when <see cref="BlobDigest"/> matches the other fields.</summary>
     public bool IsIntact() =>
         BlobDigest is not null && CryptographicOperations.FixedTimeEquals(

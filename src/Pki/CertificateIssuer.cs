@@ -29,6 +29,22 @@ public sealed record CertificateHolder
 }
 
 /// <summary>
+/// The organisation a seal certificate names (EN 319 412-3 §4.2.1: countryName, organizationName,
+/// organizationIdentifier and commonName).
+/// </summary>
+public sealed record SealSubject
+{
+    /// <summary>The organisation's full registered name (organizationName and commonName).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>ISO 3166-1 alpha-2 of the registration.</summary>
+    public required string Country { get; init; }
+
+    /// <summary>EN 319 412-1 §5.1.4 semantics identifier, e.g. NTRDE-HRB12345, VATDE-123456789, LEIXG-….</summary>
+    public required string OrganizationIdentifier { get; init; }
+}
+
+/// <summary>
 /// Issues end-entity certificates for credential keys (the key itself never reaches this class: only its
 /// SubjectPublicKeyInfo). The level's issuing CA signs in the level's token.
 /// </summary>
@@ -51,20 +67,48 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
         CredentialLevel level, CertificateHolder holder, ReadOnlyMemory<byte> subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
+        if (level.IsSeal())
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "a seal certificate names an organisation, not a person");
+        }
+
         ValidateHolder(holder);
+        return Task.FromResult(Issue(level, SubjectName(holder), subjectPublicKeyInfo, algorithm));
+    }
+
+    /// <summary>As <see cref="IssueAsync"/> for a seal level: the subject is the organisation, the profile the seal's.</summary>
+    public Task<X509Certificate2> IssueSealAsync(
+        CredentialLevel level, SealSubject subject, ReadOnlyMemory<byte> subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        if (!level.IsSeal())
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, $"{level} is not a seal level");
+        }
+
+        ValidateSubject(subject);
+        return Task.FromResult(Issue(level, SubjectName(subject), subjectPublicKeyInfo, algorithm));
+    }
+
+    private X509Certificate2 Issue(CredentialLevel level, X500DistinguishedName subject, ReadOnlyMemory<byte> subjectPublicKeyInfo, KeyAlgorithm algorithm)
+    {
         var publicKey = ParsePublicKey(subjectPublicKeyInfo.Span, algorithm);
         var ca = cas[level];
 
-        var request = new CertificateRequest(SubjectName(holder), publicKey, CaSigning.Hash(ca.Key.Algorithm));
+        var request = new CertificateRequest(subject, publicKey, CaSigning.Hash(ca.Key.Algorithm));
         var extensions = request.CertificateExtensions;
         extensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         extensions.Add(new X509KeyUsageExtension(KeyUsage(level), critical: true));
-        extensions.Add(level == CredentialLevel.Qualified
-            ? Profiles.CertificatePolicies(PkiOids.QcpNQscd, PkiOids.Policy(level, options.PolicyArc))
+        extensions.Add(QcPolicy(level) is { } qcp
+            ? Profiles.CertificatePolicies(qcp, PkiOids.Policy(level, options.PolicyArc))
             : Profiles.CertificatePolicies(PkiOids.Policy(level, options.PolicyArc)));
         if (level == CredentialLevel.Qualified)
         {
             extensions.Add(Profiles.QcStatementsEsign());
+        }
+        else if (level.IsSeal())
+        {
+            extensions.Add(Profiles.QcStatementsEseal(qscd: level == CredentialLevel.QualifiedSeal));
         }
 
         extensions.Add(new X509SubjectKeyIdentifierExtension(publicKey, false));
@@ -89,13 +133,26 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
         using var caAlg = ca.Key.CreateAlgorithm();
         var certificate = request.Create(ca.Certificate.SubjectName, CaSigning.Generator(caAlg), now, notAfter, CaSigning.RandomSerial());
         PkiLog.CertificateIssued(log, level, certificate.SerialNumber, notAfter);
-        return Task.FromResult(certificate);
+        return certificate;
     }
+
+    /// <summary>
+    /// The EN 319 411-2 policy a level's certificates assert beside ours: QCP-n-qscd for qualified signatures,
+    /// QCP-l-qscd for qualified seals, QCP-l for advanced seals (a qualified certificate, the key not claimed to be
+    /// in a QSCD); none for simple and advanced signatures.
+    /// </summary>
+    private static string? QcPolicy(CredentialLevel level) => level switch
+    {
+        CredentialLevel.Qualified => PkiOids.QcpNQscd,
+        CredentialLevel.QualifiedSeal => PkiOids.QcpLQscd,
+        CredentialLevel.AdvancedSeal => PkiOids.QcpL,
+        _ => null,
+    };
 
     public static TimeSpan Validity(CredentialLevel level) => level switch
     {
-        CredentialLevel.Qualified => QualifiedValidity,
-        CredentialLevel.Advanced => AdvancedValidity,
+        CredentialLevel.Qualified or CredentialLevel.QualifiedSeal => QualifiedValidity,
+        CredentialLevel.Advanced or CredentialLevel.AdvancedSeal => AdvancedValidity,
         _ => SimpleValidity,
     };
 
@@ -108,13 +165,14 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
     private static string Base(PkiOptions options) => options.PublicBaseUrl.TrimEnd('/');
 
     /// <summary>
-    /// EN 319 412-2 §4.3.2: a signature certificate asserts non-repudiation (contentCommitment). Qualified
-    /// certificates assert it alone, so the key cannot be presented for authentication or key agreement.
+    /// EN 319 412-2 §4.3.2 (and EN 319 412-3 for seals): a signature or seal certificate asserts non-repudiation
+    /// (contentCommitment). Qualified ones assert it alone, so the key cannot be presented for authentication or key
+    /// agreement; an advanced seal adds digitalSignature, as an advanced signature does.
     /// </summary>
     private static X509KeyUsageFlags KeyUsage(CredentialLevel level) => level switch
     {
-        CredentialLevel.Qualified => X509KeyUsageFlags.NonRepudiation,
-        CredentialLevel.Advanced => X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.NonRepudiation,
+        CredentialLevel.Qualified or CredentialLevel.QualifiedSeal => X509KeyUsageFlags.NonRepudiation,
+        CredentialLevel.Advanced or CredentialLevel.AdvancedSeal => X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.NonRepudiation,
         _ => X509KeyUsageFlags.DigitalSignature,
     };
 
@@ -147,6 +205,38 @@ public sealed class CertificateIssuer(IssuingCas cas, PkiOptions options, TimePr
 
         name.AddCountryOrRegion(holder.Country);
         return name.Build();
+    }
+
+    /// <summary>
+    /// EN 319 412-3: CN and O carry the organisation's name; organizationIdentifier (2.5.4.97) its registration, in
+    /// the EN 319 412-1 form; C the country. DER order C, O, organizationIdentifier, CN.
+    /// </summary>
+    private static X500DistinguishedName SubjectName(SealSubject subject)
+    {
+        var name = new X500DistinguishedNameBuilder();
+        name.AddCommonName(subject.Name);
+        name.Add(PkiOids.OrganizationIdentifier, subject.OrganizationIdentifier, UniversalTagNumber.UTF8String);
+        name.AddOrganizationName(subject.Name);
+        name.AddCountryOrRegion(subject.Country);
+        return name.Build();
+    }
+
+    private static void ValidateSubject(SealSubject subject)
+    {
+        if (string.IsNullOrWhiteSpace(subject.Name) || subject.Name.Length > 64)
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "the organisation's name is required, at most 64 characters");
+        }
+
+        if (subject.Country is not { Length: 2 } c || !char.IsAsciiLetterUpper(c[0]) || !char.IsAsciiLetterUpper(c[1]))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "country must be an ISO 3166-1 alpha-2 code in capitals");
+        }
+
+        if (!OrganisationIdentifiers.IsValid(subject.OrganizationIdentifier))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, OrganisationIdentifiers.Rule);
+        }
     }
 
     private static void ValidateHolder(CertificateHolder holder)

@@ -59,14 +59,22 @@ public sealed class IssuingCas(IReadOnlyDictionary<CredentialLevel, IssuingCa> c
 /// <summary>Level names as they appear in tokens, URLs and file names.</summary>
 public static class PkiLevels
 {
-    public static readonly CredentialLevel[] All = [CredentialLevel.Simple, CredentialLevel.Advanced, CredentialLevel.Qualified];
+    public static readonly CredentialLevel[] All =
+    [
+        CredentialLevel.Simple, CredentialLevel.Advanced, CredentialLevel.Qualified, CredentialLevel.QualifiedSeal, CredentialLevel.AdvancedSeal,
+    ];
 
-    /// <summary>"simple", "advanced", "qualified": also the key domain (token) of the level.</summary>
+    /// <summary>
+    /// "simple", "advanced", "qualified", "seal-qualified", "seal-advanced": also the key domain (token) of the level,
+    /// so seal keys and persons' keys never share a token or an issuing CA.
+    /// </summary>
     public static string Name(CredentialLevel level) => level switch
     {
         CredentialLevel.Simple => "simple",
         CredentialLevel.Advanced => "advanced",
         CredentialLevel.Qualified => "qualified",
+        CredentialLevel.QualifiedSeal => "seal-qualified",
+        CredentialLevel.AdvancedSeal => "seal-advanced",
         _ => throw new ArgumentOutOfRangeException(nameof(level)),
     };
 

@@ -16,9 +16,17 @@ public static class PkiOids
     public const string SimplePolicy = PolicyArc + ".1";
     public const string AdvancedPolicy = PolicyArc + ".2";
     public const string QualifiedPolicy = PolicyArc + ".3";
+    public const string QualifiedSealPolicy = PolicyArc + ".4";
+    public const string AdvancedSealPolicy = PolicyArc + ".5";
 
     /// <summary>ETSI EN 319 411-2 QCP-n-qscd: qualified certificate of a natural person, key in a QSCD.</summary>
     public const string QcpNQscd = "0.4.0.194112.1.2";
+
+    /// <summary>ETSI EN 319 411-2 QCP-l-qscd: qualified certificate of a legal person (a seal), key in a QSCD.</summary>
+    public const string QcpLQscd = "0.4.0.194112.1.3";
+
+    /// <summary>ETSI EN 319 411-2 QCP-l: qualified certificate of a legal person, key not necessarily in a QSCD.</summary>
+    public const string QcpL = "0.4.0.194112.1.1";
 
     /// <summary>RFC 3739 id-pe-qcStatements.</summary>
     public const string QcStatements = "1.3.6.1.5.5.7.1.3";
@@ -28,6 +36,7 @@ public static class PkiOids
     public const string QcSscd = "0.4.0.1862.1.4";
     public const string QcType = "0.4.0.1862.1.6";
     public const string QcTypeEsign = "0.4.0.1862.1.6.1";
+    public const string QcTypeEseal = "0.4.0.1862.1.6.2";
 
     public const string CertificatePolicies = "2.5.29.32";
     public const string OcspSigning = "1.3.6.1.5.5.7.3.9";
@@ -40,12 +49,20 @@ public static class PkiOids
     public const string Title = "2.5.4.12";
     public const string SerialNumber = "2.5.4.5";
 
-    /// <summary>Our policy OID of a level under <paramref name="arc"/> (.1 simple, .2 advanced, .3 qualified).</summary>
+    /// <summary>X.520 organizationIdentifier, with EN 319 412-1 §5.1.4 semantics (e.g. NTRDE-HRB12345, LEIXG-…).</summary>
+    public const string OrganizationIdentifier = "2.5.4.97";
+
+    /// <summary>
+    /// Our policy OID of a level under <paramref name="arc"/> (.1 simple, .2 advanced, .3 qualified, .4 qualified
+    /// seal, .5 advanced seal).
+    /// </summary>
     public static string Policy(CredentialLevel level, string arc = PolicyArc) => level switch
     {
         CredentialLevel.Simple => arc + ".1",
         CredentialLevel.Advanced => arc + ".2",
         CredentialLevel.Qualified => arc + ".3",
+        CredentialLevel.QualifiedSeal => arc + ".4",
+        CredentialLevel.AdvancedSeal => arc + ".5",
         _ => throw new ArgumentOutOfRangeException(nameof(level)),
     };
 

@@ -73,6 +73,7 @@ builder.Services.AddCallerAccess();
 builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
+builder.Services.AddSingleton<SealRegistry>();
 builder.Services.AddSingleton<ValidationDataService>();
 builder.Services.AddSingleton<Confirmations>();
 builder.Services.AddHostedService<RevocationPublisher>();

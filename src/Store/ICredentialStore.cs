@@ -58,6 +58,18 @@ public interface ICredentialStore : IRevocationSource
     Task<CredentialRecord?> FindBySerialAsync(CredentialLevel level, string serialHex, CancellationToken ct);
 }
 
+/// <summary>Organisations that hold seals, per tenant.</summary>
+public interface IOrganisationStore
+{
+    Task<OrganisationRecord?> GetOrganisationAsync(string tenant, string organisationId, CancellationToken ct);
+
+    /// <summary>Inserts a new organisation (Version 1); false when the id is taken in the tenant.</summary>
+    Task<bool> InsertOrganisationAsync(OrganisationRecord organisation, CancellationToken ct);
+
+    /// <summary>Replaces the organisation when its stored version is <paramref name="expectedVersion"/>; false otherwise.</summary>
+    Task<bool> UpdateOrganisationAsync(OrganisationRecord organisation, long expectedVersion, CancellationToken ct);
+}
+
 /// <summary>API callers (operators and partners). Keys are stored only as hashes.</summary>
 public interface ICallerStore
 {

@@ -25,7 +25,7 @@ public sealed class PostgresStore : StoreEngine
 
     private protected override string ChainHeadLock => " FOR UPDATE";
 
-    private protected override IReadOnlyList<string> Migrations { get; } = [PostgresSchema.V1, PostgresSchema.CodeLimitsV2, PostgresSchema.CrlsV3, PostgresSchema.UnlocksV4, PostgresSchema.HolderApprovalV5];
+    private protected override IReadOnlyList<string> Migrations { get; } = [PostgresSchema.V1, PostgresSchema.CodeLimitsV2, PostgresSchema.CrlsV3, PostgresSchema.UnlocksV4, PostgresSchema.HolderApprovalV5, PostgresSchema.SealsV6];
 
     private protected override async Task<DbConnection> OpenAsync(CancellationToken ct) =>
         await _dataSource.OpenConnectionAsync(ct);

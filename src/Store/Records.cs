@@ -64,7 +64,10 @@ public sealed record UserRecord
     public long Version { get; init; }
 }
 
-/// <summary>One credential: a PIN-bound wrapped key, its certificate and its status. Ids are opaque random strings.</summary>
+/// <summary>
+/// One credential: a PIN-bound wrapped key (a person's) or a token-object key (an organisation's seal), its
+/// certificate and its status. Ids are opaque random strings. For a seal, <see cref="UserId"/> is the organisation's id.
+/// </summary>
 public sealed record CredentialRecord
 {
     public required string Id { get; init; }
@@ -95,6 +98,12 @@ public sealed record CredentialRecord
 
     public int FailedPinCount { get; init; }
 
+    /// <summary>
+    /// Seals only: the ids of the callers (the organisation's own systems) that may sign with the seal. Nobody else
+    /// sees or uses it, not even another caller of the same tenant; for a seal this list is its activation.
+    /// </summary>
+    public IReadOnlyList<string> SealCallers { get; init; } = [];
+
     /// <summary>How often an operator unlocked it after wrong PINs (capped: each unlock is five more guesses).</summary>
     public int Unlocks { get; init; }
 
@@ -108,6 +117,40 @@ public sealed record CredentialRecord
     public int? RevocationReason { get; init; }
 
     public DateTimeOffset? RevokedAt { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public long Version { get; init; }
+}
+
+/// <summary>
+/// An organisation (legal person) of a tenant that holds seals: its registered name, country and EN 319 412-1
+/// identifier, and the authorised representative who applied for its seals, with the evidence of that authority.
+/// </summary>
+public sealed record OrganisationRecord
+{
+    public required string Tenant { get; init; }
+
+    public required string OrganisationId { get; init; }
+
+    public required string Name { get; init; }
+
+    /// <summary>ISO 3166-1 alpha-2 of the registration.</summary>
+    public required string Country { get; init; }
+
+    /// <summary>organizationIdentifier, e.g. NTRDE-HRB12345 or LEIXG-….</summary>
+    public required string Identifier { get; init; }
+
+    /// <summary>The authorised representative's name.</summary>
+    public required string Representative { get; init; }
+
+    /// <summary>What shows the representative's authority (register extract, power of attorney: kind and reference).</summary>
+    public required string RepresentativeEvidence { get; init; }
+
+    /// <summary>When the evidence was checked.</summary>
+    public required DateTimeOffset EvidenceVerifiedAt { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }
 

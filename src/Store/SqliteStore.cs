@@ -34,7 +34,7 @@ public sealed class SqliteStore : StoreEngine
 
     private protected override string ChainHeadLock => "";
 
-    private protected override IReadOnlyList<string> Migrations { get; } = [SqliteSchema.V1, SqliteSchema.CodeLimitsV2, SqliteSchema.CrlsV3, SqliteSchema.UnlocksV4, SqliteSchema.HolderApprovalV5];
+    private protected override IReadOnlyList<string> Migrations { get; } = [SqliteSchema.V1, SqliteSchema.CodeLimitsV2, SqliteSchema.CrlsV3, SqliteSchema.UnlocksV4, SqliteSchema.HolderApprovalV5, SqliteSchema.SealsV6];
 
     private protected override async Task<DbConnection> OpenAsync(CancellationToken ct)
     {

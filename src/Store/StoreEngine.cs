@@ -11,7 +11,7 @@ namespace DTrust.Store;
 /// (RETURNING, ON CONFLICT, LIMIT). An engine adds its connections, its write transaction, its migrations and which
 /// of its errors mean "unavailable". Times are stored as unix microseconds (the audit chain's precision), enums by name.
 /// </summary>
-public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPasskeyStore, IAuditLog, IUsageReport, ICodeFailureLog, ICrlStore, IAsyncDisposable
+public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore, ICallerStore, IPasskeyStore, IAuditLog, IUsageReport, ICodeFailureLog, ICrlStore, IAsyncDisposable
 {
     private const string UserColumns =
         "tenant, user_id, given_name, surname, country, phone, ident_method, ident_verified_at_us, ident_valid_until_us, " +
@@ -20,7 +20,11 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
     private const string CredentialColumns =
         "id, tenant, user_id, organisation, holder_function, level, algorithm, status, certificate, serial_hex, " +
         "not_after_us, key_domain, key_algorithm, key_spki, key_salt, key_blob, key_digest, failed_pins, " +
-        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us, unlocks";
+        "one_factor_consent_at_us, revocation_reason, revoked_at_us, created_at_us, updated_at_us, version, activated_at_us, unlocks, seal_callers";
+
+    private const string OrganisationColumns =
+        "tenant, org_id, name, country, identifier, representative, representative_evidence, evidence_verified_at_us, " +
+        "created_at_us, updated_at_us, version";
 
     // A PIN lock falls back to where the credential was: VALID once activated, else NOT_ACTIVATED.
     private const string StatusBeforeLock = "CASE WHEN activated_at_us IS NULL THEN @not_activated ELSE @valid END";
@@ -97,6 +101,44 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
         }, ct);
     }
 
+    // ---- organisations ----
+
+    public Task<OrganisationRecord?> GetOrganisationAsync(string tenant, string organisationId, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null, $"SELECT {OrganisationColumns} FROM organisations WHERE tenant = @tenant AND org_id = @id",
+                ("tenant", tenant), ("id", organisationId));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            return await r.ReadAsync(ct) ? ReadOrganisation(r) : null;
+        }, ct);
+
+    public Task<bool> InsertOrganisationAsync(OrganisationRecord organisation, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(organisation);
+        return RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null,
+                $"INSERT INTO organisations ({OrganisationColumns}) VALUES (@tenant, @id, @name, @country, @identifier, " +
+                "@representative, @evidence, @verified, @created, @updated, 1) ON CONFLICT DO NOTHING",
+                OrganisationParameters(organisation));
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+    }
+
+    public Task<bool> UpdateOrganisationAsync(OrganisationRecord organisation, long expectedVersion, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(organisation);
+        return RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null,
+                "UPDATE organisations SET name = @name, country = @country, identifier = @identifier, representative = @representative, " +
+                "representative_evidence = @evidence, evidence_verified_at_us = @verified, updated_at_us = @updated, version = version + 1 " +
+                "WHERE tenant = @tenant AND org_id = @id AND version = @expected",
+                [.. OrganisationParameters(organisation), ("expected", expectedVersion)]);
+            return await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+    }
+
     // ---- credentials ----
 
     public Task InsertCredentialAsync(CredentialRecord credential, CancellationToken ct)
@@ -107,7 +149,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
             await using var cmd = Command(c, null,
                 $"INSERT INTO credentials ({CredentialColumns}) VALUES (@id, @tenant, @user, @organisation, @function, " +
                 "@level, @algorithm, @status, @certificate, @serial, @not_after, @key_domain, @key_algorithm, @key_spki, " +
-                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1, @activated, @unlocks) " +
+                "@key_salt, @key_blob, @key_digest, @failed_pins, @consent, @reason, @revoked_at, @created, @updated, 1, @activated, @unlocks, @seal_callers) " +
                 "ON CONFLICT DO NOTHING",
                 CredentialParameters(credential));
 
@@ -169,7 +211,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
                 "not_after_us = @not_after, key_domain = @key_domain, key_algorithm = @key_algorithm, key_spki = @key_spki, " +
                 "key_salt = @key_salt, key_blob = @key_blob, key_digest = @key_digest, failed_pins = @failed_pins, " +
                 "one_factor_consent_at_us = @consent, revocation_reason = @reason, revoked_at_us = @revoked_at, " +
-                "activated_at_us = @activated, unlocks = @unlocks, " +
+                "activated_at_us = @activated, unlocks = @unlocks, seal_callers = @seal_callers, " +
                 "updated_at_us = @updated, version = version + 1 " +
                 "WHERE tenant = @tenant AND id = @id AND version = @expected",
                 [.. CredentialParameters(credential), ("expected", expectedVersion)]);
@@ -551,7 +593,7 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
         ("failed_pins", (long)c.FailedPinCount), ("consent", Micros(c.OneFactorConsentAt)),
         ("reason", (long?)c.RevocationReason), ("revoked_at", Micros(c.RevokedAt)),
         ("created", Micros(c.CreatedAt)), ("updated", Micros(c.UpdatedAt)), ("activated", Micros(c.ActivatedAt)),
-        ("unlocks", (long)c.Unlocks),
+        ("unlocks", (long)c.Unlocks), ("seal_callers", string.Join('\n', c.SealCallers)),
     ];
 
     private static CredentialRecord ReadCredential(DbDataReader r) => new()
@@ -579,6 +621,29 @@ public abstract partial class StoreEngine : ICredentialStore, ICallerStore, IPas
         Version = r.GetInt64(23),
         ActivatedAt = Time(r, 24),
         Unlocks = (int)r.GetInt64(25),
+        SealCallers = r.GetString(26).Split('\n', StringSplitOptions.RemoveEmptyEntries),
+    };
+
+    private static (string, object?)[] OrganisationParameters(OrganisationRecord o) =>
+    [
+        ("tenant", o.Tenant), ("id", o.OrganisationId), ("name", o.Name), ("country", o.Country), ("identifier", o.Identifier),
+        ("representative", o.Representative), ("evidence", o.RepresentativeEvidence), ("verified", Micros(o.EvidenceVerifiedAt)),
+        ("created", Micros(o.CreatedAt)), ("updated", Micros(o.UpdatedAt)),
+    ];
+
+    private static OrganisationRecord ReadOrganisation(DbDataReader r) => new()
+    {
+        Tenant = r.GetString(0),
+        OrganisationId = r.GetString(1),
+        Name = r.GetString(2),
+        Country = r.GetString(3),
+        Identifier = r.GetString(4),
+        Representative = r.GetString(5),
+        RepresentativeEvidence = r.GetString(6),
+        EvidenceVerifiedAt = Time(r.GetInt64(7)),
+        CreatedAt = Time(r.GetInt64(8)),
+        UpdatedAt = Time(r.GetInt64(9)),
+        Version = r.GetInt64(10),
     };
 
     private static CallerRecord ReadCaller(DbDataReader r) => new()

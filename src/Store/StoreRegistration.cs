@@ -17,6 +17,7 @@ public static class StoreRegistration
         services.TryAddSingleton<StoreEngine>(sp => Create(options, stateDirectory, sp.GetRequiredService<ILoggerFactory>()));
         services.TryAddSingleton<ICredentialStore>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<ICallerStore>(sp => sp.GetRequiredService<StoreEngine>());
+        services.TryAddSingleton<IOrganisationStore>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IPasskeyStore>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IAuditLog>(sp => sp.GetRequiredService<StoreEngine>());
         services.TryAddSingleton<IUsageReport>(sp => sp.GetRequiredService<StoreEngine>());

@@ -21,7 +21,7 @@ namespace DTrust.Pki.Tests;
 /// </summary>
 public sealed class PkiFixture : IAsyncLifetime
 {
-    public static readonly string[] Levels = ["simple", "advanced", "qualified"];
+    public static readonly string[] Levels = ["simple", "advanced", "qualified", "seal-qualified", "seal-advanced"];
 
     private static readonly byte[] CredentialPin = "135790"u8.ToArray();
 

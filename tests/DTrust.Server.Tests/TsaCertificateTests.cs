@@ -37,8 +37,8 @@ public sealed class TsaCertificateTests : IDisposable
         await File.WriteAllTextAsync(certPath, issued.ExportCertificatePem());
         await File.WriteAllTextAsync(chainPath, ca.ExportCertificatePem());
 
-        // Production also needs the issuing CAs of the three levels certified for the CSRs the server exported.
-        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        // Production also needs the issuing CAs of every level (seals too) certified for the CSRs the server exported.
+        foreach (var level in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced" })
         {
             var levelCsr = CertificateRequest.LoadSigningRequestPem(
                 await File.ReadAllTextAsync(Path.Combine(_state, "pki", $"ca-{level}.csr.pem")),
@@ -101,7 +101,7 @@ public sealed class TsaCertificateTests : IDisposable
             ["DTrust__Signing__OtpSender"] = "webhook",
             ["DTrust__Signing__Webhook__Url"] = "https://sms-gateway.invalid/send",
         };
-        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        foreach (var level in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced" })
         {
             env[$"DTrust__Pki__Levels__{level}__CaCertificatePath"] = Path.Combine(_dir, $"ca-{level}.pem");
             env[$"DTrust__Pki__Levels__{level}__ChainPath"] = chainPath;

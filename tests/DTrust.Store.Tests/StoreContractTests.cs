@@ -114,6 +114,57 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
+    public async Task A_seal_round_trips_its_token_object_reference_and_callers_and_they_can_be_rebound()
+    {
+        var seal = Credential("t1", "org-1", "seal-1", "5EA1") with
+        {
+            Level = CredentialLevel.QualifiedSeal,
+            Organisation = "Musterversicherung AG",
+            Key = KeyVault.WrappedCredentialKey.TokenObject("seal-qualified", KeyVault.KeyAlgorithm.EcP256, [0x30, 0x01], "seal:seal-1"),
+            SealCallers = ["caller-a", "caller-b"],
+        };
+        await Store.InsertCredentialAsync(seal, default);
+        var stored = await Store.GetCredentialAsync("t1", "seal-1", default);
+        AssertSame(seal with { Version = 1 }, stored!);
+        Assert.True(stored!.Key.IsTokenObject && stored.Key.IsIntact());
+        Assert.Equal("seal:seal-1", stored.Key.GetTokenObjectLabel());
+        AssertSame(stored, (await Store.FindBySerialAsync(CredentialLevel.QualifiedSeal, "5EA1", default))!);
+        Assert.Null(await Store.FindBySerialAsync(CredentialLevel.Qualified, "5EA1", default));
+
+        Assert.True(await Store.UpdateCredentialAsync(stored with { SealCallers = ["caller-c"] }, 1, default));
+        Assert.Equal(["caller-c"], (await Store.GetCredentialAsync("t1", "seal-1", default))!.SealCallers);
+    }
+
+    [Fact]
+    public async Task Organisations_insert_get_and_update_per_tenant_with_optimistic_concurrency()
+    {
+        var organisation = new OrganisationRecord
+        {
+            Tenant = "t1",
+            OrganisationId = "org-1",
+            Name = "Musterversicherung AG",
+            Country = "DE",
+            Identifier = "NTRDE-HRB12345",
+            Representative = "Max Mustermann",
+            RepresentativeEvidence = "register extract 2026-11-30",
+            EvidenceVerifiedAt = T0,
+            CreatedAt = T0,
+            UpdatedAt = T0,
+            Version = 1,
+        };
+        Assert.True(await Store.InsertOrganisationAsync(organisation, default));
+        Assert.False(await Store.InsertOrganisationAsync(organisation with { Name = "Other" }, default));
+        Assert.Equal(organisation, await Store.GetOrganisationAsync("t1", "org-1", default));
+        Assert.Null(await Store.GetOrganisationAsync("t2", "org-1", default));
+
+        var renamed = organisation with { Name = "Musterversicherung SE", UpdatedAt = T0.AddMinutes(1) };
+        Assert.True(await Store.UpdateOrganisationAsync(renamed, 1, default));
+        Assert.False(await Store.UpdateOrganisationAsync(renamed with { Name = "Stale" }, 1, default));
+        Assert.False(await Store.UpdateOrganisationAsync(renamed with { Tenant = "t2" }, 2, default));
+        Assert.Equal(renamed with { Version = 2 }, await Store.GetOrganisationAsync("t1", "org-1", default));
+    }
+
+    [Fact]
     public async Task Credentials_list_pages_by_id_and_filters_by_holder_and_status()
     {
         for (var i = 0; i < 7; i++)
@@ -593,6 +644,7 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(expected.Key.Blob, actual.Key.Blob);
         Assert.Equal(expected.Key.BlobDigest, actual.Key.BlobDigest);
         Assert.Equal((expected.Key.Domain, expected.Key.Algorithm), (actual.Key.Domain, actual.Key.Algorithm));
-        Assert.Equal(expected with { Certificate = [], Key = null! }, actual with { Certificate = [], Key = null! });
+        Assert.Equal(expected.SealCallers, actual.SealCallers);
+        Assert.Equal(expected with { Certificate = [], Key = null!, SealCallers = [] }, actual with { Certificate = [], Key = null!, SealCallers = [] });
     }
 }

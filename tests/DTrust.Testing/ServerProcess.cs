@@ -31,7 +31,7 @@ public sealed class ServerProcess : IAsyncDisposable
         Redis = redis;
     }
 
-    public static readonly string[] TokenLabels = ["simple", "advanced", "qualified", "tsa", "audit", "root"];
+    public static readonly string[] TokenLabels = ["simple", "advanced", "qualified", "seal-qualified", "seal-advanced", "tsa", "audit", "root"];
 
     public string StateDir { get; }
 
@@ -109,7 +109,7 @@ public sealed class ServerProcess : IAsyncDisposable
             ["DTrust__Signing__OtpSender"] = "webhook",
             ["DTrust__Signing__Webhook__Url"] = "https://sms-gateway.invalid/send",
         };
-        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        foreach (var level in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced" })
         {
             env[$"DTrust__Pki__Levels__{level}__CaCertificatePath"] = Copy($"ca-{level}.pem");
             env[$"DTrust__Pki__Levels__{level}__OcspCertificatePath"] = Copy($"ocsp-{level}.pem");

@@ -9,8 +9,8 @@ public sealed class SoftHsmEnvironment
 {
     public const string DefaultModule = "/usr/lib/softhsm/libsofthsm2.so";
 
-    /// <summary>The token labels every test environment gets: the four key domains and the root CA.</summary>
-    public static readonly string[] Labels = ["simple", "advanced", "qualified", "tsa", "root", "spare"];
+    /// <summary>The token labels every test environment gets: the key domains, the root CA and a spare.</summary>
+    public static readonly string[] Labels = ["simple", "advanced", "qualified", "seal-qualified", "seal-advanced", "tsa", "root", "spare"];
 
     private static readonly Lazy<SoftHsmEnvironment> SharedInstance = new(() => Create(Labels));
 

@@ -96,7 +96,7 @@ public class SigningRoundTripBenchmarks
             ["DTrust:Grpc:CallsPerSecondPerCaller"] = "100000000",
             ["Logging:LogLevel:Default"] = "Warning",
         };
-        foreach (var label in new[] { "simple", "advanced", "qualified", "tsa", "audit", "root" })
+        foreach (var label in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced", "tsa", "audit", "root" })
         {
             settings[$"DTrust:Hsm:Domains:{label}:PinFile"] = hsm.PinFile(label);
         }

@@ -83,7 +83,7 @@ internal static class CredentialCommands
     public static Command Credential(Cli cli)
     {
         var user = new Argument<string>("user");
-        var level = new Option<string>("--level") { Description = "simple, advanced or qualified", Required = true };
+        var level = new Option<string>("--level") { Description = "simple, advanced or qualified (seals: dtrust seal enrol)", Required = true };
         var algorithm = new Option<string>("--algorithm") { Description = "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096", DefaultValueFactory = _ => "ec-p256" };
         var organisation = new Option<string?>("--organisation");
         var function = new Option<string?>("--function");
@@ -160,7 +160,7 @@ internal static class CredentialCommands
                     cancellationToken: ct);
                 foreach (var c in page.Credentials)
                 {
-                    Console.WriteLine($"{c.CredentialId}  {Name(c.Status),-22} {Name(c.Level),-10} {Name(c.KeyAlgorithm),-9} {c.UserId}");
+                    Console.WriteLine($"{c.CredentialId}  {Name(c.Status),-22} {Name(c.Level),-14} {Name(c.KeyAlgorithm),-9} {c.UserId}");
                 }
 
                 token = page.NextPageToken;
@@ -262,12 +262,17 @@ internal static class CredentialCommands
             : $"identification {Name(h.Identification.Method)} until {h.Identification.ValidUntil.ToDateTimeOffset():yyyy-MM-dd}{(h.IdentificationStale ? " (STALE: identity data changed)" : "")}");
     }
 
-    private static void Print(Signing.V1.Credential c)
+    internal static void Print(Signing.V1.Credential c)
     {
         Console.WriteLine($"credential     {c.CredentialId}");
         Console.WriteLine($"status         {Name(c.Status)}");
         Console.WriteLine($"level          {Name(c.Level)} ({Name(c.KeyAlgorithm)}){(c.OneFactorConsent ? ", one-factor consent" : "")}");
         Console.WriteLine($"holder         {c.UserId}{(c.Organisation.Length > 0 ? ", " + c.Organisation : "")}{(c.Function.Length > 0 ? ", " + c.Function : "")}");
+        if (c.SealCallers.Count > 0)
+        {
+            Console.WriteLine($"seal callers   {string.Join(", ", c.SealCallers)}");
+        }
+
         if (!c.Certificate.IsEmpty)
         {
             using var cert = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(c.Certificate.Span);

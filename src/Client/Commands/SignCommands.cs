@@ -20,7 +20,8 @@ internal static class SignCommands
     public static Command Sign(Cli cli)
     {
         var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "the documents to sign (PDFs, or any other files)" };
-        var credential = new Option<string>("--credential") { Required = true };
+        var credential = new Option<string?>("--credential") { Description = "a person's credential (the holder approves)" };
+        var seal = new Option<string?>("--seal") { Description = "an organisation's seal: signed by this caller, no PIN, no code, no approval" };
         var format = new Option<string>("--format") { Description = "other files: cms (CAdES), pades (CMS without signing-time) or raw", DefaultValueFactory = _ => "cms" };
         var timestamp = new Option<bool>("--timestamp") { Description = "add an RFC 3161 time-stamp over each signature (CAdES B-T)" };
         var hash = new Option<string>("--hash") { Description = "sha256, sha384 or sha512", DefaultValueFactory = _ => "sha256" };
@@ -44,9 +45,12 @@ internal static class SignCommands
                 "relayed from here; auto: holder for QUALIFIED credentials, explicit otherwise",
             DefaultValueFactory = _ => "auto",
         };
-        var command = new Command("sign", "signs files: one authorization (and one code) per 100 files; writes FILE-signed.pdf for a PDF, FILE.p7s (or FILE.sig) otherwise")
+        var command = new Command(
+            "sign",
+            "signs files with a person's credential (one authorization and one code per 100 files) or an organisation's seal; " +
+            "writes FILE-signed.pdf for a PDF, FILE.p7s (or FILE.sig) otherwise")
         {
-            files, credential, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval, level, visible, invisible, reason, location,
+            files, credential, seal, format, timestamp, hash, description, pin, otp, fromOutbox, pkcs1, approval, level, visible, invisible, reason, location,
         };
         command.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
@@ -101,8 +105,19 @@ internal static class SignCommands
 
             var withTimestamp = wanted != "B-B" || parse.GetValue(timestamp);
             using var client = cli.Connect(parse, "partner");
-            var credentialId = parse.GetValue(credential)!;
+            var sealing = parse.GetValue(seal) is not null;
+            var credentialId = (parse.GetValue(credential), parse.GetValue(seal)) switch
+            {
+                ({ } person, null) => person,
+                (null, { } organisation) => organisation,
+                _ => throw new ArgumentException("name either --credential (a person's) or --seal (an organisation's)"),
+            };
             var held = await client.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = credentialId }, cancellationToken: ct);
+            if (sealing != held.Level is Level.QualifiedSeal or Level.AdvancedSeal)
+            {
+                throw new ArgumentException(sealing ? $"{credentialId} is not a seal; sign with --credential" : $"{credentialId} is a seal; sign with --seal");
+            }
+
             ValidationData? validation = null;
             async Task<ValidationData> ValidationDataAsync() =>
                 // Fetched after signing, so the OCSP answers are at least as new as the signature.
@@ -148,7 +163,11 @@ internal static class SignCommands
                 authorize.Hashes.AddRange(hashes);
                 var request = new SignHashRequest { CredentialId = authorize.CredentialId };
                 var askAgain = false;
-                if (byHolder)
+                if (sealing)
+                {
+                    // A seal's caller is its activation: SignHash with the hashes alone.
+                }
+                else if (byHolder)
                 {
                     authorize.Labels.AddRange(batch.Select(f => f.Name.Truncate(100)));
                     (request.AuthorizationId, request.Sad) = await HolderApprovalCommands.AwaitApprovalAsync(client, authorize, ct);
@@ -234,14 +253,25 @@ internal static class SignCommands
                         }
                     }
 
-                    Console.WriteLine($"signed   {batch[i].Name} -> {Path.GetFileName(target)}");
+                    // Many files: the progress line and the closing table say it; a line per file would bury both.
+                    if (all.Length <= BatchSize)
+                    {
+                        Console.WriteLine($"signed   {batch[i].Name} -> {Path.GetFileName(target)}");
+                    }
+
                     var reached = signatureFormat == SignatureFormat.Raw ? "raw" : withTimestamp && wanted == "B-B" ? "B-T" : wanted;
                     summary.Add((batch[i].Name, reached,
                         StampTime(value, signed.TimestampTokens.Count > i ? signed.TimestampTokens[i].ToByteArray() : null) ?? "-"));
                 }
 
                 done += batch.Length;
-                if (all.Length > BatchSize)
+                if (all.Length > BatchSize && !Console.IsErrorRedirected)
+                {
+                    // One line redrawn in place on a terminal.
+                    var bar = new string('#', 30 * done / all.Length).PadRight(30, '.');
+                    Console.Error.Write($"\rprogress [{bar}] {done}/{all.Length}{(done == all.Length ? "\n" : "")}");
+                }
+                else if (all.Length > BatchSize)
                 {
                     var bar = new string('#', 30 * done / all.Length).PadRight(30, '.');
                     Console.Error.WriteLine($"progress [{bar}] {done}/{all.Length}");

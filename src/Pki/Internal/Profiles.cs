@@ -29,7 +29,15 @@ internal static class Profiles
     /// ETSI EN 319 412-5 for a qualified electronic signature with the key in a QSCD: QcCompliance, QcSSCD and
     /// QcType esign. Non-critical, as EN 319 412-5 §4.1 requires.
     /// </summary>
-    public static X509Extension QcStatementsEsign()
+    public static X509Extension QcStatementsEsign() => QcStatements(PkiOids.QcTypeEsign, qscd: true);
+
+    /// <summary>
+    /// EN 319 412-5 statements of a seal certificate: QcCompliance, QcSSCD only when the key is in a QSCD
+    /// (QCP-l-qscd), and QcType eseal.
+    /// </summary>
+    public static X509Extension QcStatementsEseal(bool qscd) => QcStatements(PkiOids.QcTypeEseal, qscd);
+
+    private static X509Extension QcStatements(string qcType, bool qscd)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);
         using (writer.PushSequence())
@@ -39,9 +47,12 @@ internal static class Profiles
                 writer.WriteObjectIdentifier(PkiOids.QcCompliance);
             }
 
-            using (writer.PushSequence())
+            if (qscd)
             {
-                writer.WriteObjectIdentifier(PkiOids.QcSscd);
+                using (writer.PushSequence())
+                {
+                    writer.WriteObjectIdentifier(PkiOids.QcSscd);
+                }
             }
 
             using (writer.PushSequence())
@@ -49,7 +60,7 @@ internal static class Profiles
                 writer.WriteObjectIdentifier(PkiOids.QcType);
                 using (writer.PushSequence())
                 {
-                    writer.WriteObjectIdentifier(PkiOids.QcTypeEsign);
+                    writer.WriteObjectIdentifier(qcType);
                 }
             }
         }

@@ -16,6 +16,10 @@ internal sealed class CertificateAuthority(CertificateIssuer issuer, CrlPublishe
         CredentialLevel level, CertificateHolder holder, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct) =>
         issuer.IssueAsync(level, holder, subjectPublicKeyInfo, algorithm, ct);
 
+    public Task<X509Certificate2> IssueSealAsync(
+        CredentialLevel level, SealSubject subject, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct) =>
+        issuer.IssueSealAsync(level, subject, subjectPublicKeyInfo, algorithm, ct);
+
     public IReadOnlyList<byte[]> Chain(CredentialLevel level) => [.. cas[level].Chain.Select(c => c.RawData)];
 
     public Task PublishCrlAsync(CredentialLevel level, CancellationToken ct) => crls.PublishAsync(level, ct);

@@ -133,6 +133,11 @@ public sealed class CredentialRegistry(
         CallerRecord caller, string userId, CredentialLevel level, KeyAlgorithm algorithm,
         string? organisation, string? function, CancellationToken ct)
     {
+        if (level.IsSeal())
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "a seal belongs to an organisation: enrol it with EnrollSeal");
+        }
+
         var user = await GetHolderAsync(caller, userId, ct);
         var now = time.GetUtcNow();
         if (SigningPolicy.IdentificationProblem(user, now) is { } problem)
@@ -328,7 +333,8 @@ public sealed class CredentialRegistry(
     {
         var size = pageSize is <= 0 or > 500 ? 100 : pageSize;
         var page = await store.ListCredentialsAsync(caller.Tenant, Empty(userId), onlyValid, Empty(afterId), size + 1, ct);
-        var visible = page.Take(size).Select(Effective).Where(c => !onlyValid || c.Status == CredentialStatus.Valid).ToList();
+        var visible = page.Take(size).Where(c => SigningPolicy.Visible(c, caller)).Select(Effective)
+            .Where(c => !onlyValid || c.Status == CredentialStatus.Valid).ToList();
         return (visible, page.Count > size ? page[size - 1].Id : null);
     }
 
@@ -346,7 +352,31 @@ public sealed class CredentialRegistry(
         ca.RevocationRecorded();
         await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.revocation_started", details: new { reason }, ct: ct);
         revocations.Notify();
+        if (revoked.Key.IsTokenObject)
+        {
+            await DestroySealKeyAsync(caller, revoked);
+        }
+
         return revoked;
+    }
+
+    /// <summary>
+    /// A revoked seal's key is destroyed on its token: revocation is final, and a key that no longer exists cannot
+    /// sign by mistake. The status already stops every signature, so an HSM fault here is audited, not fatal.
+    /// </summary>
+    private async Task DestroySealKeyAsync(CallerRecord caller, CredentialRecord seal)
+    {
+        string outcome = "ok";
+        try
+        {
+            await vault.Domain(SigningPolicy.KeyDomain(seal.Level)).DestroySealKeyAsync(seal.Key, CancellationToken.None);
+        }
+        catch (KeyVaultException e)
+        {
+            outcome = "failed: " + e.Kind;
+        }
+
+        await audit.RecordAsync(caller.Id, caller.Tenant, seal.Id, "seal.key_destroyed", outcome, ct: CancellationToken.None);
     }
 
     /// <summary>
@@ -484,10 +514,13 @@ public sealed class CredentialRegistry(
     public Task<int> RecordWrongCodeAsync(CallerRecord caller, string credentialId, bool voided) =>
         codeFailures.RecordWrongCodeAsync(caller.Tenant, credentialId, voided, time.GetUtcNow(), CancellationToken.None);
 
+    /// <summary>The credential as stored, if the caller may see it (<see cref="SigningPolicy.Visible"/>), else NOT_FOUND.</summary>
     public async Task<CredentialRecord> GetStoredAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
         string.IsNullOrEmpty(credentialId)
             ? throw new DTrustException(ErrorKind.InvalidArgument, "credential_id is required")
-            : await store.GetCredentialAsync(caller.Tenant, credentialId, ct) ?? throw NotFound;
+            : await store.GetCredentialAsync(caller.Tenant, credentialId, ct) is { } found && SigningPolicy.Visible(found, caller)
+            ? found
+            : throw NotFound;
 
     /// <summary>Read, change, write with the version check; a concurrent change is re-read and the rule re-applied.</summary>
     private async Task<CredentialRecord> MutateAsync(

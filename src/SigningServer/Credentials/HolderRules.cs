@@ -26,6 +26,25 @@ public static partial class HolderRules
         }
     }
 
+    /// <summary>What an organisation record must look like (the certificate's own checks follow at enrolment).</summary>
+    public static void Validate(OrganisationRecord organisation)
+    {
+        RequireText(organisation.OrganisationId, "organisation_id", 128);
+        RequireText(organisation.Name, "name", 64);
+        if (organisation.Country is null || !CountryCode().IsMatch(organisation.Country))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "country must be an ISO 3166-1 alpha-2 code such as DE");
+        }
+
+        if (!Pki.OrganisationIdentifiers.IsValid(organisation.Identifier))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, Pki.OrganisationIdentifiers.Rule);
+        }
+
+        RequireText(organisation.Representative, "representative", 128);
+        RequireText(organisation.RepresentativeEvidence, "representative_evidence", 500);
+    }
+
     public static void ValidateOptional(string? value, string field)
     {
         if (value is { Length: > 64 } || (value is not null && value.Any(char.IsControl)))

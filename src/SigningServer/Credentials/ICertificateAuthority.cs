@@ -10,6 +10,10 @@ public interface ICertificateAuthority
     Task<X509Certificate2> IssueAsync(
         CredentialLevel level, Pki.CertificateHolder holder, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct);
 
+    /// <summary>A seal level's certificate for an organisation (EN 319 412-3 subject, QcType eseal).</summary>
+    Task<X509Certificate2> IssueSealAsync(
+        CredentialLevel level, Pki.SealSubject subject, byte[] subjectPublicKeyInfo, KeyAlgorithm algorithm, CancellationToken ct);
+
     /// <summary>DER certificates from the level's issuing CA up to the root.</summary>
     IReadOnlyList<byte[]> Chain(CredentialLevel level);
 

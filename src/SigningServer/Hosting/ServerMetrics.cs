@@ -60,7 +60,7 @@ internal static class ServerMetrics
     // 50 µs … 2.5 s: a loopback Redis round trip is about 25 µs, an fsync about 85 µs, a stalled dependency seconds.
     private static readonly double[] RoundTripBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-    private static readonly string[] Levels = ["simple", "advanced", "qualified"];
+    private static readonly string[] Levels = ["simple", "advanced", "qualified", "qualified_seal", "advanced_seal"];
     private static readonly string[] Formats = ["raw", "cades", "pades"];
     private static readonly string[] SignOutcomes = ["signed", "refused", "failed"];
     private static readonly string[] AuthorizeOutcomes = ["authorized", "refused", "failed"];
@@ -223,7 +223,7 @@ internal static class ServerMetrics
         return factory;
     }
 
-    private static int LevelIndex(CredentialLevel level) => level is >= CredentialLevel.Simple and <= CredentialLevel.Qualified
+    private static int LevelIndex(CredentialLevel level) => level is >= CredentialLevel.Simple and <= CredentialLevel.AdvancedSeal
         ? (int)level - (int)CredentialLevel.Simple
         : -1;
 

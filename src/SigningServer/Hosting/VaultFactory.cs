@@ -7,7 +7,7 @@ namespace DTrust.SigningServer.Hosting;
 internal static class VaultFactory
 {
     /// <summary>The key domains this host signs in; each must map to a token of its own.</summary>
-    public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "tsa", DevPki.AuditDomain];
+    public static readonly string[] DomainNames = ["simple", "advanced", "qualified", "seal-qualified", "seal-advanced", "tsa", DevPki.AuditDomain];
 
     /// <summary>The dev root CA's domain: only development opens it, in production the root is offline.</summary>
     public const string RootDomain = DevPki.RootDomain;

@@ -18,6 +18,12 @@ public enum SigningMode
 
     /// <summary>The holder approves on our origin and the partner gets only the signature activation data.</summary>
     HolderApproval,
+
+    /// <summary>
+    /// A seal: the organisation's own system, a caller registered on the seal, signs directly (SignHash without
+    /// challenge or PIN). One factor by policy: the caller's authentication, bound to the seal.
+    /// </summary>
+    Seal,
 }
 
 /// <summary>
@@ -80,6 +86,7 @@ public static class SigningPolicy
     /// </summary>
     public static IReadOnlyList<SigningMode> AllowedModes(CredentialLevel level, bool explicitQualified = false) => level switch
     {
+        CredentialLevel.QualifiedSeal or CredentialLevel.AdvancedSeal => [SigningMode.Seal],
         CredentialLevel.Simple or CredentialLevel.Advanced => [SigningMode.Explicit, SigningMode.HolderApproval],
         CredentialLevel.Qualified when explicitQualified => [SigningMode.HolderApproval, SigningMode.Explicit],
         CredentialLevel.Qualified => [SigningMode.HolderApproval],
@@ -88,9 +95,10 @@ public static class SigningPolicy
 
     /// <summary>
     /// Whether a one-time code sent before the hashes are named (CSC's sendOTP) may authorize: never for QUALIFIED,
-    /// even where an operator allows explicit mode, since the holder's SMS then names no documents at all.
+    /// even where an operator allows explicit mode, since the holder's SMS then names no documents at all; and never
+    /// for a seal, which has no person to send a code to.
     /// </summary>
-    public static bool UnboundCodeAllowed(CredentialLevel level) => level != CredentialLevel.Qualified;
+    public static bool UnboundCodeAllowed(CredentialLevel level) => level is CredentialLevel.Simple or CredentialLevel.Advanced;
 
     /// <summary>
     /// Sole control (SCAL2) as CSC reports it: the level signs first of all by the holder's approval on our origin.
@@ -116,6 +124,8 @@ public static class SigningPolicy
         ArgumentNullException.ThrowIfNull(credential);
         return credential.Level switch
         {
+            // A seal has no person to send a code to: its one factor is the registered caller (MaySeal).
+            CredentialLevel.QualifiedSeal or CredentialLevel.AdvancedSeal => null,
             CredentialLevel.Qualified => SmsCodeFactor.FactorName,
             CredentialLevel.Advanced => credential.OneFactorConsentAt is null ? SmsCodeFactor.FactorName : null,
             _ => null,
@@ -128,8 +138,85 @@ public static class SigningPolicy
     /// <summary>Consent to sign with the PIN alone exists only for ADVANCED credentials.</summary>
     public static bool MayConsentToOneFactor(CredentialLevel level) => level == CredentialLevel.Advanced;
 
-    /// <summary>The key domain (token) of a level; there is one per level, and a credential's key lives only in its own.</summary>
+    /// <summary>
+    /// The key domain (token) of a level; there is one per level, and a credential's key lives only in its own: seal
+    /// keys in <c>seal-qualified</c> and <c>seal-advanced</c>, apart from every person's key.
+    /// </summary>
     public static string KeyDomain(CredentialLevel level) => PkiLevels.Name(level);
+
+    // ---- Seals ----
+
+    /// <summary>
+    /// Whether <paramref name="caller"/> may see the credential at all: a person's credential every caller of its
+    /// tenant (as before), a seal only the tenant's operators and the callers registered on it. To any other caller
+    /// a seal is NOT_FOUND, exactly like a missing one, so one partner cannot even learn of another's seal.
+    /// </summary>
+    public static bool Visible(CredentialRecord credential, CallerRecord caller)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentNullException.ThrowIfNull(caller);
+        return credential.Tenant == caller.Tenant
+            && (!credential.Level.IsSeal() || caller.Role == CallerRole.Operator || credential.SealCallers.Contains(caller.Id, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Whether <paramref name="caller"/> may sign with the seal: only a caller registered on it (an operator, who
+    /// administers it, may not), and only while that caller is not revoked.
+    /// </summary>
+    public static bool MaySeal(CredentialRecord seal, CallerRecord caller)
+    {
+        ArgumentNullException.ThrowIfNull(seal);
+        ArgumentNullException.ThrowIfNull(caller);
+        return seal.Level.IsSeal() && seal.Tenant == caller.Tenant && caller.RevokedAt is null
+            && caller.Role == CallerRole.Partner && seal.SealCallers.Contains(caller.Id, StringComparer.Ordinal);
+    }
+
+    /// <summary>Most callers one seal may be bound to (a few systems of the organisation, not everybody).</summary>
+    public const int MaxSealCallers = 16;
+
+    /// <summary>Why these callers may not be bound to a seal of <paramref name="tenant"/>, or null.</summary>
+    public static string? SealCallersProblem(IReadOnlyList<CallerRecord?> callers, IReadOnlyList<string> ids, string tenant)
+    {
+        ArgumentNullException.ThrowIfNull(callers);
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count is 0 or > MaxSealCallers)
+        {
+            return $"name 1 to {MaxSealCallers} callers that may use the seal";
+        }
+
+        if (ids.Distinct(StringComparer.Ordinal).Count() != ids.Count)
+        {
+            return "a caller is named twice";
+        }
+
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var caller = callers[i];
+            if (caller is null || caller.Tenant != tenant)
+            {
+                return $"caller '{ids[i]}' not found";
+            }
+
+            if (caller.RevokedAt is not null)
+            {
+                return $"caller '{ids[i]}' is revoked";
+            }
+
+            if (caller.Role != CallerRole.Partner)
+            {
+                return $"caller '{ids[i]}' is an operator; a seal is used by the organisation's systems (partner role), not by operators";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why the organisation may not hold a new seal now, or null: it must exist with its representative's evidence.</summary>
+    public static string? OrganisationProblem(OrganisationRecord? organisation) =>
+        organisation is null ? "the organisation is unknown"
+        : string.IsNullOrWhiteSpace(organisation.Representative) || string.IsNullOrWhiteSpace(organisation.RepresentativeEvidence)
+            ? "the organisation has no authorised representative with evidence on record"
+        : null;
 
     // ---- PIN and code limits ----
 

@@ -119,7 +119,17 @@ public sealed partial class SigningFlow(
 
         if (string.IsNullOrEmpty(request.ChallengeId))
         {
-            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required (or authorization_id and sad)");
+            // Without challenge, PIN and code only a seal signs (its registered caller is its one factor).
+            if (string.IsNullOrEmpty(request.Pin) && string.IsNullOrEmpty(request.Otp) && !string.IsNullOrEmpty(request.CredentialId))
+            {
+                var credential = await CredentialAsync(partner, request.CredentialId, ct);
+                if (credential.Level.IsSeal())
+                {
+                    return await SealAsync(partner, credential, request, ct);
+                }
+            }
+
+            throw new DTrustException(ErrorKind.InvalidArgument, "challenge_id is required (or authorization_id and sad; only a seal signs without)");
         }
 
         var pin = Pins.Presented(request.Pin, "activation PIN");
@@ -284,9 +294,71 @@ public sealed partial class SigningFlow(
             ? factor
             : throw new DTrustException(ErrorKind.Internal, $"the second factor '{name}' is not configured");
 
+    /// <summary>
+    /// A seal signs: the caller must be registered on it (<see cref="SigningPolicy.MaySeal"/>) and the seal VALID;
+    /// then one C_Sign per hash with the seal's token key, the time-stamps, and the audit entries, billed at the
+    /// seal's level, before anything is returned. No challenge, PIN, code or Redis: nothing else activates a seal.
+    /// </summary>
+    private async Task<SignatureResult> SealAsync(CallerRecord partner, CredentialRecord seal, SignatureRequest request, CancellationToken ct)
+    {
+        const string Action = "seal.sign";
+        try
+        {
+            RequireKeyFamily(seal, request);
+            if (!SigningPolicy.MaySeal(seal, partner))
+            {
+                // An operator sees the seal (to administer it) but is no system of the organisation.
+                await Refuse(partner, seal.Id, Action, "caller not registered on the seal");
+                throw new DTrustException(ErrorKind.PermissionDenied, "only the callers registered on the seal may sign with it");
+            }
+
+            if (SigningPolicy.StatusProblem(seal) is { } why)
+            {
+                await Refuse(partner, seal.Id, Action, why);
+                throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
+            }
+
+            (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;
+            try
+            {
+                signed = await SignInVaultAsync(seal, request, (digests, scheme) =>
+                    _vault.Domain(SigningPolicy.KeyDomain(seal.Level)).SignWithSealKeyAsync(seal.Key, digests, scheme, ct), ct);
+            }
+            catch (Exception e) when (e is not DTrustException { Kind: ErrorKind.FailedPrecondition })
+            {
+                try
+                {
+                    await Refuse(partner, seal.Id, Action, "signing failed: " + e.GetType().Name);
+                }
+                catch (DTrustException)
+                {
+                }
+
+                throw;
+            }
+
+            await AuditSignaturesAsync(partner, seal, request, signed.Stamps, approval: null);
+            ServerMetrics.CountSignatures(seal.Level, request.Format, Outcome.Done, request.Hashes.Count);
+            return signed.Result;
+        }
+        catch (Exception e)
+        {
+            ServerMetrics.CountSignatures(seal.Level, request.Format, ServerMetrics.OutcomeOf(e), request.Hashes.Count);
+            throw;
+        }
+    }
+
     /// <summary>The credential's holder, if the credential may sign now.</summary>
     private async Task<UserRecord> SignableAsync(CallerRecord partner, CredentialRecord credential, string action, CancellationToken ct)
     {
+        if (credential.Level.IsSeal())
+        {
+            // No person's path (challenge, PIN, code, holder page) ever reaches a seal's key.
+            const string Why = "a seal signs only by its registered callers, with SignHash and no challenge, PIN or code";
+            await Refuse(partner, credential.Id, action, Why);
+            throw new DTrustException(ErrorKind.FailedPrecondition, Why);
+        }
+
         if (SigningPolicy.StatusProblem(credential) is { } why)
         {
             await Refuse(partner, credential.Id, action, why);

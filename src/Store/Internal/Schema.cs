@@ -140,6 +140,24 @@ internal static class SqliteSchema
         ) STRICT;
         CREATE INDEX passkeys_by_user ON passkeys (tenant, user_id, id);
         """;
+    // Seals (V6): organisations of a tenant, and the callers bound to each seal credential.
+    public const string SealsV6 = """
+        ALTER TABLE credentials ADD COLUMN seal_callers TEXT NOT NULL DEFAULT '';
+        CREATE TABLE organisations (
+            tenant TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            country TEXT NOT NULL,
+            identifier TEXT NOT NULL,
+            representative TEXT NOT NULL,
+            representative_evidence TEXT NOT NULL,
+            evidence_verified_at_us INTEGER NOT NULL,
+            created_at_us INTEGER NOT NULL,
+            updated_at_us INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (tenant, org_id)
+        ) STRICT;
+        """;
 }
 
 internal static class PostgresSchema
@@ -274,5 +292,23 @@ internal static class PostgresSchema
             created_at_us bigint NOT NULL
         );
         CREATE INDEX passkeys_by_user ON passkeys (tenant, user_id, id);
+        """;
+
+    public const string SealsV6 = """
+        ALTER TABLE credentials ADD COLUMN seal_callers text NOT NULL DEFAULT '';
+        CREATE TABLE organisations (
+            tenant text COLLATE "C" NOT NULL,
+            org_id text COLLATE "C" NOT NULL,
+            name text NOT NULL,
+            country text NOT NULL,
+            identifier text NOT NULL,
+            representative text NOT NULL,
+            representative_evidence text NOT NULL,
+            evidence_verified_at_us bigint NOT NULL,
+            created_at_us bigint NOT NULL,
+            updated_at_us bigint NOT NULL,
+            version bigint NOT NULL,
+            PRIMARY KEY (tenant, org_id)
+        );
         """;
 }

@@ -185,28 +185,47 @@ internal static partial class CscEndpoints
             cert["validTo"] = x509.NotAfter.ToUniversalTime().ToString("yyyyMMddHHmmss'Z'", CultureInfo.InvariantCulture);
         }
 
-        // The mode the policy lets this level sign in: the holder's page where that is sole control, else relayed factors.
+        // The mode the policy lets this level sign in: the holder's page where that is sole control, a seal by its
+        // registered caller alone (implicit: signHash without a SAD), else relayed factors.
         var soleControl = SigningPolicy.SoleControl(credential.Level, options.ExplicitQualified);
-        var explicitMode = !soleControl;
+        var implicitMode = SigningPolicy.AllowedModes(credential.Level).Contains(SigningMode.Seal);
+        var explicitMode = !soleControl && !implicitMode;
         var otp = SigningFlow.NeedsOtp(credential);
-        var qualified = credential.Level == CredentialLevel.Qualified;
         var info = new JsonObject
         {
             ["description"] = string.Join(" / ", new[] { credential.Organisation, credential.Function }.Where(s => !string.IsNullOrEmpty(s)))
                 is { Length: > 0 } d ? d : credential.Level.ToString().ToUpperInvariant() + " credential",
             ["key"] = key,
             ["cert"] = cert,
-            ["authMode"] = explicitMode ? "explicit" : "oauth2code",
+            ["authMode"] = implicitMode ? "implicit" : explicitMode ? "explicit" : "oauth2code",
             ["SCAL"] = soleControl ? "2" : "1",
             ["multisign"] = options.MaxHashesPerChallenge,
             ["lang"] = "en-US",
         };
         if (v2)
         {
-            info["signatureQualifier"] = qualified ? "eu_eidas_qes" : "eu_eidas_aes";
+            info["signatureQualifier"] = credential.Level switch
+            {
+                CredentialLevel.Qualified => "eu_eidas_qes",
+                CredentialLevel.QualifiedSeal => "eu_eidas_qeseal",
+                CredentialLevel.AdvancedSeal => "eu_eidas_aeseal",
+                _ => "eu_eidas_aes",
+            };
         }
 
-        if (authInfo && explicitMode)
+        if (authInfo && implicitMode)
+        {
+            if (v2)
+            {
+                info["auth"] = new JsonObject { ["mode"] = "implicit" };
+            }
+            else
+            {
+                info["PIN"] = new JsonObject { ["presence"] = "false" };
+                info["OTP"] = new JsonObject { ["presence"] = "false" };
+            }
+        }
+        else if (authInfo && explicitMode)
         {
             if (v2)
             {
@@ -266,8 +285,11 @@ internal static partial class CscEndpoints
         }
 
         var credentialId = Required(r.CredentialId, "credentialID");
-        var (authorizationId, sad) = CscSad.Decode(Required(r.Sad, "SAD"))
-            ?? throw new DTrustException(ErrorKind.InvalidArgument, "the SAD is not one this service issued");
+
+        // No SAD: only a seal (authMode implicit) signs so; the flow refuses any other credential.
+        var (authorizationId, sad) = r.Sad is null
+            ? ("", null)
+            : CscSad.Decode(r.Sad) ?? throw new DTrustException(ErrorKind.InvalidArgument, "the SAD is not one this service issued");
         var algorithm = CscAlgorithms.SignAlgorithm(Required(r.SignAlgo, "signAlgo"))
             ?? throw new DTrustException(ErrorKind.InvalidArgument, $"signAlgo {r.SignAlgo} is not supported; info lists the algorithms");
         var hashes = Hashes(r.Hashes ?? r.Hash);

@@ -15,6 +15,7 @@ namespace DTrust.SigningServer.Api.Grpc;
 /// </summary>
 internal sealed class CredentialGrpcService(
     CredentialRegistry registry,
+    SealRegistry seals,
     ICertificateAuthority ca,
     CallerAdministration admin,
     PasskeyPairing pairing,
@@ -235,6 +236,31 @@ internal sealed class CredentialGrpcService(
 
         return response;
     }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.Organisation> UpsertOrganisation(V1.UpsertOrganisationRequest request, ServerCallContext context)
+    {
+        var caller = context.Caller();
+        return ProtoMapping.ToProto(await seals.UpsertOrganisationAsync(
+            caller, ProtoMapping.FromProto(request.Organisation, caller.Tenant), context.CancellationToken));
+    }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.Organisation> GetOrganisation(V1.GetOrganisationRequest request, ServerCallContext context) =>
+        ProtoMapping.ToProto(await seals.GetOrganisationAsync(context.Caller(), request.OrganisationId, context.CancellationToken));
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.Credential> EnrollSeal(V1.EnrollSealRequest request, ServerCallContext context)
+    {
+        var level = ProtoMapping.ToLevel(request.Level);
+        var algorithm = ProtoMapping.ToAlgorithm(request.KeyAlgorithm);
+        return ToProto(await seals.EnrollSealAsync(
+            context.Caller(), request.OrganisationId, level, algorithm, [.. request.CallerIds], context.CancellationToken));
+    }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.Credential> SetSealCallers(V1.SetSealCallersRequest request, ServerCallContext context) =>
+        ToProto(await seals.SetSealCallersAsync(context.Caller(), request.CredentialId, [.. request.CallerIds], context.CancellationToken));
 
     private V1.Credential ToProto(CredentialRecord credential) => ProtoMapping.ToProto(credential, ca.Chain(credential.Level));
 }

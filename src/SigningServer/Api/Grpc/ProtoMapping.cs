@@ -16,7 +16,9 @@ internal static class ProtoMapping
         V1.Level.Simple => CredentialLevel.Simple,
         V1.Level.Advanced => CredentialLevel.Advanced,
         V1.Level.Qualified => CredentialLevel.Qualified,
-        _ => throw new DTrustException(ErrorKind.InvalidArgument, "level must be SIMPLE, ADVANCED or QUALIFIED"),
+        V1.Level.QualifiedSeal => CredentialLevel.QualifiedSeal,
+        V1.Level.AdvancedSeal => CredentialLevel.AdvancedSeal,
+        _ => throw new DTrustException(ErrorKind.InvalidArgument, "level must be SIMPLE, ADVANCED, QUALIFIED, QUALIFIED_SEAL or ADVANCED_SEAL"),
     };
 
     public static System.Security.Cryptography.HashAlgorithmName ToHash(V1.HashAlgorithm algorithm) => algorithm switch
@@ -32,6 +34,8 @@ internal static class ProtoMapping
         CredentialLevel.Simple => V1.Level.Simple,
         CredentialLevel.Advanced => V1.Level.Advanced,
         CredentialLevel.Qualified => V1.Level.Qualified,
+        CredentialLevel.QualifiedSeal => V1.Level.QualifiedSeal,
+        CredentialLevel.AdvancedSeal => V1.Level.AdvancedSeal,
         _ => V1.Level.Unspecified,
     };
 
@@ -149,10 +153,36 @@ internal static class ProtoMapping
             OneFactorConsent = c.OneFactorConsentAt is not null,
             FailedPinCount = c.FailedPinCount,
             CreatedAt = Timestamp.FromDateTimeOffset(c.CreatedAt),
+            SealCallers = { c.SealCallers },
         };
         result.CertificateChain.AddRange(chain.Select(ByteString.CopyFrom));
         return result;
     }
+
+    public static OrganisationRecord FromProto(V1.Organisation? o, string tenant) => o is null
+        ? throw new DTrustException(ErrorKind.InvalidArgument, "organisation is required")
+        : new OrganisationRecord
+        {
+            Tenant = tenant,
+            OrganisationId = o.OrganisationId,
+            Name = o.Name,
+            Country = o.Country,
+            Identifier = o.Identifier,
+            Representative = o.Representative,
+            RepresentativeEvidence = o.RepresentativeEvidence,
+            EvidenceVerifiedAt = o.EvidenceVerifiedAt?.ToDateTimeOffset() ?? default,
+        };
+
+    public static V1.Organisation ToProto(OrganisationRecord o) => new()
+    {
+        OrganisationId = o.OrganisationId,
+        Name = o.Name,
+        Country = o.Country,
+        Identifier = o.Identifier,
+        Representative = o.Representative,
+        RepresentativeEvidence = o.RepresentativeEvidence,
+        EvidenceVerifiedAt = Timestamp.FromDateTimeOffset(o.EvidenceVerifiedAt),
+    };
 
     public static V1.Caller ToProto(CallerRecord caller) => new()
     {
