@@ -42,7 +42,7 @@ public sealed partial class CredentialCliTests(ServerFixture fixture)
         var line = Assert.Single(list.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Matches($"^{Regex.Escape(id)}  VALID +QUALIFIED +EC_P256 +{Regex.Escape(user)}$", line.TrimEnd());
 
-        Assert.StartsWith("month    level      signatures", await Run("usage"), StringComparison.Ordinal);
+        Assert.StartsWith("month    level          signatures", await Run("usage"), StringComparison.Ordinal);
 
         async Task<string> Run(params string[] args)
         {

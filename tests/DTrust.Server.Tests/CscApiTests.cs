@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using DTrust.Client;
 using DTrust.Signing.V1;
@@ -28,6 +29,53 @@ public sealed class CscApiTests(HolderServerFixture fixture)
     private CscClient Partner() => new(Server.CscAddress, fixture.PartnerKey);
 
     private DTrustClient Operator() => DTrustClient.Connect(Server.GrpcAddress, apiKey: Server.ApiKey("operator"));
+
+    [Fact]
+    public async Task A_seal_is_listed_to_its_caller_as_an_implicit_eseal_and_signs_without_a_sad()
+    {
+        using var op = Operator();
+        var (org, _) = await SealTests.NewOrganisationAsync(op);
+        var (callerId, key) = await SealTests.NewPartnerAsync(op);
+        var seal = await SealTests.EnrolSealAsync(op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
+        using var system = new CscClient(Server.CscAddress, key);
+
+        var list = await system.OkAsync("v2", "credentials/list", new JsonObject { ["userID"] = org, ["credentialInfo"] = true, ["authInfo"] = true });
+        Assert.Equal([seal.CredentialId], list["credentialIDs"]!.AsArray().Select(a => a!.GetValue<string>()));
+        var info = list["credentialInfos"]![0]!;
+        Assert.Equal("eu_eidas_qeseal", info["signatureQualifier"]!.GetValue<string>());
+        Assert.Equal("implicit", info["authMode"]!.GetValue<string>());
+        Assert.Equal("implicit", info["auth"]!["mode"]!.GetValue<string>());
+        var v1 = await system.OkAsync("v1", "credentials/info", new JsonObject { ["credentialID"] = seal.CredentialId });
+        Assert.Equal(("implicit", "false"), (v1["authMode"]!.GetValue<string>(), v1["PIN"]!["presence"]!.GetValue<string>()));
+
+        // signHash without a SAD: the registered caller is the seal's activation. openssl checks the value.
+        var hashes = new[] { SHA256.HashData("policy document 1"u8), SHA256.HashData("policy document 2"u8) };
+        var body = SignHashV2(seal, "", hashes, EcdsaSha256);
+        body.Remove("SAD");
+        var signed = await system.OkAsync("v2", "signatures/signHash", body);
+        using var cert = X509CertificateLoader.LoadCertificate(seal.Certificate.Span);
+        using var ec = cert.GetECDsaPublicKey()!;
+        var values = signed["signatures"]!.AsArray().Select(v => Convert.FromBase64String(v!.GetValue<string>())).ToArray();
+        Assert.Equal(2, values.Length);
+        Assert.True(ec.VerifyHash(hashes[1], values[1], DSASignatureFormat.Rfc3279DerSequence));
+
+        // Another partner of the tenant sees no seal; nobody gets a SAD for one; a person's credential needs its SAD.
+        using var stranger = Partner();
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.RefusedAsync("v2", "credentials/info", new JsonObject { ["credentialID"] = seal.CredentialId })).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.RefusedAsync("v2", "signatures/signHash", body)).Status);
+        var authorize = await system.RefusedAsync("v2", "credentials/authorize", new JsonObject
+        {
+            ["credentialID"] = seal.CredentialId,
+            ["numSignatures"] = 1,
+            ["hashes"] = CscClient.Strings([Convert.ToBase64String(hashes[0])]),
+            ["hashAlgorithmOID"] = Sha256Oid,
+        });
+        Assert.Contains("seal", authorize.Description, StringComparison.Ordinal);
+        var person = await SigningFlowTests.ActiveCredentialAsync(op, Level.Advanced);
+        var personBody = SignHashV2(person, "", hashes, EcdsaSha256);
+        personBody.Remove("SAD");
+        Assert.Equal(HttpStatusCode.BadRequest, (await stranger.RefusedAsync("v2", "signatures/signHash", personBody)).Status);
+    }
 
     [Fact]
     public async Task Info_names_the_methods_algorithms_and_the_oauth2_origin_in_both_versions()

@@ -170,7 +170,7 @@ public sealed partial class PeerSigningTests(ServerFixture fixture, ITestOutputH
 
     private static long QualifiedSignatures(string usage, string month)
     {
-        var row = usage.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(month + "  QUALIFIED", StringComparison.Ordinal));
+        var row = usage.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(month + "  QUALIFIED ", StringComparison.Ordinal));
         return row is null ? 0 : long.Parse(row.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1], CultureInfo.InvariantCulture);
     }
 

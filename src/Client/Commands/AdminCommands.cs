@@ -248,10 +248,10 @@ internal static class AdminCommands
         {
             using var client = cli.Connect(parse);
             var r = await client.Credentials.GetUsageAsync(new GetUsageRequest { Month = parse.GetValue(month) ?? "" }, cancellationToken: ct);
-            Console.WriteLine("month    level      signatures");
+            Console.WriteLine("month    level          signatures");
             foreach (var row in r.Rows)
             {
-                Console.WriteLine($"{row.Month}  {CredentialCommands.Name(row.Level),-10} {row.Signatures,10}");
+                Console.WriteLine($"{row.Month}  {CredentialCommands.Name(row.Level),-14} {row.Signatures,10}");
             }
 
             return 0;
