@@ -7,7 +7,7 @@ var spawn = new Option<int>("--spawn") { Description = "start N nodes from the R
 var servers = new Option<string[]>("--server") { Description = "a running node's gRPC address (repeatable); needs --state", AllowMultipleArgumentsPerToken = true };
 var state = new Option<string?>("--state") { Description = "the running server's state directory (dev API keys, OTP outbox)" };
 var pid = new Option<int?>("--server-pid") { Description = "the running server's process id, for its peak RSS (found by name when one node runs locally)" };
-var scenarios = new Option<string>("--scenarios") { Description = "comma-separated: 1 sign RAW P-256, 2 CAdES-B-T, 3 batch of 100, 4 RSA-3072, 5 TSA only, 6 holder approval (page, PIN + code)", DefaultValueFactory = _ => "1,2,3,4,5" };
+var scenarios = new Option<string>("--scenarios") { Description = "comma-separated: 1 sign RAW P-256, 2 CAdES-B-T, 3 batch of 100, 4 RSA-3072, 5 TSA only, 6 holder approval (page, PIN + code), 7 seal batch of 100, 8 seal single hash", DefaultValueFactory = _ => "1,2,3,4,5" };
 var partners = new Option<int>("--partners") { Description = "closed loop: concurrent partners", DefaultValueFactory = _ => 16 };
 var duration = new Option<double>("--duration") { Description = "seconds measured per phase", DefaultValueFactory = _ => 10 };
 var warmup = new Option<double>("--warmup") { Description = "seconds of load before each phase is measured", DefaultValueFactory = _ => 3 };

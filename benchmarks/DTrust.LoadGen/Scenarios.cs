@@ -41,7 +41,9 @@ public abstract class Scenario(int number, string name, int signaturesPerOperati
         4 => new SignScenario(4, "authorize + sign 1 hash, RAW, RSA-3072", 1, WireAlgorithm.Rsa3072, SignatureFormat.Raw, timestamp: false),
         5 => new TimestampScenario(),
         6 => new HolderApprovalScenario(),
-        _ => throw new ArgumentOutOfRangeException(nameof(number), "scenarios are 1 to 6"),
+        7 => new SealScenario(7, "seal: sign 100 hashes, RAW, P-256, 16 callers", 100),
+        8 => new SealScenario(8, "seal: sign 1 hash, RAW, P-256, 16 callers", 1),
+        _ => throw new ArgumentOutOfRangeException(nameof(number), "scenarios are 1 to 8"),
     };
 }
 
@@ -245,5 +247,86 @@ public sealed class TimestampScenario() : Scenario(5, "TSA only (gRPC Timestamp)
         // TimeStampResp ::= SEQUENCE { status PKIStatusInfo ::= SEQUENCE { status INTEGER, ... }, timeStampToken ... }
         var status = new AsnReader(response, AsnEncodingRules.DER).ReadSequence().ReadSequence().ReadInteger();
         return status <= 1 ? TimeSpan.Zero : throw new InvalidOperationException("time-stamp refused, PKIStatus " + status);
+    }
+}
+
+/// <summary>
+/// An organisation's systems sealing: 16 partner callers, four qualified seals each bound to four of them, SignHash
+/// with the hashes alone (no challenge, PIN or code). The seal's key is a token object, so the raw limit is C_Sign on
+/// a token key, the same as the TSA's.
+/// </summary>
+public sealed class SealScenario(int number, string name, int hashCount)
+    : Scenario(number, name, hashCount, RawOperation.TokenSign, KeyAlgorithm.EcP256)
+{
+    private const int Callers = 16;
+    private const int CallersPerSeal = 4;
+
+    private DTrustClient[] _callers = [];
+    private string[] _seals = [];
+    private ByteString[][] _hashes = [];
+
+    public override async Task SetupAsync(Target target, int workers, CancellationToken ct)
+    {
+        using var op = target.Connect(0, "operator");
+        var org = "load-org-" + Guid.NewGuid().ToString("N")[..8];
+        await op.Credentials.UpsertOrganisationAsync(
+            new UpsertOrganisationRequest
+            {
+                Organisation = new Organisation
+                {
+                    OrganisationId = org,
+                    Name = "Load Test Versicherung AG",
+                    Country = "DE",
+                    Identifier = "NTRDE-HRB" + RandomNumberGenerator.GetInt32(10000, 99999).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    Representative = "Load Test",
+                    RepresentativeEvidence = "load generator",
+                    RepresentativePhone = "+4930" + RandomNumberGenerator.GetInt32(1_000_000, 9_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    EvidenceVerifiedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)),
+                },
+            },
+            cancellationToken: ct);
+        var created = new List<(string Id, string Key)>();
+        for (var i = 0; i < Callers; i++)
+        {
+            var caller = await op.Credentials.CreateCallerAsync(
+                new CreateCallerRequest { Name = $"{org}-system-{i}", Role = CallerRole.Partner }, cancellationToken: ct);
+            created.Add((caller.Caller.CallerId, caller.ApiKey));
+        }
+
+        // Each seal as an operator makes it: the first call sends the representative a code, the second brings it.
+        var seals = new List<string>();
+        foreach (var group in created.Chunk(CallersPerSeal))
+        {
+            var request = new EnrollSealRequest { OrganisationId = org, Level = Level.QualifiedSeal, KeyAlgorithm = WireAlgorithm.EcP256, CallerIds = { group.Select(c => c.Id) } };
+            try
+            {
+                await op.Credentials.EnrollSealAsync(request, cancellationToken: ct);
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.FailedPrecondition)
+            {
+            }
+
+            request.ConfirmationCode = await target.Outbox.CodeAsync("confirm:seal-enrol:" + org, ct);
+            var seal = await op.Credentials.EnrollSealAsync(request, cancellationToken: ct);
+            seals.AddRange(group.Select(_ => seal.CredentialId));
+        }
+
+        // Caller i signs with the seal it is bound to, on node i mod nodes.
+        _seals = [.. seals];
+        _callers = [.. created.Select((c, i) => DTrustClient.Connect(target.Nodes[i % target.Nodes.Count].Address, apiKey: c.Key))];
+        _hashes = [.. Enumerable.Range(0, workers).Select(_ => Enumerable.Range(0, SignaturesPerOperation)
+            .Select(_ => ByteString.CopyFrom(SHA256.HashData(RandomNumberGenerator.GetBytes(32)))).ToArray())];
+    }
+
+    public override async Task<TimeSpan> RunOnceAsync(int worker, CancellationToken ct)
+    {
+        var caller = worker % Callers;
+        var documents = _hashes[worker % _hashes.Length];
+        var sign = new SignHashRequest { CredentialId = _seals[caller], HashAlgorithm = HashAlgorithm.Sha256, SignatureFormat = SignatureFormat.Raw };
+        sign.Hashes.AddRange(documents);
+        var signed = await _callers[caller].Signing.SignHashAsync(sign, deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: ct);
+        return signed.Signatures.Count == documents.Length
+            ? TimeSpan.Zero
+            : throw new InvalidOperationException($"{signed.Signatures.Count} signatures for {documents.Length} hashes");
     }
 }

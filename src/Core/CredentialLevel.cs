@@ -22,15 +22,4 @@ public static class CredentialLevels
 {
     /// <summary>A seal belongs to an organisation and signs without a person's PIN or second factor.</summary>
     public static bool IsSeal(this CredentialLevel level) => level is CredentialLevel.QualifiedSeal or CredentialLevel.AdvancedSeal;
-
-    /// <summary>Qualified signatures and qualified seals: certificates under a QCP with the key in a QSCD.</summary>
-    public static bool IsQualified(this CredentialLevel level) => level is CredentialLevel.Qualified or CredentialLevel.QualifiedSeal;
-
-    /// <summary>The name used in usage reports, metrics and audit details' lower-case forms ("qualified_seal").</summary>
-    public static string UsageName(this CredentialLevel level) => level switch
-    {
-        CredentialLevel.QualifiedSeal => "qualified_seal",
-        CredentialLevel.AdvancedSeal => "advanced_seal",
-        _ => level.ToString().ToLowerInvariant(),
-    };
 }

@@ -15,7 +15,7 @@ public sealed partial class KeyDomain
     public Task<WrappedCredentialKey> CreateSealKeyAsync(string label, KeyAlgorithm alg, CancellationToken ct)
     {
         CheckAlgorithm(alg);
-        CredentialChecks.Label(label);
+        CheckSealLabel(CredentialChecks.Label(label));
         return RunAsync("seal key generation", lease =>
         {
             lock (_setupLock)
@@ -75,9 +75,9 @@ public sealed partial class KeyDomain
 
     /// <summary>
     /// Destroys the seal key pair on the token (a revoked seal's key is of no further use, and a key that no longer
-    /// exists cannot sign by mistake). A key already gone is not an error.
+    /// exists cannot sign by mistake). A key already gone is not an error (false).
     /// </summary>
-    public Task DestroySealKeyAsync(WrappedCredentialKey reference, CancellationToken ct)
+    public Task<bool> DestroySealKeyAsync(WrappedCredentialKey reference, CancellationToken ct)
     {
         CheckSealReference(reference);
         var label = reference.GetTokenObjectLabel();
@@ -86,9 +86,21 @@ public sealed partial class KeyDomain
             lock (_setupLock)
             {
                 _signingKeys.TryRemove(label, out _);
+                if (LookUpSigningKey(lease.Handle, label) is not { } found)
+                {
+                    return false;
+                }
+
+                // Only the key the reference names: a pair under the label with another public key is left alone.
+                if (found.Algorithm != reference.Algorithm || !found.Spki.AsSpan().SequenceEqual(reference.SubjectPublicKeyInfo))
+                {
+                    throw new KeyVaultException(
+                        KeyVaultErrorKind.CorruptKeyBlob, $"the key labelled '{label}' in domain '{Name}' is not the seal's key; not destroying it");
+                }
+
                 foreach (var cls in new[] { Interop.CK.CKO_PRIVATE_KEY, Interop.CK.CKO_PUBLIC_KEY })
                 {
-                    foreach (var handle in _p11.FindObjects(lease.Handle, Templates.FindByLabel(cls, label), 4))
+                    foreach (var handle in _p11.FindObjects(lease.Handle, Templates.FindByLabel(cls, label), 2))
                     {
                         _p11.DestroyObject(lease.Handle, handle);
                     }
@@ -97,6 +109,20 @@ public sealed partial class KeyDomain
                 return true;
             }
         }, ct);
+    }
+
+    /// <summary>
+    /// Seal keys live under labels of their own (<see cref="SealLabelPrefix"/>): a reference can never name the
+    /// domain's CA or OCSP key, whatever a writer of the store puts into it.
+    /// </summary>
+    public const string SealLabelPrefix = "seal:";
+
+    private static void CheckSealLabel(string label)
+    {
+        if (!label.StartsWith(SealLabelPrefix, StringComparison.Ordinal) || label.Length == SealLabelPrefix.Length)
+        {
+            throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, $"a seal key's label starts with '{SealLabelPrefix}'");
+        }
     }
 
     /// <summary>The cached token key of a seal reference, checked against it.</summary>
@@ -134,5 +160,7 @@ public sealed partial class KeyDomain
         {
             throw new KeyVaultException(KeyVaultErrorKind.CorruptKeyBlob, "the seal key reference does not match its integrity digest");
         }
+
+        CheckSealLabel(reference.GetTokenObjectLabel());
     }
 }

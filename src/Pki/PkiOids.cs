@@ -38,6 +38,12 @@ public static class PkiOids
     public const string QcTypeEsign = "0.4.0.1862.1.6.1";
     public const string QcTypeEseal = "0.4.0.1862.1.6.2";
 
+    /// <summary>RFC 3739 id-qcs-pkixQCSyntax-v2, whose SemanticsInformation says how the subject's identifiers read.</summary>
+    public const string QcSyntaxV2 = "1.3.6.1.5.5.7.11.2";
+
+    /// <summary>EN 319 412-1 id-etsi-qcs-semanticsId-Legal: organizationIdentifier in the form of §5.1.4.</summary>
+    public const string SemanticsIdLegal = "0.4.0.194121.1.2";
+
     public const string CertificatePolicies = "2.5.29.32";
     public const string OcspSigning = "1.3.6.1.5.5.7.3.9";
 

@@ -169,10 +169,10 @@ public static class AuditChain
 
             if (entry.Event is { Action: "signature.created", Outcome: "ok" })
             {
-                if (LevelOf(entry.Event.Details) is { } level)
+                if (LevelOf(entry.Event.Details) is ({ } level, var signatures))
                 {
                     var key = (entry.Event.Tenant, entry.Event.Time.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), level);
-                    usage[key] = usage.GetValueOrDefault(key) + 1;
+                    usage[key] = usage.GetValueOrDefault(key) + signatures;
                     withLevel++;
                 }
                 else
@@ -185,22 +185,35 @@ public static class AuditChain
         return new AuditVerification(true, count, null, null) { LastHash = previous, HashesAt = kept, Usage = usage, SignaturesWithoutLevel = withoutLevel, SignaturesWithLevel = withLevel };
     }
 
-    private static string? LevelOf(string? details)
+    /// <summary>
+    /// The level a signature entry names and how many signatures it bills: one, or a seal batch's
+    /// <c>signatures</c> count; (null, 0) when it names no level.
+    /// </summary>
+    private static (string? Level, long Signatures) LevelOf(string? details)
     {
         if (details is null)
         {
-            return null;
+            return (null, 0);
         }
 
         try
         {
             using var doc = System.Text.Json.JsonDocument.Parse(details);
-            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("level", out var level)
-                && level.ValueKind == System.Text.Json.JsonValueKind.String ? level.GetString() : null;
+            var root = doc.RootElement;
+            if (root.ValueKind != System.Text.Json.JsonValueKind.Object || !root.TryGetProperty("level", out var level)
+                || level.ValueKind != System.Text.Json.JsonValueKind.String)
+            {
+                return (null, 0);
+            }
+
+            var count = root.TryGetProperty("signatures", out var n) && n.ValueKind == System.Text.Json.JsonValueKind.Number && n.TryGetInt64(out var c) && c > 0
+                ? c
+                : 1;
+            return (level.GetString(), count);
         }
         catch (System.Text.Json.JsonException)
         {
-            return null;
+            return (null, 0);
         }
     }
 

@@ -149,6 +149,12 @@ public sealed record OrganisationRecord
     /// <summary>What shows the representative's authority (register extract, power of attorney: kind and reference).</summary>
     public required string RepresentativeEvidence { get; init; }
 
+    /// <summary>
+    /// E.164 number of the representative: confirms (with a code) every operator action that would let a system sign
+    /// as the organisation, unless a second operator of the tenant asks for the same.
+    /// </summary>
+    public required string RepresentativePhone { get; init; }
+
     /// <summary>When the evidence was checked.</summary>
     public required DateTimeOffset EvidenceVerifiedAt { get; init; }
 

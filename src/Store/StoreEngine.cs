@@ -24,7 +24,7 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
 
     private const string OrganisationColumns =
         "tenant, org_id, name, country, identifier, representative, representative_evidence, evidence_verified_at_us, " +
-        "created_at_us, updated_at_us, version";
+        "created_at_us, updated_at_us, version, representative_phone";
 
     // A PIN lock falls back to where the credential was: VALID once activated, else NOT_ACTIVATED.
     private const string StatusBeforeLock = "CASE WHEN activated_at_us IS NULL THEN @not_activated ELSE @valid END";
@@ -119,7 +119,7 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         {
             await using var cmd = Command(c, null,
                 $"INSERT INTO organisations ({OrganisationColumns}) VALUES (@tenant, @id, @name, @country, @identifier, " +
-                "@representative, @evidence, @verified, @created, @updated, 1) ON CONFLICT DO NOTHING",
+                "@representative, @evidence, @verified, @created, @updated, 1, @phone) ON CONFLICT DO NOTHING",
                 OrganisationParameters(organisation));
             return await cmd.ExecuteNonQueryAsync(ct) == 1;
         }, ct);
@@ -132,7 +132,8 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         {
             await using var cmd = Command(c, null,
                 "UPDATE organisations SET name = @name, country = @country, identifier = @identifier, representative = @representative, " +
-                "representative_evidence = @evidence, evidence_verified_at_us = @verified, updated_at_us = @updated, version = version + 1 " +
+                "representative_evidence = @evidence, evidence_verified_at_us = @verified, representative_phone = @phone, " +
+                "updated_at_us = @updated, version = version + 1 " +
                 "WHERE tenant = @tenant AND org_id = @id AND version = @expected",
                 [.. OrganisationParameters(organisation), ("expected", expectedVersion)]);
             return await cmd.ExecuteNonQueryAsync(ct) == 1;
@@ -628,7 +629,7 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
     [
         ("tenant", o.Tenant), ("id", o.OrganisationId), ("name", o.Name), ("country", o.Country), ("identifier", o.Identifier),
         ("representative", o.Representative), ("evidence", o.RepresentativeEvidence), ("verified", Micros(o.EvidenceVerifiedAt)),
-        ("created", Micros(o.CreatedAt)), ("updated", Micros(o.UpdatedAt)),
+        ("created", Micros(o.CreatedAt)), ("updated", Micros(o.UpdatedAt)), ("phone", o.RepresentativePhone),
     ];
 
     private static OrganisationRecord ReadOrganisation(DbDataReader r) => new()
@@ -644,6 +645,7 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         CreatedAt = Time(r.GetInt64(8)),
         UpdatedAt = Time(r.GetInt64(9)),
         Version = r.GetInt64(10),
+        RepresentativePhone = r.GetString(11),
     };
 
     private static CallerRecord ReadCaller(DbDataReader r) => new()

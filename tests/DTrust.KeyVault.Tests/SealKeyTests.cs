@@ -76,6 +76,21 @@ public sealed class SealKeyTests : IDisposable
         Assert.Equal(KeyVaultErrorKind.CorruptKeyBlob, (await Assert.ThrowsAsync<KeyVaultException>(() =>
             Seals.SignWithSealKeyAsync(forged, digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None))).Kind);
 
+        // A reference to the domain's CA key (any label outside the seal prefix) is refused, however well formed.
+        var ca = Seals.GetOrCreateSigningKey("dtrust-ca-test", KeyAlgorithm.EcP256);
+        var toCa = WrappedCredentialKey.TokenObject(Seals.Name, KeyAlgorithm.EcP256, ca.SubjectPublicKeyInfo, ca.Label);
+        Assert.Equal(KeyVaultErrorKind.InvalidInput, (await Assert.ThrowsAsync<KeyVaultException>(() =>
+            Seals.SignWithSealKeyAsync(toCa, digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None))).Kind);
+        Assert.Equal(KeyVaultErrorKind.InvalidInput, (await Assert.ThrowsAsync<KeyVaultException>(() =>
+            Seals.DestroySealKeyAsync(toCa, CancellationToken.None))).Kind);
+        Assert.Equal(KeyVaultErrorKind.InvalidInput, (await Assert.ThrowsAsync<KeyVaultException>(() =>
+            Seals.CreateSealKeyAsync("dtrust-ocsp", KeyAlgorithm.EcP256, CancellationToken.None))).Kind);
+
+        // Destroying by a reference whose public key is not the one under the label destroys nothing.
+        Assert.Equal(KeyVaultErrorKind.CorruptKeyBlob, (await Assert.ThrowsAsync<KeyVaultException>(() =>
+            Seals.DestroySealKeyAsync(forged, CancellationToken.None))).Kind);
+        Assert.Single(await Seals.SignWithSealKeyAsync(theirs, digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None));
+
         // A second key under a label in use is refused: a seal never takes over another's key.
         Assert.Equal(KeyVaultErrorKind.InvalidInput, (await Assert.ThrowsAsync<KeyVaultException>(() =>
             Seals.CreateSealKeyAsync(mine.GetTokenObjectLabel(), KeyAlgorithm.EcP256, CancellationToken.None))).Kind);

@@ -27,7 +27,7 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
         var runner = new Runner(target);
         var results = new List<ScenarioRuns>();
         using var raw = new RawRates(threads: 2);
-        foreach (var number in new[] { 1, 2, 3, 4, 5, 6 })
+        foreach (var number in new[] { 1, 2, 3, 4, 5, 6, 7, 8 })
         {
             var scenario = Scenario.Create(number);
             await scenario.SetupAsync(target, workers: 2, CancellationToken.None);
@@ -46,7 +46,7 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
         }
 
         var table = Report.Table(results, target, runs: 1);
-        Assert.Equal(6, table.Split('\n').Count(l => l.StartsWith("| ", StringComparison.Ordinal) && char.IsDigit(l[2])));
+        Assert.Equal(8, table.Split('\n').Count(l => l.StartsWith("| ", StringComparison.Ordinal) && char.IsDigit(l[2])));
 
         // Open loop: operations start on schedule whether or not earlier ones answered.
         var open = await runner.OpenLoopAsync(results[0].Scenario, operationsPerSecond: 20, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1.5));

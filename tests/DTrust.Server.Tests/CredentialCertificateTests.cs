@@ -50,7 +50,7 @@ public sealed class CredentialCertificateTests(ServerFixture fixture) : IDisposa
         Assert.Contains(pki, p => p.EndsWith("ocsp-qualified.pem", StringComparison.Ordinal));
         files.AddRange(pki);
         using var http = new HttpClient();
-        foreach (var level in new[] { "simple", "advanced", "qualified" })
+        foreach (var level in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced" })
         {
             var crl = Path.Combine(_dir, level + ".crl");
             await File.WriteAllBytesAsync(crl, await http.GetByteArrayAsync(new Uri(server.HttpAddress, $"/crl/{level}.crl")));

@@ -36,7 +36,7 @@ public sealed class CscApiTests(HolderServerFixture fixture)
         using var op = Operator();
         var (org, _) = await SealTests.NewOrganisationAsync(op);
         var (callerId, key) = await SealTests.NewPartnerAsync(op);
-        var seal = await SealTests.EnrolSealAsync(op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
+        var seal = await SealTests.EnrolSealAsync(Server, op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
         using var system = new CscClient(Server.CscAddress, key);
 
         var list = await system.OkAsync("v2", "credentials/list", new JsonObject { ["userID"] = org, ["credentialInfo"] = true, ["authInfo"] = true });

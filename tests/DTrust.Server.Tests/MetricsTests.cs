@@ -75,7 +75,7 @@ public sealed class MetricsTests(ServerFixture fixture)
         Assert.InRange(after.Delta(before, "dtrust_store_duration_seconds_count{operation=\"credential_read\"}"), 5, 1000);
 
         // The vault's pools, one series per domain, exported from its System.Diagnostics.Metrics meter.
-        foreach (var domain in new[] { "simple", "advanced", "qualified", "tsa" })
+        foreach (var domain in new[] { "simple", "advanced", "qualified", "seal-qualified", "seal-advanced", "tsa" })
         {
             Assert.True(after.Value($"dtrust_keyvault_sessions_in_use{{domain=\"{domain}\"}}") >= 0);
             Assert.True(after.Value($"dtrust_keyvault_sessions_capacity{{domain=\"{domain}\"}}") >= 1);

@@ -22,7 +22,7 @@ public sealed partial class SealCliTests(ServerFixture fixture)
         {
             var organisation = await Run(operatorKey, "organisation", "set", org, "--name", "Stadtwerke Musterstadt GmbH", "--country", "DE",
                 "--identifier", "NTRDE-HRB99887", "--representative", "Erika Mustermann (Geschäftsführerin)",
-                "--evidence", "commercial register extract of 2026-11-30");
+                "--evidence", "commercial register extract of 2026-11-30", "--phone", CredentialLifecycleTests.NewPhone());
             Assert.Contains($"organisation   {org}: Stadtwerke Musterstadt GmbH, DE, NTRDE-HRB99887", organisation, StringComparison.Ordinal);
 
             var caller = await Run(operatorKey, "caller", "create", "invoicing", "--role", "partner");
@@ -30,7 +30,12 @@ public sealed partial class SealCliTests(ServerFixture fixture)
             var partnerKey = Path.Combine(dir.FullName, "invoicing.key");
             await File.WriteAllTextAsync(partnerKey, ApiKeyLine().Match(caller).Groups[1].Value);
 
-            var enrolled = await Run(operatorKey, "seal", "enrol", org, "--level", "qualified", "--caller", callerId);
+            // Without the representative's code the seal waits (one line, non-zero exit); the development outbox
+            // stands in for the representative's phone.
+            var waiting = await DtrustAsync(server, operatorKey, "seal", "enrol", org, "--level", "qualified", "--caller", callerId);
+            Assert.Equal(2, waiting.ExitCode);
+            Assert.StartsWith("FailedPrecondition: a new seal needs the representative's confirmation", waiting.StdErr, StringComparison.Ordinal);
+            var enrolled = await Run(operatorKey, "seal", "enrol", org, "--level", "qualified", "--caller", callerId, "--code-from-outbox");
             var seal = CredentialLine().Match(enrolled).Groups[1].Value;
             Assert.Contains("status         VALID", enrolled, StringComparison.Ordinal);
             Assert.Contains("level          QUALIFIED_SEAL (EC_P256)", enrolled, StringComparison.Ordinal);
@@ -57,7 +62,7 @@ public sealed partial class SealCliTests(ServerFixture fixture)
             }
 
             Assert.Equal(150, files.Count(f => File.Exists(f + ".p7s")));
-            Assert.Equal(150, AuditCount(server, seal, "signature.created"));
+            Assert.Equal((2, 150), (AuditCount(server, seal, "signature.created"), AuditedSignatures(server, seal)));
 
             // The seal is no person's credential, and another caller cannot use it: one line each, non-zero exit.
             var asPerson = await DtrustAsync(server, partnerKey, "sign", files[0], "--credential", seal);

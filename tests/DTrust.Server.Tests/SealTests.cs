@@ -35,7 +35,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         using var op = Operator();
         var (org, identifier) = await NewOrganisationAsync(op);
         var (caller, _) = await NewPartnerAsync(op);
-        var seal = await EnrolSealAsync(op, org, level, algorithm, caller);
+        var seal = await EnrolSealAsync(Server, op, org, level, algorithm, caller);
         Assert.Equal(CredentialStatus.Valid, seal.Status);
         Assert.Equal(org, seal.UserId);
         Assert.Equal([caller], seal.SealCallers);
@@ -57,7 +57,9 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
             qualified ? ["0.4.0.194112.1.3", "1.3.6.1.4.1.32473.2.4"] : ["0.4.0.194112.1.1", "1.3.6.1.4.1.32473.2.5"],
             p.GetProperty("policies").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(
-            qualified ? ["0.4.0.1862.1.1", "0.4.0.1862.1.4", "0.4.0.1862.1.6", "0.4.0.1862.1.6.2"] : ["0.4.0.1862.1.1", "0.4.0.1862.1.6", "0.4.0.1862.1.6.2"],
+            qualified
+                ? ["0.4.0.1862.1.1", "0.4.0.1862.1.4", "0.4.0.1862.1.6", "0.4.0.1862.1.6.2", "1.3.6.1.5.5.7.11.2", "0.4.0.194121.1.2"]
+                : ["0.4.0.1862.1.1", "0.4.0.1862.1.6", "0.4.0.1862.1.6.2", "1.3.6.1.5.5.7.11.2", "0.4.0.194121.1.2"],
             p.GetProperty("qcStatements").EnumerateArray().Select(e => e.GetString()));
         Assert.True(p.GetProperty("keyUsageCritical").GetBoolean());
         Assert.True(p.GetProperty("contentCommitment").GetBoolean());
@@ -83,7 +85,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         var (org, _) = await NewOrganisationAsync(op);
         var (registered, registeredKey) = await NewPartnerAsync(op);
         var (bystander, bystanderKey) = await NewPartnerAsync(op);
-        var seal = await EnrolSealAsync(op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, registered);
+        var seal = await EnrolSealAsync(Server, op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, registered);
         using var system = Partner(registeredKey);
         using var other = Partner(bystanderKey);
         using var otherTenant = Partner(await Server.AddCallerAsync("tenant-seal", "partner"));
@@ -99,8 +101,12 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
             Assert.True(ec.VerifyHash(hashes[i], signed.Signatures[i].Span, DSASignatureFormat.Rfc3279DerSequence), $"signature {i}");
         }
 
-        Assert.Equal(100, AuditCount(Server, seal.CredentialId, "signature.created"));
-        Assert.Equal("QualifiedSeal", LatestAuditDetails(Server, seal.CredentialId, "signature.created").GetProperty("level").GetString());
+        // One entry for the batch, naming every hash in order, billing 100 at the seal's level.
+        Assert.Equal(1, AuditCount(Server, seal.CredentialId, "signature.created"));
+        var entry = LatestAuditDetails(Server, seal.CredentialId, "signature.created");
+        Assert.Equal("QualifiedSeal", entry.GetProperty("level").GetString());
+        Assert.Equal(100, entry.GetProperty("signatures").GetInt32());
+        Assert.Equal(hashes.Select(Convert.ToHexString), entry.GetProperty("hashes").EnumerateArray().Select(h => h.GetString()));
 
         // Another partner of the same tenant and a partner of another tenant: NOT_FOUND, like a missing credential.
         foreach (var stranger in new[] { other, otherTenant })
@@ -114,10 +120,22 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         }
 
         Assert.Single((await system.Credentials.ListCredentialsAsync(new ListCredentialsRequest { UserId = org })).Credentials);
-        Assert.Equal(100, AuditCount(Server, seal.CredentialId, "signature.created"));
+        Assert.Equal(100, AuditedSignatures(Server, seal.CredentialId));
 
-        // Re-binding the seal moves its use, at once, to the new caller alone.
-        var moved = await op.Credentials.SetSealCallersAsync(new SetSealCallersRequest { CredentialId = seal.CredentialId, CallerIds = { bystander } });
+        // One operator alone cannot re-bind the seal (a partner of its own could then sign as the organisation):
+        // the request waits for the representative's code or a second operator; a wrong code binds nothing.
+        var rebind = new SetSealCallersRequest { CredentialId = seal.CredentialId, CallerIds = { bystander } };
+        var waiting = await Assert.ThrowsAsync<RpcException>(() => op.Credentials.SetSealCallersAsync(rebind).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, waiting.StatusCode);
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => op.Credentials.SetSealCallersAsync(rebind).ResponseAsync)).StatusCode);
+        var code = await ServerProcess.OutboxCodeAsync(Server.StateDir, "confirm:seal-callers:" + seal.CredentialId);
+        var wrong = new SetSealCallersRequest(rebind) { ConfirmationCode = code == "000000" ? "111111" : "000000" };
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => op.Credentials.SetSealCallersAsync(wrong).ResponseAsync)).StatusCode);
+        Assert.Equal([registered], (await op.Credentials.GetCredentialAsync(new GetCredentialRequest { CredentialId = seal.CredentialId })).SealCallers);
+
+        // A second operator asking for the same callers confirms it; the use moves, at once, to the new caller alone.
+        using var second = DTrustClient.Connect(Server.GrpcAddress, apiKey: await Server.AddOperatorAsync("dev"));
+        var moved = await second.Credentials.SetSealCallersAsync(rebind);
         Assert.Equal([bystander], moved.SealCallers);
         Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
             system.Signing.SignHashAsync(SealRequest(seal.CredentialId, hashes[..1])).ResponseAsync)).StatusCode);
@@ -127,6 +145,18 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         var month = DateTime.UtcNow.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
         var usage = await op.Credentials.GetUsageAsync(new GetUsageRequest { Month = month });
         Assert.True(usage.Rows.Single(r => r.Level == Level.QualifiedSeal).Signatures >= 101);
+
+        // Metrics count them at the seal's level.
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(Server.AdminAddress, "/metrics"));
+        var line = metrics.Split('\n').Single(l => l.StartsWith("dtrust_signatures_total{level=\"qualified_seal\",format=\"raw\",outcome=\"signed\"}", StringComparison.Ordinal));
+        Assert.True(double.Parse(line.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture) >= 101, line);
+
+        // The chain recounts the batch entries' counts to what is billed.
+        var verified = await op.Credentials.VerifyAuditLogAsync(new VerifyAuditLogRequest());
+        Assert.True(verified.Intact, verified.Problem);
+        Assert.True(verified.UsageChecked);
+        Assert.Empty(verified.UsageDifferences);
     }
 
     [Fact]
@@ -135,7 +165,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         using var op = Operator();
         var (org, _) = await NewOrganisationAsync(op);
         var (callerId, key) = await NewPartnerAsync(op);
-        var seal = await EnrolSealAsync(op, org, Level.AdvancedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
+        var seal = await EnrolSealAsync(Server, op, org, Level.AdvancedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
         using var system = Partner(key);
         var hash = ByteString.CopyFrom(SHA256.HashData("statement"u8));
 
@@ -190,7 +220,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         using var op = Operator();
         var (org, _) = await NewOrganisationAsync(op);
         var (callerId, key) = await NewPartnerAsync(op);
-        var seal = await EnrolSealAsync(op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
+        var seal = await EnrolSealAsync(Server, op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.EcP256, callerId);
         using var system = Partner(key);
         var hash = SHA256.HashData("invoice 1"u8);
         Assert.Single((await system.Signing.SignHashAsync(SealRequest(seal.CredentialId, [hash]))).Signatures);
@@ -210,7 +240,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         Assert.Contains($"{pem}: revoked", revoked.StdOut, StringComparison.Ordinal);
         Assert.DoesNotContain(label, await TokenObjectsAsync("seal-qualified"), StringComparison.Ordinal);
         Assert.Equal(1, AuditCount(Server, seal.CredentialId, "seal.key_destroyed", "ok"));
-        Assert.Equal(1, AuditCount(Server, seal.CredentialId, "signature.created"));
+        Assert.Equal(1, AuditedSignatures(Server, seal.CredentialId));
     }
 
     [Fact]
@@ -219,7 +249,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         using var op = Operator();
         var (org, _) = await NewOrganisationAsync(op);
         var (callerId, key) = await NewPartnerAsync(op);
-        var seal = await EnrolSealAsync(op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.Rsa3072, callerId);
+        var seal = await EnrolSealAsync(Server, op, org, Level.QualifiedSeal, DTrust.Signing.V1.KeyAlgorithm.Rsa3072, callerId);
         using var system = Partner(key);
         var file = Path.Combine(_dir, "statement.txt");
         await File.WriteAllTextAsync(file, "account statement 2026-11 " + Guid.NewGuid());
@@ -254,6 +284,7 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
                 Identifier = identifier,
                 Representative = "Max Mustermann (Vorstand)",
                 RepresentativeEvidence = "commercial register extract, Amtsgericht Berlin-Charlottenburg, 2026-11-30",
+                RepresentativePhone = CredentialLifecycleTests.NewPhone(),
                 EvidenceVerifiedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(-1)),
             },
         });
@@ -266,8 +297,17 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         return (created.Caller.CallerId, created.ApiKey);
     }
 
-    internal static async Task<Credential> EnrolSealAsync(DTrustClient op, string org, Level level, DTrust.Signing.V1.KeyAlgorithm algorithm, params string[] callers) =>
-        await op.Credentials.EnrollSealAsync(new EnrollSealRequest { OrganisationId = org, Level = level, KeyAlgorithm = algorithm, CallerIds = { callers } });
+    /// <summary>EnrollSeal as the README shows it: the first call sends the representative a code, the second brings it.</summary>
+    internal static async Task<Credential> EnrolSealAsync(
+        ServerProcess server, DTrustClient op, string org, Level level, DTrust.Signing.V1.KeyAlgorithm algorithm, params string[] callers)
+    {
+        var request = new EnrollSealRequest { OrganisationId = org, Level = level, KeyAlgorithm = algorithm, CallerIds = { callers } };
+        var waiting = await Assert.ThrowsAsync<RpcException>(() => op.Credentials.EnrollSealAsync(request).ResponseAsync);
+        Assert.True(waiting.StatusCode == StatusCode.FailedPrecondition && waiting.Status.Detail.Contains("representative's confirmation", StringComparison.Ordinal),
+            waiting.ToString());
+        request.ConfirmationCode = await ServerProcess.OutboxCodeAsync(server.StateDir, "confirm:seal-enrol:" + org);
+        return await op.Credentials.EnrollSealAsync(request);
+    }
 
     internal static SignHashRequest SealRequest(string credentialId, IEnumerable<byte[]> hashes)
     {

@@ -30,6 +30,14 @@ internal static class Tools
         return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Signatures the audit records for a credential: one per entry, or a seal batch entry's count.</summary>
+    public static int AuditedSignatures(ServerProcess server, string credentialId)
+    {
+        using var cmd = AuditQuery(server, "SELECT coalesce(sum(coalesce(json_extract(details, '$.signatures'), 1)), 0) FROM audit_log " +
+            "WHERE credential_id = $id AND action_code = $action AND outcome = 'ok'", credentialId, "signature.created");
+        return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>The details (JSON) of the latest audit entry of one action for a credential.</summary>
     public static System.Text.Json.JsonElement LatestAuditDetails(ServerProcess server, string credentialId, string action)
     {

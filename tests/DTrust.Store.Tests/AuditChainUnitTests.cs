@@ -57,6 +57,35 @@ public sealed class AuditChainUnitTests
         Assert.Equal(new AuditVerification(false, 2, 2, "changed"), await AuditChain.VerifyAsync(Entries(edited)));
     }
 
+    [Fact]
+    public async Task Usage_is_recounted_per_level_with_a_seal_batch_entry_counting_its_signatures()
+    {
+        var details = new[]
+        {
+            """{"level":"Qualified","hash":"AA"}""",
+            """{"level":"QualifiedSeal","hashes":["01","02","03"],"signatures":3}""",
+            """{"level":"QualifiedSeal","signatures":-5}""",
+            """{"hash":"BB"}""",
+        };
+        var list = new List<AuditEntry>();
+        var previous = AuditChain.GenesisHash;
+        for (var i = 0; i < details.Length; i++)
+        {
+            var e = Sample with { Details = details[i] };
+            var hash = AuditChain.ComputeHash(i + 1, previous, e);
+            list.Add(new AuditEntry(i + 1, e, previous, hash));
+            previous = hash;
+        }
+
+        var verified = await AuditChain.VerifyAsync(Entries(list));
+        var month = Time.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(1, verified.Usage[("t1", month, "Qualified")]);
+
+        // A count that is not a positive number is one signature, never a credit.
+        Assert.Equal(4, verified.Usage[("t1", month, "QualifiedSeal")]);
+        Assert.Equal((3, 1), (verified.SignaturesWithLevel, verified.SignaturesWithoutLevel));
+    }
+
     private static List<AuditEntry> Build(int count)
     {
         var list = new List<AuditEntry>();

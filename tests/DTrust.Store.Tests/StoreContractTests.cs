@@ -147,6 +147,7 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
             Identifier = "NTRDE-HRB12345",
             Representative = "Max Mustermann",
             RepresentativeEvidence = "register extract 2026-11-30",
+            RepresentativePhone = "+4930111111",
             EvidenceVerifiedAt = T0,
             CreatedAt = T0,
             UpdatedAt = T0,
@@ -157,7 +158,7 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(organisation, await Store.GetOrganisationAsync("t1", "org-1", default));
         Assert.Null(await Store.GetOrganisationAsync("t2", "org-1", default));
 
-        var renamed = organisation with { Name = "Musterversicherung SE", UpdatedAt = T0.AddMinutes(1) };
+        var renamed = organisation with { Name = "Musterversicherung SE", RepresentativePhone = "+4930222222", UpdatedAt = T0.AddMinutes(1) };
         Assert.True(await Store.UpdateOrganisationAsync(renamed, 1, default));
         Assert.False(await Store.UpdateOrganisationAsync(renamed with { Name = "Stale" }, 1, default));
         Assert.False(await Store.UpdateOrganisationAsync(renamed with { Tenant = "t2" }, 2, default));

@@ -107,7 +107,11 @@ internal sealed class Cli
         return typed.ToString();
     }
 
-    /// <summary>Development: the server appends each code to the outbox; wait briefly for this message's line (a challenge id, or transport-pin:&lt;credential&gt;).</summary>
+    /// <summary>
+    /// Development: the server appends each code to the outbox; wait briefly for this message's line (a challenge id,
+    /// transport-pin:&lt;credential&gt;, confirm:&lt;action&gt;:&lt;subject&gt;). The latest line wins: a request asked again
+    /// has a new code.
+    /// </summary>
     internal static async Task<string> ReadOutboxAsync(string messageId, CancellationToken ct)
     {
         var path = Path.Combine(Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state", "otp-outbox.jsonl");
@@ -115,13 +119,19 @@ internal sealed class Cli
         {
             if (File.Exists(path))
             {
+                string? found = null;
                 foreach (var line in await File.ReadAllLinesAsync(path, ct))
                 {
                     using var doc = JsonDocument.Parse(line);
                     if (doc.RootElement.GetProperty("challenge_id").GetString() == messageId)
                     {
-                        return doc.RootElement.GetProperty("otp").GetString()!;
+                        found = doc.RootElement.GetProperty("otp").GetString();
                     }
+                }
+
+                if (found is not null)
+                {
+                    return found;
                 }
             }
 

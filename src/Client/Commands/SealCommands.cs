@@ -23,15 +23,17 @@ internal static class SealCommands
             Description = "what shows the representative's authority, e.g. \"register extract of 2026-11-30, Amtsgericht Berlin HRB 12345\"",
             Required = true,
         };
+        var phone = new Option<string>("--phone") { Description = "E.164 number of the representative: confirms new seals and their callers", Required = true };
         var verifiedAt = new Option<DateTimeOffset?>("--verified-at") { Description = "when the evidence was checked (default: now)" };
-        var set = new Command("set", "creates or updates an organisation that holds seals")
+        var (code, fromOutbox) = ConfirmationOptions();
+        var set = new Command("set", "creates or updates an organisation that holds seals (a new representative needs the current one's code)")
         {
-            id, name, country, identifier, representative, evidence, verifiedAt,
+            id, name, country, identifier, representative, evidence, phone, verifiedAt, code, fromOutbox,
         };
         set.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
-            Print(await client.Credentials.UpsertOrganisationAsync(
+            Print(await ConfirmedAsync(parse, code, fromOutbox, "representative:" + parse.GetValue(id), c => client.Credentials.UpsertOrganisationAsync(
                 new UpsertOrganisationRequest
                 {
                     Organisation = new Signing.V1.Organisation
@@ -42,10 +44,12 @@ internal static class SealCommands
                         Identifier = parse.GetValue(identifier)!,
                         Representative = parse.GetValue(representative)!,
                         RepresentativeEvidence = parse.GetValue(evidence)!,
+                        RepresentativePhone = parse.GetValue(phone)!,
                         EvidenceVerifiedAt = Timestamp.FromDateTimeOffset(parse.GetValue(verifiedAt) ?? DateTimeOffset.UtcNow),
                     },
+                    ConfirmationCode = c,
                 },
-                cancellationToken: ct));
+                cancellationToken: ct).ResponseAsync, ct));
             return 0;
         }));
 
@@ -72,39 +76,78 @@ internal static class SealCommands
             Required = true,
             AllowMultipleArgumentsPerToken = true,
         };
-        var enrol = new Command("enrol", "creates a seal: key in the seal token, certificate naming the organisation; VALID at once for its callers")
+        var (code, fromOutbox) = ConfirmationOptions();
+        var enrol = new Command(
+            "enrol",
+            "creates a seal once the representative confirms (the first call sends them a code): key in the seal token, " +
+            "certificate naming the organisation; VALID at once for its callers")
         {
-            organisation, level, algorithm, callers,
+            organisation, level, algorithm, callers, code, fromOutbox,
         };
         enrol.Aliases.Add("enroll");
         enrol.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
-            var seal = await client.Credentials.EnrollSealAsync(
+            var seal = await ConfirmedAsync(parse, code, fromOutbox, "seal-enrol:" + parse.GetValue(organisation), c => client.Credentials.EnrollSealAsync(
                 new EnrollSealRequest
                 {
                     OrganisationId = parse.GetValue(organisation)!,
                     Level = SealLevel(parse.GetValue(level)!),
                     KeyAlgorithm = CredentialCommands.ParseEnum<KeyAlgorithm>(parse.GetValue(algorithm)!.Replace("-", "_", StringComparison.Ordinal), "KEY_ALGORITHM_"),
                     CallerIds = { parse.GetValue(callers)! },
+                    ConfirmationCode = c,
                 },
-                cancellationToken: ct);
+                cancellationToken: ct).ResponseAsync, ct);
             CredentialCommands.Print(seal);
             return 0;
         }));
 
         var sealId = new Argument<string>("seal");
         var newCallers = new Option<string[]>("--caller") { Description = "the callers that may sign from now on (replaces the list)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var rebind = new Command("callers", "replaces the callers that may sign with a seal") { sealId, newCallers };
+        var (rebindCode, rebindFromOutbox) = ConfirmationOptions();
+        var rebind = new Command("callers", "replaces the callers that may sign with a seal, once the representative (or a second operator) confirms")
+        {
+            sealId, newCallers, rebindCode, rebindFromOutbox,
+        };
         rebind.SetAction((parse, ct) => Cli.RunAsync(async () =>
         {
             using var client = cli.Connect(parse);
-            CredentialCommands.Print(await client.Credentials.SetSealCallersAsync(
-                new SetSealCallersRequest { CredentialId = parse.GetValue(sealId)!, CallerIds = { parse.GetValue(newCallers)! } }, cancellationToken: ct));
+            CredentialCommands.Print(await ConfirmedAsync(parse, rebindCode, rebindFromOutbox, "seal-callers:" + parse.GetValue(sealId), c => client.Credentials.SetSealCallersAsync(
+                new SetSealCallersRequest
+                {
+                    CredentialId = parse.GetValue(sealId)!,
+                    CallerIds = { parse.GetValue(newCallers)! },
+                    ConfirmationCode = c,
+                },
+                cancellationToken: ct).ResponseAsync, ct));
             return 0;
         }));
 
         return new Command("seal", "seals of organisations: enrol, callers (show, list and revoke as credentials)") { enrol, rebind };
+    }
+
+    private static (Option<string?> Code, Option<bool> FromOutbox) ConfirmationOptions() =>
+    (
+        new Option<string?>("--code") { Description = "the code the representative received (the first call without it sends one)" },
+        new Option<bool>("--code-from-outbox") { Description = "development: read the representative's code from the outbox" });
+
+    /// <summary>
+    /// Calls with the given code (or none). With --code-from-outbox (development) a call the server holds for the
+    /// representative's confirmation is made again with the code it just sent, as the representative would read it out.
+    /// </summary>
+    private static async Task<T> ConfirmedAsync<T>(
+        System.CommandLine.ParseResult parse, Option<string?> code, Option<bool> fromOutbox, string subject, Func<string, Task<T>> call,
+        CancellationToken ct)
+    {
+        try
+        {
+            return await call(parse.GetValue(code) ?? "");
+        }
+        catch (Grpc.Core.RpcException e) when (parse.GetValue(fromOutbox) && e.StatusCode == Grpc.Core.StatusCode.FailedPrecondition
+            && e.Status.Detail.Contains("confirmation", StringComparison.Ordinal))
+        {
+            return await call(await Cli.ReadOutboxAsync("confirm:" + subject, ct));
+        }
     }
 
     private static Level SealLevel(string value) => value.ToUpperInvariant() switch

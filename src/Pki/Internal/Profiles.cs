@@ -35,9 +35,13 @@ internal static class Profiles
     /// EN 319 412-5 statements of a seal certificate: QcCompliance, QcSSCD only when the key is in a QSCD
     /// (QCP-l-qscd), and QcType eseal.
     /// </summary>
-    public static X509Extension QcStatementsEseal(bool qscd) => QcStatements(PkiOids.QcTypeEseal, qscd);
+    public static X509Extension QcStatementsEseal(bool qscd) => QcStatements(PkiOids.QcTypeEseal, qscd, PkiOids.SemanticsIdLegal);
 
-    private static X509Extension QcStatements(string qcType, bool qscd)
+    /// <summary>
+    /// With <paramref name="semantics"/>: RFC 3739 SemanticsInformation (id-qcs-pkixQCSyntax-v2) naming how the
+    /// subject's identifier reads, as EN 319 412-1 §5.1.4 asks of an organizationIdentifier in its form.
+    /// </summary>
+    private static X509Extension QcStatements(string qcType, bool qscd, string? semantics = null)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);
         using (writer.PushSequence())
@@ -61,6 +65,18 @@ internal static class Profiles
                 using (writer.PushSequence())
                 {
                     writer.WriteObjectIdentifier(qcType);
+                }
+            }
+
+            if (semantics is not null)
+            {
+                using (writer.PushSequence())
+                {
+                    writer.WriteObjectIdentifier(PkiOids.QcSyntaxV2);
+                    using (writer.PushSequence())
+                    {
+                        writer.WriteObjectIdentifier(semantics);
+                    }
                 }
             }
         }

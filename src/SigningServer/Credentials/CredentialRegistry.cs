@@ -14,6 +14,7 @@ namespace DTrust.SigningServer.Credentials;
 /// </summary>
 public sealed class CredentialRegistry(
     ICredentialStore store,
+    ICallerStore callers,
     AuditTrail audit,
     HsmVault vault,
     ICertificateAuthority ca,
@@ -331,11 +332,38 @@ public sealed class CredentialRegistry(
     public async Task<(IReadOnlyList<CredentialRecord> Page, string? Next)> ListAsync(
         CallerRecord caller, string? userId, bool onlyValid, string? afterId, int pageSize, CancellationToken ct)
     {
+        // Pages of what the caller may see: the next-page token is the last id returned, so it never names a
+        // credential the caller may not see (another partner's seal); skipped records are skipped again from there.
         var size = pageSize is <= 0 or > 500 ? 100 : pageSize;
-        var page = await store.ListCredentialsAsync(caller.Tenant, Empty(userId), onlyValid, Empty(afterId), size + 1, ct);
-        var visible = page.Take(size).Where(c => SigningPolicy.Visible(c, caller)).Select(Effective)
-            .Where(c => !onlyValid || c.Status == CredentialStatus.Valid).ToList();
-        return (visible, page.Count > size ? page[size - 1].Id : null);
+        var visible = new List<CredentialRecord>();
+        var after = Empty(afterId);
+        while (true)
+        {
+            var page = await store.ListCredentialsAsync(caller.Tenant, Empty(userId), onlyValid, after, size + 1, ct);
+            for (var i = 0; i < page.Count; i++)
+            {
+                var c = page[i];
+                var effective = Effective(c);
+                if (!SigningPolicy.Visible(c, caller) || (onlyValid && effective.Status != CredentialStatus.Valid))
+                {
+                    continue;
+                }
+
+                if (visible.Count == size)
+                {
+                    return (visible, visible[^1].Id);
+                }
+
+                visible.Add(effective);
+            }
+
+            if (page.Count <= size)
+            {
+                return (visible, null);
+            }
+
+            after = page[^1].Id;
+        }
     }
 
     /// <summary>VALID, LOCKED or NOT_ACTIVATED → REVOCATION_IN_PROGRESS at once; the publisher finishes it.</summary>
@@ -350,13 +378,13 @@ public sealed class CredentialRegistry(
 
         // Before anything that can fail or be cancelled: the store says revoked, so OCSP must too from now on.
         ca.RevocationRecorded();
-        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.revocation_started", details: new { reason }, ct: ct);
         revocations.Notify();
         if (revoked.Key.IsTokenObject)
         {
             await DestroySealKeyAsync(caller, revoked);
         }
 
+        await audit.RecordAsync(caller.Id, caller.Tenant, credentialId, "credential.revocation_started", details: new { reason }, ct: CancellationToken.None);
         return revoked;
     }
 
@@ -366,10 +394,13 @@ public sealed class CredentialRegistry(
     /// </summary>
     private async Task DestroySealKeyAsync(CallerRecord caller, CredentialRecord seal)
     {
-        string outcome = "ok";
+        var outcome = "ok";
         try
         {
-            await vault.Domain(SigningPolicy.KeyDomain(seal.Level)).DestroySealKeyAsync(seal.Key, CancellationToken.None);
+            if (!await vault.Domain(SigningPolicy.KeyDomain(seal.Level)).DestroySealKeyAsync(seal.Key, CancellationToken.None))
+            {
+                outcome = "ok: already gone";
+            }
         }
         catch (KeyVaultException e)
         {
@@ -435,7 +466,7 @@ public sealed class CredentialRegistry(
     /// Runs the confirmation of an operator action; returns who confirmed it, or throws FAILED_PRECONDITION with
     /// <paramref name="waiting"/> while it waits (the request and the message sent audited).
     /// </summary>
-    private async Task<string> ConfirmedAsync(
+    internal async Task<string> ConfirmedAsync(
         CallerRecord caller, string action, string subject, string? credentialId, string value, string holderPhone, string text,
         string? code, string waiting, CancellationToken ct)
     {
@@ -455,7 +486,7 @@ public sealed class CredentialRegistry(
     }
 
     /// <summary>The last two digits of a phone number: enough for the holder to recognise it, not to read it out.</summary>
-    private static string Tail(string phone) => phone.Length > 2 ? phone[^2..] : phone;
+    internal static string Tail(string phone) => phone.Length > 2 ? phone[^2..] : phone;
 
     /// <summary>
     /// VALID → LOCKED when the day's wrong one-time codes reached the cap; nothing if it is no longer VALID. Not
@@ -500,6 +531,9 @@ public sealed class CredentialRegistry(
     public CredentialRecord Effective(CredentialRecord c) => SigningPolicy.Effective(c, time.GetUtcNow());
 
     /// <summary>The holder of a credential of the caller's tenant, or null if there is none (the policy refuses that).</summary>
+    /// <summary>The caller as the store has it now (revoked or not), bypassing the authentication cache; null if unknown.</summary>
+    public Task<CallerRecord?> FindCallerAsync(string callerId, CancellationToken ct) => callers.GetCallerAsync(callerId, ct);
+
     public Task<UserRecord?> FindHolderAsync(CallerRecord caller, string userId, CancellationToken ct) =>
         store.GetUserAsync(caller.Tenant, userId, ct);
 

@@ -42,6 +42,11 @@ public static partial class HolderRules
         }
 
         RequireText(organisation.Representative, "representative", 128);
+        if (organisation.RepresentativePhone is null || !E164().IsMatch(organisation.RepresentativePhone))
+        {
+            throw new DTrustException(ErrorKind.InvalidArgument, "representative_phone must be an E.164 number such as +4930123456");
+        }
+
         RequireText(organisation.RepresentativeEvidence, "representative_evidence", 500);
     }
 

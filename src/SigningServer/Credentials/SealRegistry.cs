@@ -12,7 +12,13 @@ namespace DTrust.SigningServer.Credentials;
 /// of callers (the organisation's systems) bound to it, so enrolment makes it VALID at once. Revocation, expiry and
 /// listing are the <see cref="CredentialRegistry"/>'s, as for any credential. Every change is audited.
 /// </summary>
+/// <remarks>
+/// A seal signs for whoever is bound to it, so no single operator may bind anyone: a new seal, new callers of a
+/// seal and a new representative each need the representative's code (sent to the phone on record) or a second
+/// operator of the tenant asking for exactly the same, as unlocking and a new phone do for a person.
+/// </remarks>
 public sealed class SealRegistry(
+    CredentialRegistry registry,
     ICredentialStore store,
     IOrganisationStore organisations,
     ICallerStore callers,
@@ -25,7 +31,8 @@ public sealed class SealRegistry(
     /// Creates or replaces the organisation. A changed name, country or identifier reaches only seals enrolled from
     /// then on: a certificate already issued keeps what it says (revoke and enrol anew to change it).
     /// </summary>
-    public async Task<OrganisationRecord> UpsertOrganisationAsync(CallerRecord caller, OrganisationRecord input, CancellationToken ct)
+    public async Task<OrganisationRecord> UpsertOrganisationAsync(
+        CallerRecord caller, OrganisationRecord input, string? confirmationCode, CancellationToken ct)
     {
         HolderRules.Validate(input);
         var now = time.GetUtcNow();
@@ -34,9 +41,24 @@ public sealed class SealRegistry(
             throw new DTrustException(ErrorKind.InvalidArgument, "evidence_verified_at must be set and not in the future");
         }
 
+        string? confirmedBy = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var existing = await organisations.GetOrganisationAsync(caller.Tenant, input.OrganisationId, ct);
+            if (existing is not null && confirmedBy is null
+                && (existing.RepresentativePhone != input.RepresentativePhone || existing.Representative != input.Representative))
+            {
+                // Whoever names the representative decides who confirms the next seal: the current one agrees.
+                confirmedBy = await registry.ConfirmedAsync(
+                    caller, "representative", input.OrganisationId, null, input.Representative + "|" + input.RepresentativePhone,
+                    existing.RepresentativePhone,
+                    $"DTrust: an operator asked to make {input.Representative} (phone ending {CredentialRegistry.Tail(input.RepresentativePhone)}) " +
+                    $"the representative of {existing.Name} for its seals. Only if you agree, give them code {{code}} (valid 10 minutes).",
+                    confirmationCode,
+                    "a new representative needs the current representative's confirmation: a code went to their phone; call again with it, " +
+                    "or have a second operator of the tenant make the same change", ct);
+            }
+
             var next = input with
             {
                 Tenant = caller.Tenant,
@@ -59,6 +81,7 @@ public sealed class SealRegistry(
                         representative = next.Representative,
                         evidence = next.RepresentativeEvidence,
                         evidence_verified_at = next.EvidenceVerifiedAt,
+                        representative_change_confirmed_by = confirmedBy,
                     },
                     ct: ct);
                 return next;
@@ -78,7 +101,7 @@ public sealed class SealRegistry(
     /// </summary>
     public async Task<CredentialRecord> EnrollSealAsync(
         CallerRecord caller, string organisationId, CredentialLevel level, KeyAlgorithm algorithm, IReadOnlyList<string> callerIds,
-        CancellationToken ct)
+        string? confirmationCode, CancellationToken ct)
     {
         if (!level.IsSeal())
         {
@@ -93,6 +116,14 @@ public sealed class SealRegistry(
         }
 
         await RequireCallersAsync(caller, callerIds, ct);
+        var kind = level == CredentialLevel.QualifiedSeal ? "qualified" : "advanced";
+        var confirmedBy = await registry.ConfirmedAsync(
+            caller, "seal-enrol", organisation!.OrganisationId, null, $"{level}:{algorithm}:{Bound(callerIds)}", organisation.RepresentativePhone,
+            $"DTrust: an operator asked to create a {kind} seal of {organisation.Name} for {callerIds.Count} system(s) of yours. " +
+            "Only if you asked for this, give them code {code} (valid 10 minutes).",
+            confirmationCode,
+            "a new seal needs the representative's confirmation: a code went to their phone; call again with it, " +
+            "or have a second operator of the tenant ask for the same seal", ct);
         var id = Callers.ApiKeys.NewId("seal");
         var domain = vault.Domain(SigningPolicy.KeyDomain(level));
         var key = await domain.CreateSealKeyAsync(KeyLabel(id), algorithm, ct);
@@ -101,7 +132,7 @@ public sealed class SealRegistry(
         {
             certificate = await ca.IssueSealAsync(
                 level,
-                new SealSubject { Name = organisation!.Name, Country = organisation.Country, OrganizationIdentifier = organisation.Identifier },
+                new SealSubject { Name = organisation.Name, Country = organisation.Country, OrganizationIdentifier = organisation.Identifier },
                 key.SubjectPublicKeyInfo, algorithm, ct);
         }
         catch
@@ -131,7 +162,17 @@ public sealed class SealRegistry(
             UpdatedAt = now,
             Version = 1,
         };
-        await store.InsertCredentialAsync(seal, ct);
+        try
+        {
+            await store.InsertCredentialAsync(seal, ct);
+        }
+        catch
+        {
+            // Not recorded, so never usable: leave no key behind on the token.
+            await domain.DestroySealKeyAsync(key, CancellationToken.None);
+            throw;
+        }
+
         await audit.RecordAsync(
             caller.Id, caller.Tenant, seal.Id, "seal.enrolled",
             details: new
@@ -142,6 +183,7 @@ public sealed class SealRegistry(
                 algorithm = algorithm.ToString(),
                 serial = seal.SerialHex,
                 callers = callerIds,
+                confirmed_by = confirmedBy,
             },
             ct: ct);
         return seal;
@@ -149,9 +191,23 @@ public sealed class SealRegistry(
 
     /// <summary>Replaces the callers bound to a seal (its activation); audited with the old and the new list.</summary>
     public async Task<CredentialRecord> SetSealCallersAsync(
-        CallerRecord caller, string credentialId, IReadOnlyList<string> callerIds, CancellationToken ct)
+        CallerRecord caller, string credentialId, IReadOnlyList<string> callerIds, string? confirmationCode, CancellationToken ct)
     {
         await RequireCallersAsync(caller, callerIds, ct);
+        var current = await store.GetCredentialAsync(caller.Tenant, credentialId ?? "", ct);
+        if (current is null || !current.Level.IsSeal())
+        {
+            throw new DTrustException(ErrorKind.NotFound, "seal not found");
+        }
+
+        var organisation = await GetOrganisationAsync(caller, current.UserId, ct);
+        var confirmedBy = await registry.ConfirmedAsync(
+            caller, "seal-callers", current.Id, current.Id, Bound(callerIds), organisation.RepresentativePhone,
+            $"DTrust: an operator asked to let {callerIds.Count} other system(s) sign with the seal of {organisation.Name}. " +
+            "Only if you asked for this, give them code {code} (valid 10 minutes).",
+            confirmationCode,
+            "new callers of a seal need the representative's confirmation: a code went to their phone; call again with it, " +
+            "or have a second operator of the tenant ask for the same callers", ct);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var seal = await store.GetCredentialAsync(caller.Tenant, credentialId ?? "", ct);
@@ -169,7 +225,8 @@ public sealed class SealRegistry(
             if (await store.UpdateCredentialAsync(next, seal.Version, ct))
             {
                 await audit.RecordAsync(
-                    caller.Id, caller.Tenant, seal.Id, "seal.callers_changed", details: new { before = seal.SealCallers, after = callerIds }, ct: ct);
+                    caller.Id, caller.Tenant, seal.Id, "seal.callers_changed",
+                    details: new { before = seal.SealCallers, after = callerIds, confirmed_by = confirmedBy }, ct: CancellationToken.None);
                 return next;
             }
         }
@@ -177,8 +234,11 @@ public sealed class SealRegistry(
         throw new DTrustException(ErrorKind.Unavailable, "the seal was changed concurrently; retry");
     }
 
+    /// <summary>The callers as one value to confirm: the same set in any order is the same request.</summary>
+    private static string Bound(IReadOnlyList<string> callerIds) => string.Join(',', callerIds.Order(StringComparer.Ordinal));
+
     /// <summary>The token object label of a seal's key: the credential id, which is random and never reused.</summary>
-    public static string KeyLabel(string credentialId) => "seal:" + credentialId;
+    public static string KeyLabel(string credentialId) => KeyDomain.SealLabelPrefix + credentialId;
 
     private async Task RequireCallersAsync(CallerRecord caller, IReadOnlyList<string> callerIds, CancellationToken ct)
     {

@@ -318,6 +318,21 @@ public sealed partial class SigningFlow(
                 throw new DTrustException(ErrorKind.FailedPrecondition, why + " and cannot sign");
             }
 
+            // The caller is the seal's only factor: read it from the store now, not from the authentication cache,
+            // so that a revoked caller stops at once on every node.
+            if (await _registry.FindCallerAsync(partner.Id, ct) is not { RevokedAt: null })
+            {
+                await Refuse(partner, seal.Id, Action, "caller revoked");
+                throw new DTrustException(ErrorKind.PermissionDenied, "this caller is revoked");
+            }
+
+            // The key reference names this seal's own token object, never another key of the token.
+            if (!seal.Key.IsTokenObject || seal.Key.GetTokenObjectLabel() != SealRegistry.KeyLabel(seal.Id))
+            {
+                await Refuse(partner, seal.Id, Action, "key reference is not the seal's own");
+                throw new DTrustException(ErrorKind.Internal, "the seal's key reference does not name its own key");
+            }
+
             (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;
             try
             {
@@ -337,7 +352,7 @@ public sealed partial class SigningFlow(
                 throw;
             }
 
-            await AuditSignaturesAsync(partner, seal, request, signed.Stamps, approval: null);
+            await AuditSealBatchAsync(partner, seal, request, signed.Stamps);
             ServerMetrics.CountSignatures(seal.Level, request.Format, Outcome.Done, request.Hashes.Count);
             return signed.Result;
         }
@@ -561,6 +576,29 @@ public sealed partial class SigningFlow(
         // Not cancellable: once the HSM has signed, the entries must be written before anything is returned.
         return Task.WhenAll(appends);
     }
+
+    /// <summary>
+    /// One durable entry for a seal's batch: every hash of it in order, the count it bills, its level (so the chain
+    /// recounts the usage), the TSA serials. One entry rather than one per hash: a seal has no approval to attach per
+    /// document, and at the HSM's speed a hundred entries per call would cost more than the signatures.
+    /// </summary>
+    private Task<AuditEntry> AuditSealBatchAsync(CallerRecord partner, CredentialRecord seal, SignatureRequest request, IReadOnlyList<TsaResult> stamps) =>
+        _audit.RecordAsync(
+            partner.Id, partner.Tenant, seal.Id, "signature.created",
+            details: new
+            {
+                hashes = request.Hashes.Select(h => Convert.ToHexString(h.Span)).ToArray(),
+                algorithm = request.Hash.Name,
+                format = request.Format.ToString(),
+                tsa_serials = stamps.Count > 0 ? stamps.Select(s => s.SerialNumber).ToArray() : null,
+                level = seal.Level.ToString(),
+                mode = "seal",
+                signatures = request.Hashes.Count,
+            },
+            usage: (seal.Level, request.Hashes.Count),
+
+            // Not cancellable: once the HSM has signed, the entry must be written before anything is returned.
+            ct: CancellationToken.None);
 
     private static bool SelfCheck(
         AsymmetricAlgorithm publicKey, ReadOnlySpan<byte> digest, byte[] signature, HashAlgorithmName hash, bool pkcs1, bool p1363) =>

@@ -208,7 +208,8 @@ internal static partial class CscEndpoints
             {
                 CredentialLevel.Qualified => "eu_eidas_qes",
                 CredentialLevel.QualifiedSeal => "eu_eidas_qeseal",
-                CredentialLevel.AdvancedSeal => "eu_eidas_aeseal",
+                // QCP-l: an advanced seal with a qualified certificate.
+                CredentialLevel.AdvancedSeal => "eu_eidas_aesealqc",
                 _ => "eu_eidas_aes",
             };
         }

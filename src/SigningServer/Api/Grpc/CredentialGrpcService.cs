@@ -242,7 +242,7 @@ internal sealed class CredentialGrpcService(
     {
         var caller = context.Caller();
         return ProtoMapping.ToProto(await seals.UpsertOrganisationAsync(
-            caller, ProtoMapping.FromProto(request.Organisation, caller.Tenant), context.CancellationToken));
+            caller, ProtoMapping.FromProto(request.Organisation, caller.Tenant), request.ConfirmationCode, context.CancellationToken));
     }
 
     [AllowRoles(CallerRole.Operator)]
@@ -255,12 +255,13 @@ internal sealed class CredentialGrpcService(
         var level = ProtoMapping.ToLevel(request.Level);
         var algorithm = ProtoMapping.ToAlgorithm(request.KeyAlgorithm);
         return ToProto(await seals.EnrollSealAsync(
-            context.Caller(), request.OrganisationId, level, algorithm, [.. request.CallerIds], context.CancellationToken));
+            context.Caller(), request.OrganisationId, level, algorithm, [.. request.CallerIds], request.ConfirmationCode, context.CancellationToken));
     }
 
     [AllowRoles(CallerRole.Operator)]
     public override async Task<V1.Credential> SetSealCallers(V1.SetSealCallersRequest request, ServerCallContext context) =>
-        ToProto(await seals.SetSealCallersAsync(context.Caller(), request.CredentialId, [.. request.CallerIds], context.CancellationToken));
+        ToProto(await seals.SetSealCallersAsync(
+            context.Caller(), request.CredentialId, [.. request.CallerIds], request.ConfirmationCode, context.CancellationToken));
 
     private V1.Credential ToProto(CredentialRecord credential) => ProtoMapping.ToProto(credential, ca.Chain(credential.Level));
 }

@@ -170,6 +170,7 @@ internal static class ProtoMapping
             Identifier = o.Identifier,
             Representative = o.Representative,
             RepresentativeEvidence = o.RepresentativeEvidence,
+            RepresentativePhone = o.RepresentativePhone,
             EvidenceVerifiedAt = o.EvidenceVerifiedAt?.ToDateTimeOffset() ?? default,
         };
 
@@ -181,6 +182,7 @@ internal static class ProtoMapping
         Identifier = o.Identifier,
         Representative = o.Representative,
         RepresentativeEvidence = o.RepresentativeEvidence,
+        RepresentativePhone = o.RepresentativePhone,
         EvidenceVerifiedAt = Timestamp.FromDateTimeOffset(o.EvidenceVerifiedAt),
     };
 
