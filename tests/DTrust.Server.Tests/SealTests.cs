@@ -119,7 +119,8 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
             Assert.Empty(listed.Credentials);
         }
 
-        Assert.Single((await system.Credentials.ListCredentialsAsync(new ListCredentialsRequest { UserId = org })).Credentials);
+        var own = Assert.Single((await system.Credentials.ListCredentialsAsync(new ListCredentialsRequest { UserId = org })).Credentials);
+        Assert.Empty(own.SealCallers);
         Assert.Equal(100, AuditedSignatures(Server, seal.CredentialId));
 
         // One operator alone cannot re-bind the seal (a partner of its own could then sign as the organisation):
@@ -208,6 +209,12 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
         Assert.Equal(StatusCode.InvalidArgument, bound.StatusCode);
         Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => op.Credentials.EnrollSealAsync(
             new EnrollSealRequest { OrganisationId = "no-such-org", Level = Level.QualifiedSeal, KeyAlgorithm = DTrust.Signing.V1.KeyAlgorithm.EcP256, CallerIds = { callerId } }).ResponseAsync)).StatusCode);
+
+        // One id space for holders and organisations: a credential's user id names exactly one subject.
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => op.Credentials.UpsertHolderAsync(new UpsertHolderRequest
+        {
+            Holder = new Holder { UserId = org, GivenName = "Max", Surname = "Muster", Country = "DE", Phone = CredentialLifecycleTests.NewPhone() },
+        }).ResponseAsync)).StatusCode);
 
         // The operator administers the seal but is not one of the organisation's systems.
         Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() =>

@@ -14,6 +14,7 @@ namespace DTrust.SigningServer.Credentials;
 /// </summary>
 public sealed class CredentialRegistry(
     ICredentialStore store,
+    IOrganisationStore organisations,
     ICallerStore callers,
     AuditTrail audit,
     HsmVault vault,
@@ -35,6 +36,11 @@ public sealed class CredentialRegistry(
     public async Task<UserRecord> UpsertHolderAsync(CallerRecord caller, UserRecord input, string? confirmationCode, CancellationToken ct)
     {
         HolderRules.Validate(input);
+        if (await organisations.GetOrganisationAsync(caller.Tenant, input.UserId, ct) is not null)
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"'{input.UserId}' is an organisation's id in this tenant; choose another user id");
+        }
+
         string? confirmedBy = null;
         var now = time.GetUtcNow();
         for (var attempt = 0; attempt < 3; attempt++)
@@ -327,7 +333,7 @@ public sealed class CredentialRegistry(
     }
 
     public async Task<CredentialRecord> GetAsync(CallerRecord caller, string credentialId, CancellationToken ct) =>
-        Effective(await GetStoredAsync(caller, credentialId, ct));
+        SigningPolicy.AsSeenBy(Effective(await GetStoredAsync(caller, credentialId, ct)), caller);
 
     public async Task<(IReadOnlyList<CredentialRecord> Page, string? Next)> ListAsync(
         CallerRecord caller, string? userId, bool onlyValid, string? afterId, int pageSize, CancellationToken ct)
@@ -354,7 +360,7 @@ public sealed class CredentialRegistry(
                     return (visible, visible[^1].Id);
                 }
 
-                visible.Add(effective);
+                visible.Add(SigningPolicy.AsSeenBy(effective, caller));
             }
 
             if (page.Count <= size)

@@ -41,6 +41,12 @@ public sealed class SealRegistry(
             throw new DTrustException(ErrorKind.InvalidArgument, "evidence_verified_at must be set and not in the future");
         }
 
+        // A seal's credential names its organisation where a person's names its holder: one id space per tenant.
+        if (await store.GetUserAsync(caller.Tenant, input.OrganisationId, ct) is not null)
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"'{input.OrganisationId}' is a holder's id in this tenant; choose another organisation id");
+        }
+
         string? confirmedBy = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {

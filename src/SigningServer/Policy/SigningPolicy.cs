@@ -160,6 +160,17 @@ public static class SigningPolicy
     }
 
     /// <summary>
+    /// The credential as <paramref name="caller"/> is shown it: a seal's bound callers only to operators (a system
+    /// bound to a seal need not learn which others are).
+    /// </summary>
+    public static CredentialRecord AsSeenBy(CredentialRecord credential, CallerRecord caller)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentNullException.ThrowIfNull(caller);
+        return caller.Role == CallerRole.Operator || credential.SealCallers.Count == 0 ? credential : credential with { SealCallers = [] };
+    }
+
+    /// <summary>
     /// Whether <paramref name="caller"/> may sign with the seal: only a caller registered on it (an operator, who
     /// administers it, may not), and only while that caller is not revoked.
     /// </summary>
