@@ -42,6 +42,17 @@ public sealed class RedisServer : IAsyncDisposable
     public static Task<RedisServer> StartClusterNodeAsync(string password) =>
         StartCoreAsync(null, null, password, $"cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout 2000\nmasterauth {password}\n");
 
+    /// <summary>
+    /// A node of a replicated set (Sentinel): the set's one password, also to authenticate to a master; with
+    /// <paramref name="replicaOf"/> it starts as that port's replica.
+    /// </summary>
+    public static Task<RedisServer> StartReplicationNodeAsync(string password, int? replicaOf = null) =>
+        StartCoreAsync(null, null, password, $"masterauth {password}\n" + (replicaOf is { } master ? $"replicaof 127.0.0.1 {master}\n" : ""));
+
+    /// <summary>Brings a stopped node of a replicated set back on its port and directory (Sentinel makes it a replica).</summary>
+    public static Task<RedisServer> RestartReplicationNodeAsync(RedisServer stopped) =>
+        StartCoreAsync(stopped.Directory, stopped.Port, stopped.Password, $"masterauth {stopped.Password}\n");
+
     private static async Task<RedisServer> StartCoreAsync(string? directory, int? fixedPort, string? fixedPassword, string extraConfig)
     {
         var exe = ProcessRunner.RequireTool("redis-server");

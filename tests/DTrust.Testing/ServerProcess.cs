@@ -150,7 +150,10 @@ public sealed class ServerProcess : IAsyncDisposable
             if (File.Exists(path))
             {
                 System.Text.Json.JsonElement? found = null;
-                foreach (var line in await File.ReadAllLinesAsync(path))
+                var text = await File.ReadAllTextAsync(path);
+
+                // Whole lines only: the server may be appending the last one right now.
+                foreach (var line in text[..(text.LastIndexOf('\n') + 1)].Split('\n', StringSplitOptions.RemoveEmptyEntries))
                 {
                     using var doc = System.Text.Json.JsonDocument.Parse(line);
                     if (doc.RootElement.GetProperty("challenge_id").GetString() == id && wanted(doc.RootElement))

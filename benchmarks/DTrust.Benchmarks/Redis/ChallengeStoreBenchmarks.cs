@@ -30,7 +30,9 @@ public class ChallengeStoreBenchmarks
     {
         _redis = await RedisServer.StartAsync();
         _connection = await ConnectionMultiplexer.ConnectAsync(_redis.AuthenticatedConfiguration);
-        _challenges = new ChallengeStore(_connection, new OneTimeCodes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+        _challenges = new ChallengeStore(
+            _connection, new OneTimeCodes(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+            new RedisReplication(_connection, new DTrust.SigningServer.Hosting.ServerOptions()));
         _digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("hash list"u8));
         _otpMac = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("one-time code"u8));
 

@@ -189,6 +189,16 @@ public sealed class RedisOptions
     /// the configuration. Default: <c>{StateDirectory}/redis/password</c> when that file exists.
     /// </summary>
     public string? PasswordFile { get; set; }
+
+    /// <summary>
+    /// Replicas that must confirm each write that decides who may sign (WAIT) before it counts: 1 behind Sentinel
+    /// with one replica, so that a fail-over neither revives a spent challenge nor loses an acknowledged one. 0 (the
+    /// default) for a Redis without replicas.
+    /// </summary>
+    public int ReplicasToAcknowledge { get; set; }
+
+    /// <summary>How long a write waits for those replicas before it fails closed.</summary>
+    public int ReplicationTimeoutMilliseconds { get; set; } = 500;
 }
 
 public sealed class TimestampOptions

@@ -25,7 +25,7 @@ public enum GrantOutcome
 /// the decision: the node checks the seals over what a script returns. Redis never holds a usable key: the grant
 /// opens only with the SAD, which is there only sealed under the server secret.
 /// </summary>
-public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes codes)
+public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes codes, RedisReplication replication)
 {
     /// <summary>How long a decided or spent authorization still answers its state (then NOT_FOUND).</summary>
     private static readonly TimeSpan Tail = TimeSpan.FromMinutes(10);
@@ -179,9 +179,10 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
     public async Task<(GrantOutcome Outcome, PendingApproval? Approval, StoredGrant? Grant, string Detail)> ConsumeAsync(
         string partnerId, string credentialId, string id, string listDigest, string sad, DateTimeOffset now)
     {
+        var key = (RedisKey)Key(credentialId, id);
         var reply = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
         {
-            key = (RedisKey)Key(credentialId, id),
+            key,
             grantKey = (RedisKey)GrantKey(credentialId, id),
             channel = ChannelName(id),
             partner = partnerId,
@@ -189,6 +190,13 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
             sadDigest = SadDigest(id, sad),
         }))!;
         var status = reply.Length > 0 ? (string?)reply[0] : null;
+
+        // A spent grant (or a spent SAD attempt) must be on the replicas before anything is signed with it.
+        if (status is "consumed" or "wrong_sad" or "exhausted")
+        {
+            await replication.RequireReplicatedAsync(key, "the spent authorization");
+        }
+
         switch (status)
         {
             case "not_found":

@@ -50,7 +50,7 @@ public enum ConsumeOutcome
 /// forged "consumed" reply, never signs. What the factor is (an SMS code, a passkey) is nothing to the store: it
 /// keeps the factor's name and value and compares proofs.
 /// </summary>
-public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes codes)
+public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes codes, RedisReplication replication)
 {
     // Refusing a foreign partner or credential before looking at the proof means another partner cannot burn the
     // holder's attempts; a wrong proof costs one attempt and the last one deletes the challenge.
@@ -97,12 +97,13 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         try
         {
             var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
+            var key = (RedisKey)ChallengeKey(challenge.CredentialId, challenge.Id);
             var created = (long)await redis.GetDatabase().ScriptEvaluateAsync(Create, new
             {
                 rateKey = (RedisKey)$"dtrust:{{{challenge.CredentialId}}}:rl:{window.ToString(CultureInfo.InvariantCulture)}",
                 windowMs = 61_000,
                 limit = perMinute,
-                key = (RedisKey)ChallengeKey(challenge.CredentialId, challenge.Id),
+                key,
                 partner = challenge.PartnerId,
                 credential = challenge.CredentialId,
                 digest = challenge.HashListDigest,
@@ -114,6 +115,20 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
                 seal = codes.Seal(challenge),
                 lifetimeMs = Math.Max(1, (long)(challenge.ExpiresAt - DateTimeOffset.UtcNow).TotalMilliseconds),
             });
+            if (created == 1)
+            {
+                try
+                {
+                    await replication.RequireReplicatedAsync(key, "the new challenge");
+                }
+                catch (DTrustException)
+                {
+                    // Not promised to the partner, so not left to be used either.
+                    await redis.GetDatabase().KeyDeleteAsync(key);
+                    throw;
+                }
+            }
+
             return created == 1;
         }
         finally
@@ -133,12 +148,13 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         string? factor = null)
     {
         var start = Stopwatch.GetTimestamp();
+        var key = (RedisKey)ChallengeKey(credentialId, challengeId);
         RedisResult[] reply;
         try
         {
             reply = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
             {
-                key = (RedisKey)ChallengeKey(credentialId, challengeId),
+                key,
                 partner = partnerId,
                 credential = credentialId,
                 digest = hashListDigest,
@@ -151,6 +167,13 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         }
 
         var status = reply.Length > 0 ? (string?)reply[0] : null;
+
+        // A spent challenge (or a spent attempt) must be on the replicas before anything is signed with it.
+        if (status is not (null or "not_found" or "hashes_differ"))
+        {
+            await replication.RequireReplicatedAsync(key, "the spent challenge");
+        }
+
         return status switch
         {
             "consumed" when reply.Length == 9 => (Verify(challengeId, partnerId, credentialId, hashListDigest, proof, factor, now, reply), 0),

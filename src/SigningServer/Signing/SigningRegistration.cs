@@ -13,6 +13,7 @@ public static class SigningRegistration
     public static IServiceCollection AddSigning(this IServiceCollection services, SigningOptions options, ServerOptions server)
     {
         services.AddSingleton(options);
+        services.AddSingleton<RedisReplication>();
         services.AddSingleton<ChallengeStore>();
         services.AddSingleton<ApprovalStore>();
         services.AddSingleton<HolderNotifications>();
