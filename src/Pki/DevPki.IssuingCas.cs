@@ -31,15 +31,30 @@ public sealed partial class DevPki
     {
         Directory.CreateDirectory(PkiDir);
         var cas = new Dictionary<CredentialLevel, IssuingCa>();
+        var missing = new List<string>();
         foreach (var level in PkiLevels.All)
         {
-            cas[level] = EnsureIssuingCa(level, pki.Levels.GetValueOrDefault(PkiLevels.Name(level)));
+            // Every level's CSR is written before a missing certificate stops the start, so that one start hands
+            // the operator all of them (a new level, such as the seal CAs, needs no second try).
+            if (EnsureIssuingCa(level, pki.Levels.GetValueOrDefault(PkiLevels.Name(level))) is { } ca)
+            {
+                cas[level] = ca;
+            }
+            else
+            {
+                missing.Add(PkiLevels.Name(level));
+            }
         }
 
-        return new IssuingCas(cas);
+        return missing.Count == 0
+            ? new IssuingCas(cas)
+            : throw new InvalidOperationException(
+                $"No CA certificate configured for {string.Join(", ", missing)} (DTrust:Pki:Levels:<level>:CaCertificatePath). " +
+                $"Have {string.Join(", ", missing.Select(m => $"pki/ca-{m}.csr.pem"))} certified, or run in development mode.");
     }
 
-    private IssuingCa EnsureIssuingCa(CredentialLevel level, IssuingCaCertificates? configured)
+    /// <summary>The level's CA as configured (or made in development); null when production has no certificate for it yet.</summary>
+    private IssuingCa? EnsureIssuingCa(CredentialLevel level, IssuingCaCertificates? configured)
     {
         var name = PkiLevels.Name(level);
         var domain = vault.Domain(name);
@@ -63,9 +78,7 @@ public sealed partial class DevPki
         }
         else
         {
-            throw new InvalidOperationException(
-                $"No {name} CA certificate configured (DTrust:Pki:Levels:{name}:CaCertificatePath). " +
-                $"Have pki/ca-{name}.csr.pem certified, or run in development mode.");
+            return null;
         }
 
         File.WriteAllText(Path.Combine(PkiDir, $"ca-{name}.pem"), ca.Certificate.ExportCertificatePem() + "\n");

@@ -186,8 +186,8 @@ public static class AuditChain
     }
 
     /// <summary>
-    /// The level a signature entry names and how many signatures it bills: one, or a seal batch's
-    /// <c>signatures</c> count; (null, 0) when it names no level.
+    /// The level a signature entry names and how many signatures it bills: one, or as many as a seal batch's
+    /// <c>hashes</c> (what was signed, not a count written beside it); (null, 0) when it names no level.
     /// </summary>
     private static (string? Level, long Signatures) LevelOf(string? details)
     {
@@ -206,8 +206,8 @@ public static class AuditChain
                 return (null, 0);
             }
 
-            var count = root.TryGetProperty("signatures", out var n) && n.ValueKind == System.Text.Json.JsonValueKind.Number && n.TryGetInt64(out var c) && c > 0
-                ? c
+            var count = root.TryGetProperty("hashes", out var hashes) && hashes.ValueKind == System.Text.Json.JsonValueKind.Array
+                ? Math.Max(1, hashes.GetArrayLength())
                 : 1;
             return (level.GetString(), count);
         }

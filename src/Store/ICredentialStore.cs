@@ -63,7 +63,10 @@ public interface IOrganisationStore
 {
     Task<OrganisationRecord?> GetOrganisationAsync(string tenant, string organisationId, CancellationToken ct);
 
-    /// <summary>Inserts a new organisation (Version 1); false when the id is taken in the tenant.</summary>
+    /// <summary>The organisation registered under this organizationIdentifier, in any tenant, or null.</summary>
+    Task<OrganisationRecord?> FindOrganisationByIdentifierAsync(string identifier, CancellationToken ct);
+
+    /// <summary>Inserts a new organisation (Version 1); false when the id is taken in the tenant or the identifier anywhere.</summary>
     Task<bool> InsertOrganisationAsync(OrganisationRecord organisation, CancellationToken ct);
 
     /// <summary>Replaces the organisation when its stored version is <paramref name="expectedVersion"/>; false otherwise.</summary>

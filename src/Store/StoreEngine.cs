@@ -112,6 +112,15 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
             return await r.ReadAsync(ct) ? ReadOrganisation(r) : null;
         }, ct);
 
+    public Task<OrganisationRecord?> FindOrganisationByIdentifierAsync(string identifier, CancellationToken ct) =>
+        RunAsync(async c =>
+        {
+            await using var cmd = Command(c, null, $"SELECT {OrganisationColumns} FROM organisations WHERE identifier = @identifier",
+                ("identifier", identifier));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            return await r.ReadAsync(ct) ? ReadOrganisation(r) : null;
+        }, ct);
+
     public Task<bool> InsertOrganisationAsync(OrganisationRecord organisation, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(organisation);

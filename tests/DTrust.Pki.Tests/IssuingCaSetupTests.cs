@@ -110,9 +110,13 @@ public sealed class IssuingCaSetupTests(PkiFixture pki)
     {
         var server = Production();
         var e = Assert.Throws<InvalidOperationException>(() => NewPki(server).EnsureIssuingCas(new PkiOptions()));
-        Assert.Contains("No simple CA certificate configured", e.Message, StringComparison.Ordinal);
-        Assert.True(File.Exists(Path.Combine(server.StateDirectory, "pki", "ca-simple.csr.pem")));
-        Assert.True(File.Exists(Path.Combine(server.StateDirectory, "pki", "ocsp-simple.csr.pem")));
+        // One start names every level without a certificate and leaves every CSR.
+        Assert.Contains("No CA certificate configured for simple, advanced, qualified, seal-qualified, seal-advanced", e.Message, StringComparison.Ordinal);
+        foreach (var level in PkiFixture.Levels)
+        {
+            Assert.True(File.Exists(Path.Combine(server.StateDirectory, "pki", $"ca-{level}.csr.pem")), level);
+            Assert.True(File.Exists(Path.Combine(server.StateDirectory, "pki", $"ocsp-{level}.csr.pem")), level);
+        }
     }
 
     [Fact]

@@ -135,7 +135,7 @@ public sealed class PasskeyApprovalTests(HolderServerFixture fixture)
             var online = await Tools.DtrustAsync(Server, key, "audit", "evidence", "--credential", credential.CredentialId, "--export", export);
             Assert.True(online.ExitCode == 0, online.StdOut + online.StdErr);
             Assert.Contains("device signature verified", online.StdOut, StringComparison.Ordinal);
-            Assert.Contains("2 signature(s): evidence verified", online.StdOut, StringComparison.Ordinal);
+            Assert.Contains("2 signature entries: evidence verified", online.StdOut, StringComparison.Ordinal);
             var offline = await ProcessRunner.RunAsync("dotnet", [Tools.CliDll, "audit", "evidence", "--file", export]);
             Assert.True(offline.ExitCode == 0, offline.StdOut + offline.StdErr);
 

@@ -222,6 +222,42 @@ public sealed class SealTests(ServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task One_operator_can_neither_copy_an_organisation_nor_change_who_it_is()
+    {
+        using var op = Operator();
+        var (org, identifier) = await NewOrganisationAsync(op);
+        var current = await op.Credentials.GetOrganisationAsync(new GetOrganisationRequest { OrganisationId = org });
+
+        // A copy under another id (with the operator's own phone) would have its seals confirmed by that phone.
+        var copy = new Organisation(current) { OrganisationId = "copy-" + org, RepresentativePhone = CredentialLifecycleTests.NewPhone() };
+        var copied = await Assert.ThrowsAsync<RpcException>(() => op.Credentials.UpsertOrganisationAsync(new UpsertOrganisationRequest { Organisation = copy }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, copied.StatusCode);
+        Assert.Contains(identifier, copied.Status.Detail, StringComparison.Ordinal);
+        using var otherTenant = DTrustClient.Connect(Server.GrpcAddress, apiKey: await Server.AddOperatorAsync("tenant-seal-copy"));
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() =>
+            otherTenant.Credentials.UpsertOrganisationAsync(new UpsertOrganisationRequest { Organisation = new Organisation(current) }).ResponseAsync)).StatusCode);
+
+        // A new name, identifier or representative waits for the current representative (the code to their phone).
+        foreach (var changed in new[]
+        {
+            new Organisation(current) { Name = "Someone Else AG" },
+            new Organisation(current) { Identifier = "NTRDE-HRB" + RandomNumberGenerator.GetInt32(100000, 999999) },
+            new Organisation(current) { RepresentativePhone = CredentialLifecycleTests.NewPhone() },
+        })
+        {
+            var waiting = await Assert.ThrowsAsync<RpcException>(() =>
+                op.Credentials.UpsertOrganisationAsync(new UpsertOrganisationRequest { Organisation = changed }).ResponseAsync);
+            Assert.Equal(StatusCode.FailedPrecondition, waiting.StatusCode);
+            Assert.Contains("current representative's confirmation", waiting.Status.Detail, StringComparison.Ordinal);
+            Assert.Equal(current, await op.Credentials.GetOrganisationAsync(new GetOrganisationRequest { OrganisationId = org }));
+        }
+
+        // The evidence text alone is the operator's to update.
+        var evidence = new Organisation(current) { RepresentativeEvidence = "register extract of 2026-12-04" };
+        Assert.Equal(evidence.RepresentativeEvidence, (await op.Credentials.UpsertOrganisationAsync(new UpsertOrganisationRequest { Organisation = evidence })).RepresentativeEvidence);
+    }
+
+    [Fact]
     public async Task A_revoked_seal_stops_at_once_ocsp_says_revoked_and_its_key_leaves_the_token()
     {
         using var op = Operator();

@@ -58,13 +58,13 @@ public sealed class AuditChainUnitTests
     }
 
     [Fact]
-    public async Task Usage_is_recounted_per_level_with_a_seal_batch_entry_counting_its_signatures()
+    public async Task Usage_is_recounted_per_level_with_a_seal_batch_entry_counting_its_hashes()
     {
         var details = new[]
         {
             """{"level":"Qualified","hash":"AA"}""",
             """{"level":"QualifiedSeal","hashes":["01","02","03"],"signatures":3}""",
-            """{"level":"QualifiedSeal","signatures":-5}""",
+            """{"level":"QualifiedSeal","hashes":["04"],"signatures":500}""",
             """{"hash":"BB"}""",
         };
         var list = new List<AuditEntry>();
@@ -81,7 +81,7 @@ public sealed class AuditChainUnitTests
         var month = Time.UtcDateTime.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(1, verified.Usage[("t1", month, "Qualified")]);
 
-        // A count that is not a positive number is one signature, never a credit.
+        // The hashes signed count, not a number written beside them.
         Assert.Equal(4, verified.Usage[("t1", month, "QualifiedSeal")]);
         Assert.Equal((3, 1), (verified.SignaturesWithLevel, verified.SignaturesWithoutLevel));
     }

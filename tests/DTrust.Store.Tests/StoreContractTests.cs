@@ -158,6 +158,11 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(organisation, await Store.GetOrganisationAsync("t1", "org-1", default));
         Assert.Null(await Store.GetOrganisationAsync("t2", "org-1", default));
 
+        // One organisation per register entry, in every tenant.
+        Assert.False(await Store.InsertOrganisationAsync(organisation with { Tenant = "t2", OrganisationId = "copy" }, default));
+        Assert.Equal(organisation, await Store.FindOrganisationByIdentifierAsync("NTRDE-HRB12345", default));
+        Assert.Null(await Store.FindOrganisationByIdentifierAsync("NTRDE-HRB99999", default));
+
         var renamed = organisation with { Name = "Musterversicherung SE", RepresentativePhone = "+4930222222", UpdatedAt = T0.AddMinutes(1) };
         Assert.True(await Store.UpdateOrganisationAsync(renamed, 1, default));
         Assert.False(await Store.UpdateOrganisationAsync(renamed with { Name = "Stale" }, 1, default));

@@ -233,7 +233,10 @@ internal static class AdminCommands
                 failed += verdict.Ok ? 0 : 1;
             }
 
-            Console.WriteLine(failed == 0 ? $"{entries.Count} signature(s): evidence verified" : $"{failed} of {entries.Count} signature(s) FAILED");
+            // Entries, not signatures: a seal's entry covers its whole batch.
+            Console.WriteLine(failed == 0
+                ? $"{entries.Count} signature entr{(entries.Count == 1 ? "y" : "ies")}: evidence verified"
+                : $"{failed} of {entries.Count} signature entries FAILED");
             return failed == 0 ? 0 : 1;
         }));
 

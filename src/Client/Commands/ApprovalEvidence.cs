@@ -27,6 +27,14 @@ internal static class ApprovalEvidence
         {
             using var details = JsonDocument.Parse(detailsJson);
             var root = details.RootElement;
+            if (root.TryGetProperty("mode", out var mode) && mode.ValueKind == JsonValueKind.String && mode.GetString() == "seal")
+            {
+                // A seal has no person to approve: its registered caller signed, which the entry's actor names.
+                var count = root.TryGetProperty("hashes", out var hashes) && hashes.ValueKind == JsonValueKind.Array ? hashes.GetArrayLength() : 1;
+                checks.Add($"seal: {count} hash(es) signed by a caller registered on the seal, no holder approval");
+                return new(true, "seal", checks, null);
+            }
+
             if (!root.TryGetProperty("approval", out var approval) || approval.ValueKind != JsonValueKind.Object)
             {
                 // Explicit mode leaves no approval to check; that the entry was not stripped of one is the hash chain's

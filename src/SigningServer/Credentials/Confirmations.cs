@@ -86,8 +86,10 @@ public sealed class Confirmations(
 
         // Wrong codes count durably per subject and day, as for signatures: three guesses a request, but new
         // requests must not buy an operator unlimited guesses at the holder's code.
+        // The cap stops guessing only: a second operator (no code) can still confirm, as the refusal says.
         var failureKey = "confirm:" + action + ":" + subject;
-        if (await failures.WrongCodesTodayAsync(caller.Tenant, failureKey, time.GetUtcNow(), ct) >= options.OtpFailuresPerDay)
+        if (!string.IsNullOrEmpty(holderCode)
+            && await failures.WrongCodesTodayAsync(caller.Tenant, failureKey, time.GetUtcNow(), ct) >= options.OtpFailuresPerDay)
         {
             throw new DTrustException(
                 ErrorKind.FailedPrecondition, "too many wrong confirmation codes for this today; ask a second operator to confirm, or wait for the next day (UTC)");

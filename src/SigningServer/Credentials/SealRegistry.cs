@@ -47,22 +47,30 @@ public sealed class SealRegistry(
             throw new DTrustException(ErrorKind.FailedPrecondition, $"'{input.OrganisationId}' is a holder's id in this tenant; choose another organisation id");
         }
 
+        // One organisation per register entry: a copy under another id (or tenant) would get seals confirmed by
+        // whoever's phone the copy names, in the real organisation's name.
+        if (await organisations.FindOrganisationByIdentifierAsync(input.Identifier, ct) is { } holder
+            && (holder.Tenant != caller.Tenant || holder.OrganisationId != input.OrganisationId))
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"an organisation with identifier {input.Identifier} is already registered");
+        }
+
         string? confirmedBy = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var existing = await organisations.GetOrganisationAsync(caller.Tenant, input.OrganisationId, ct);
-            if (existing is not null && confirmedBy is null
-                && (existing.RepresentativePhone != input.RepresentativePhone || existing.Representative != input.Representative))
+            if (existing is not null && confirmedBy is null && IdentityOf(existing) != IdentityOf(input))
             {
-                // Whoever names the representative decides who confirms the next seal: the current one agrees.
+                // Who the organisation is and who speaks for it decide what its next seal says and who confirms it:
+                // the current representative agrees to any change of them (or a second operator asks for the same).
                 confirmedBy = await registry.ConfirmedAsync(
-                    caller, "representative", input.OrganisationId, null, input.Representative + "|" + input.RepresentativePhone,
-                    existing.RepresentativePhone,
-                    $"DTrust: an operator asked to make {input.Representative} (phone ending {CredentialRegistry.Tail(input.RepresentativePhone)}) " +
-                    $"the representative of {existing.Name} for its seals. Only if you agree, give them code {{code}} (valid 10 minutes).",
+                    caller, "representative", input.OrganisationId, null, IdentityOf(input), existing.RepresentativePhone,
+                    $"DTrust: an operator asked to change {existing.Name} to {input.Name}, {input.Identifier}, represented by " +
+                    $"{input.Representative} (phone ending {CredentialRegistry.Tail(input.RepresentativePhone)}). " +
+                    "Only if you agree, give them code {code} (valid 10 minutes).",
                     confirmationCode,
-                    "a new representative needs the current representative's confirmation: a code went to their phone; call again with it, " +
-                    "or have a second operator of the tenant make the same change", ct);
+                    "a change to the organisation or its representative needs the current representative's confirmation: a code went to " +
+                    "their phone; call again with it, or have a second operator of the tenant make the same change", ct);
             }
 
             var next = input with
@@ -121,12 +129,15 @@ public sealed class SealRegistry(
             throw new DTrustException(organisation is null ? ErrorKind.NotFound : ErrorKind.FailedPrecondition, "cannot enrol: " + problem);
         }
 
-        await RequireCallersAsync(caller, callerIds, ct);
+        var bound = await RequireCallersAsync(caller, callerIds, ct);
         var kind = level == CredentialLevel.QualifiedSeal ? "qualified" : "advanced";
+
+        // What is confirmed is what is then made: the organisation as it reads now, the level, the key, the callers.
         var confirmedBy = await registry.ConfirmedAsync(
-            caller, "seal-enrol", organisation!.OrganisationId, null, $"{level}:{algorithm}:{Bound(callerIds)}", organisation.RepresentativePhone,
-            $"DTrust: an operator asked to create a {kind} seal of {organisation.Name} for {callerIds.Count} system(s) of yours. " +
-            "Only if you asked for this, give them code {code} (valid 10 minutes).",
+            caller, "seal-enrol", organisation!.OrganisationId, null,
+            $"{IdentityOf(organisation)}|{level}|{algorithm}|{Bound(callerIds)}", organisation.RepresentativePhone,
+            $"DTrust: an operator asked to create a {kind} seal of {organisation.Name} ({organisation.Identifier}) usable by " +
+            $"{Names(bound)}. Only if you asked for this, give them code {{code}} (valid 10 minutes).",
             confirmationCode,
             "a new seal needs the representative's confirmation: a code went to their phone; call again with it, " +
             "or have a second operator of the tenant ask for the same seal", ct);
@@ -199,17 +210,22 @@ public sealed class SealRegistry(
     public async Task<CredentialRecord> SetSealCallersAsync(
         CallerRecord caller, string credentialId, IReadOnlyList<string> callerIds, string? confirmationCode, CancellationToken ct)
     {
-        await RequireCallersAsync(caller, callerIds, ct);
+        var bound = await RequireCallersAsync(caller, callerIds, ct);
         var current = await store.GetCredentialAsync(caller.Tenant, credentialId ?? "", ct);
         if (current is null || !current.Level.IsSeal())
         {
             throw new DTrustException(ErrorKind.NotFound, "seal not found");
         }
 
+        if (current.Status is CredentialStatus.RevocationInProgress or CredentialStatus.Revoked)
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"the seal is {SigningPolicy.StatusName(current.Status)}");
+        }
+
         var organisation = await GetOrganisationAsync(caller, current.UserId, ct);
         var confirmedBy = await registry.ConfirmedAsync(
             caller, "seal-callers", current.Id, current.Id, Bound(callerIds), organisation.RepresentativePhone,
-            $"DTrust: an operator asked to let {callerIds.Count} other system(s) sign with the seal of {organisation.Name}. " +
+            $"DTrust: an operator asked that from now on {Names(bound)} sign with the seal of {organisation.Name}. " +
             "Only if you asked for this, give them code {code} (valid 10 minutes).",
             confirmationCode,
             "new callers of a seal need the representative's confirmation: a code went to their phone; call again with it, " +
@@ -240,13 +256,21 @@ public sealed class SealRegistry(
         throw new DTrustException(ErrorKind.Unavailable, "the seal was changed concurrently; retry");
     }
 
+    /// <summary>Who the organisation is and who speaks for it, as one value to confirm.</summary>
+    private static string IdentityOf(OrganisationRecord o) =>
+        string.Join('|', o.Name, o.Country, o.Identifier, o.Representative, o.RepresentativePhone);
+
+    /// <summary>The callers as the representative reads them: name and id.</summary>
+    private static string Names(IReadOnlyList<CallerRecord> callers) =>
+        string.Join(", ", callers.Select(c => $"{c.Name} ({c.Id})"));
+
     /// <summary>The callers as one value to confirm: the same set in any order is the same request.</summary>
     private static string Bound(IReadOnlyList<string> callerIds) => string.Join(',', callerIds.Order(StringComparer.Ordinal));
 
     /// <summary>The token object label of a seal's key: the credential id, which is random and never reused.</summary>
     public static string KeyLabel(string credentialId) => KeyDomain.SealLabelPrefix + credentialId;
 
-    private async Task RequireCallersAsync(CallerRecord caller, IReadOnlyList<string> callerIds, CancellationToken ct)
+    private async Task<IReadOnlyList<CallerRecord>> RequireCallersAsync(CallerRecord caller, IReadOnlyList<string> callerIds, CancellationToken ct)
     {
         var found = new List<CallerRecord?>(callerIds.Count);
         foreach (var id in callerIds.Take(SigningPolicy.MaxSealCallers + 1))
@@ -258,5 +282,7 @@ public sealed class SealRegistry(
         {
             throw new DTrustException(ErrorKind.InvalidArgument, problem);
         }
+
+        return [.. found.Select(c => c!)];
     }
 }

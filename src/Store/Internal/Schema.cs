@@ -158,6 +158,8 @@ internal static class SqliteSchema
             version INTEGER NOT NULL,
             PRIMARY KEY (tenant, org_id)
         ) STRICT;
+        -- One organisation per register entry, over all tenants: the CA names it, whoever's tenant asked.
+        CREATE UNIQUE INDEX organisations_by_identifier ON organisations (identifier);
         """;
 }
 
@@ -312,5 +314,6 @@ internal static class PostgresSchema
             version bigint NOT NULL,
             PRIMARY KEY (tenant, org_id)
         );
+        CREATE UNIQUE INDEX organisations_by_identifier ON organisations (identifier);
         """;
 }
