@@ -74,6 +74,7 @@ builder.Services.AddSingleton<AuditTrail>();
 builder.Services.AddSingleton<RevocationSignal>();
 builder.Services.AddSingleton<CredentialRegistry>();
 builder.Services.AddSingleton<SealRegistry>();
+builder.Services.AddSingleton<AuditProofs>();
 builder.Services.AddSingleton<ValidationDataService>();
 builder.Services.AddSingleton<Confirmations>();
 builder.Services.AddHostedService<RevocationPublisher>();

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
-using System.Text;
 
 namespace DTrust.Store;
 
@@ -43,7 +41,6 @@ public static class AuditChain
 {
     public const int HashSize = 32;
 
-    private static readonly byte[] Context = Encoding.ASCII.GetBytes("DTrust audit entry v1");
 
     /// <summary>The previous hash of the first entry.</summary>
     public static byte[] GenesisHash => new byte[HashSize];
@@ -58,21 +55,7 @@ public static class AuditChain
     public static byte[] ComputeHash(long sequence, ReadOnlySpan<byte> previousHash, AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> number = stackalloc byte[8];
-        hash.AppendData(Context);
-        BinaryPrimitives.WriteInt64BigEndian(number, sequence);
-        hash.AppendData(number);
-        AppendField(hash, previousHash);
-        BinaryPrimitives.WriteInt64BigEndian(number, ToUnixMicroseconds(e.Time));
-        hash.AppendData(number);
-        AppendField(hash, e.Actor);
-        AppendField(hash, e.Tenant);
-        AppendField(hash, e.CredentialId ?? "");
-        AppendField(hash, e.Action);
-        AppendField(hash, e.Outcome);
-        AppendField(hash, e.Details ?? "");
-        return hash.GetHashAndReset();
+        return AuditHashes.Entry(sequence, previousHash, ToUnixMicroseconds(e.Time), e.Actor, e.Tenant, e.CredentialId, e.Action, e.Outcome, e.Details);
     }
 
     /// <summary>Walks the chain in the order given (a store's <see cref="IAuditLog.ReadAllAsync"/>) and reports the first break.</summary>
@@ -215,16 +198,5 @@ public static class AuditChain
         {
             return (null, 0);
         }
-    }
-
-    private static void AppendField(IncrementalHash hash, string value) => AppendField(hash, Encoding.UTF8.GetBytes(value));
-
-    // A length prefix keeps field boundaries unambiguous ("ab" + "c" differs from "a" + "bc").
-    private static void AppendField(IncrementalHash hash, ReadOnlySpan<byte> value)
-    {
-        Span<byte> length = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(length, value.Length);
-        hash.AppendData(length);
-        hash.AppendData(value);
     }
 }

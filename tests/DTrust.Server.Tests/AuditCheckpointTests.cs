@@ -72,6 +72,24 @@ public sealed class AuditCheckpointTests
 
             Assert.Contains("usage recounts to what is billed", verify.StdOut, StringComparison.Ordinal);
 
+            // One signature's entry proven in c2 alone (RFC 9162 inclusion: log2(n) hashes, no other entry), and
+            // in c3 with its longer path; an entry of another tenant is not found.
+            var signatureEntry = (await op.Credentials.ListAuditEntriesAsync(new ListAuditEntriesRequest
+            {
+                CredentialId = credential.CredentialId,
+                Action = "signature.created",
+            })).Entries.Single().Sequence;
+            var proven = await Tools.DtrustAsync(server, key, "audit", "prove", signatureEntry.ToString(CultureInfo.InvariantCulture), "--checkpoint", c2);
+            Assert.True(proven.ExitCode == 0, proven.StdOut + proven.StdErr);
+            Assert.Contains($"entry          #{signatureEntry} signature.created ok {credential.CredentialId}", proven.StdOut, StringComparison.Ordinal);
+            Assert.Matches(@"proven         in c2\.txt \(\d+ entries at .*\): \d+ hashes lead to its signed merkle root", proven.StdOut);
+            Assert.Equal(0, (await Tools.DtrustAsync(server, key, "audit", "prove", signatureEntry.ToString(CultureInfo.InvariantCulture), "--checkpoint", c3)).ExitCode);
+            var otherTenant = Path.Combine(dir, "other.key");
+            await File.WriteAllTextAsync(otherTenant, await server.AddOperatorAsync("tenant-audit-proof"));
+            var foreign = await Tools.DtrustAsync(server, otherTenant, "audit", "prove", signatureEntry.ToString(CultureInfo.InvariantCulture), "--checkpoint", c2);
+            Assert.Equal(2, foreign.ExitCode);
+            Assert.StartsWith("NotFound", foreign.StdErr, StringComparison.Ordinal);
+
             // Billing changed in the database: the chain's signature entries recount to something else.
             Execute(server, "UPDATE usage_counts SET signatures = signatures + 5");
             verify = await VerifyAsync(server, key);
@@ -102,6 +120,11 @@ public sealed class AuditCheckpointTests
             verify = await VerifyAsync(server, key, c1, c2, c3);
             Assert.Equal(1, verify.ExitCode);
             Assert.Contains("rewritten: entry", verify.StdOut, StringComparison.Ordinal);
+
+            // The signature's entry, re-chained by the rewrite, no longer leads to the root c2 signed.
+            var unproven = await Tools.DtrustAsync(server, key, "audit", "prove", signatureEntry.ToString(CultureInfo.InvariantCulture), "--checkpoint", c2);
+            Assert.Equal(1, unproven.ExitCode);
+            Assert.Contains($"NOT PROVEN: entry {signatureEntry} is not in the tree the checkpoint signed", unproven.StdOut, StringComparison.Ordinal);
 
             // Nor does the server sign the rewrite: its head no longer extends the last checkpoint.
             var refused = await Tools.DtrustAsync(server, key, "audit", "checkpoint");

@@ -240,7 +240,50 @@ internal static class AdminCommands
             return failed == 0 ? 0 : 1;
         }));
 
-        return new Command("audit", "the append-only audit log") { verify, checkpoint, evidence };
+        var proveSequence = new Argument<long>("entry") { Description = "the audit entry's sequence number (dtrust audit evidence lists them as #N)" };
+        var proveCheckpoint = new Option<FileInfo>("--checkpoint") { Description = "the signed checkpoint to prove the entry in", Required = true };
+        var proveCert = new Option<FileInfo?>("--audit-cert") { Description = "PEM audit certificate (default: $DTRUST_STATE_DIR/pki/audit.pem)" };
+        var proveCa = new Option<FileInfo?>("--ca") { Description = "PEM root the TSA chains to (default: $DTRUST_STATE_DIR/pki/root.pem)" };
+        var prove = new Command(
+            "prove",
+            "proves one entry is in the log a checkpoint signed (RFC 9162 inclusion proof): the checkpoint's signatures, the " +
+            "entry's hash from its fields, the path to the checkpoint's merkle root")
+        {
+            proveSequence, proveCheckpoint, proveCert, proveCa,
+        };
+        prove.SetAction((parse, ct) => Cli.RunAsync(async () =>
+        {
+            var state = Environment.GetEnvironmentVariable("DTRUST_STATE_DIR") ?? ".state";
+            var file = parse.GetValue(proveCheckpoint)!;
+            var certPath = parse.GetValue(proveCert)?.FullName ?? Path.Combine(state, "pki", "audit.pem");
+            var rootPath = parse.GetValue(proveCa)?.FullName ?? Path.Combine(state, "pki", "root.pem");
+            Cli.RequireReadable([file, new FileInfo(certPath), new FileInfo(rootPath)]);
+            var note = AuditCheckpointCheck.Parse(file.Name, await File.ReadAllTextAsync(file.FullName, ct));
+            var roots = new X509Certificate2Collection();
+            roots.ImportFromPemFile(rootPath);
+            if (AuditCheckpointCheck.CheckSignatures(note, X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(certPath, ct)), roots) is { } bad)
+            {
+                throw new InvalidOperationException(bad);
+            }
+
+            var merkle = note.Merkle ?? throw new InvalidOperationException($"{file.Name} has no merkle line (a checkpoint from before inclusion proofs)");
+            using var client = cli.Connect(parse);
+            var proof = await client.Credentials.ProveAuditEntryAsync(
+                new ProveAuditEntryRequest { Sequence = parse.GetValue(proveSequence), TreeSize = note.Size }, cancellationToken: ct);
+            if (AuditProofCheck.Problem(proof, note.Size, merkle) is { } problem)
+            {
+                Console.WriteLine("NOT PROVEN: " + problem);
+                return 1;
+            }
+
+            var e = proof.Entry;
+            Console.WriteLine($"entry          #{e.Sequence} {e.Action} {e.Outcome} {e.CredentialId} at {e.Time.ToDateTimeOffset():yyyy-MM-dd HH:mm:ss.fff}");
+            Console.WriteLine($"details        {e.DetailsJson}");
+            Console.WriteLine($"proven         in {note.File} ({note.Size} entries at {note.Time}): {proof.Path.Count} hashes lead to its signed merkle root");
+            return 0;
+        }));
+
+        return new Command("audit", "the append-only audit log") { verify, checkpoint, evidence, prove };
     }
 
     public static Command Usage(Cli cli)

@@ -10,6 +10,9 @@ namespace DTrust.Client.Commands;
 internal sealed record AuditCheckpointNote(
     string File, string Text, long Size, byte[] Head, string Time, byte[]? Previous, byte[] Signature, byte[] TimeStampToken, byte[] KeyId)
 {
+    /// <summary>The RFC 9162 Merkle root over the entries (the "merkle" line), null in checkpoints from before it.</summary>
+    public byte[]? Merkle { get; init; }
+
     /// <summary>What the next checkpoint's "prev" line must say.</summary>
     public byte[] Hash => SHA256.HashData(Encoding.UTF8.GetBytes(Text));
 }
@@ -56,7 +59,10 @@ internal static class AuditCheckpointCheck
         var audit = Signed(AuditKeyName) ?? throw new FormatException($"{file}: no {AuditKeyName} signature");
         var stamp = Signed(TsaKeyName) ?? throw new FormatException($"{file}: no {TsaKeyName} time-stamp");
         return new AuditCheckpointNote(file, text, size, Convert.FromBase64String(lines[2]), extensions.GetValueOrDefault("time") ?? "",
-            extensions.TryGetValue("prev", out var prev) ? Convert.FromBase64String(prev) : null, audit[4..], stamp[4..], audit[..4]);
+            extensions.TryGetValue("prev", out var prev) ? Convert.FromBase64String(prev) : null, audit[4..], stamp[4..], audit[..4])
+        {
+            Merkle = extensions.TryGetValue("merkle", out var merkle) ? Convert.FromBase64String(merkle) : null,
+        };
     }
 
     /// <summary>The problem with one checkpoint's own signatures, or null.</summary>

@@ -20,6 +20,7 @@ namespace DTrust.SigningServer.Credentials;
 /// SIZE
 /// base64(head hash)
 /// time 2026-12-03T12:00:00.000Z
+/// merkle base64(RFC 9162 Merkle tree root over the SIZE entry hashes)
 /// prev base64(SHA-256 of the previous checkpoint's text)
 ///
 /// — dtrust-audit base64(key id ‖ DER ECDSA P-256/SHA-256 signature over the text above the blank line)
@@ -43,6 +44,10 @@ public sealed class AuditCheckpoints : IDisposable
     private readonly string _origin;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private string? _latest;
+
+    // The Merkle tree's right edge over the entries checkpointed so far (rebuilt from the log after a start).
+    private MerkleFrontier _frontier = new();
+    private byte[] _frontierHead = AuditChain.GenesisHash;
 
     /// <param name="signer">The audit key and certificate; null (production without a certificate) disables checkpoints.</param>
     public AuditCheckpoints(IAuditLog log, AuditSigner? signer, TimeStampAuthority tsa, TsaIdentity tsaIdentity, TimeProvider time, string directory, string origin)
@@ -108,11 +113,13 @@ public sealed class AuditCheckpoints : IDisposable
                 throw new DTrustException(ErrorKind.FailedPrecondition, "the audit chain does not extend the last checkpoint: " + problem);
             }
 
+            var merkle = await MerkleRootAsync(size, head, ct);
             var text = new StringBuilder()
                 .Append(_origin).Append('\n')
                 .Append(size.ToString(CultureInfo.InvariantCulture)).Append('\n')
                 .Append(Convert.ToBase64String(head)).Append('\n')
-                .Append("time ").Append(_time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)).Append('\n');
+                .Append("time ").Append(_time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)).Append('\n')
+                .Append("merkle ").Append(Convert.ToBase64String(merkle)).Append('\n');
             if (previous is not null)
             {
                 text.Append("prev ").Append(Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(TextOf(previous))))).Append('\n');
@@ -147,6 +154,56 @@ public sealed class AuditCheckpoints : IDisposable
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>
+    /// The Merkle root over the first <paramref name="size"/> entry hashes, from the frontier kept since the last
+    /// checkpoint: only the entries added since are read, each checked to hash right and to link to the one before
+    /// (the first checkpoint after a start reads the chain once), and the last must be <paramref name="head"/>.
+    /// </summary>
+    private async Task<byte[]> MerkleRootAsync(long size, byte[] head, CancellationToken ct)
+    {
+        if (_frontier.Size > size)
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain has {size} entries, fewer than the {_frontier.Size} already in the tree");
+        }
+
+        var frontier = _frontier;
+        var previous = _frontierHead;
+        try
+        {
+            await foreach (var entry in _log.ReadAfterAsync(frontier.Size, ct))
+            {
+                if (entry.Sequence > size)
+                {
+                    break;
+                }
+
+                if (entry.Sequence != frontier.Size + 1 || !entry.PreviousHash.AsSpan().SequenceEqual(previous)
+                    || !entry.Hash.AsSpan().SequenceEqual(AuditChain.ComputeHash(entry.Sequence, entry.PreviousHash, entry.Event)))
+                {
+                    throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain is broken at entry {entry.Sequence}; no checkpoint signed");
+                }
+
+                frontier.Append(AuditHashes.Leaf(entry.Hash));
+                previous = entry.Hash;
+            }
+
+            if (frontier.Size != size || !previous.AsSpan().SequenceEqual(head))
+            {
+                throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain's entry {size} is not the head the store keeps; no checkpoint signed");
+            }
+        }
+        catch
+        {
+            // Half extended is no tree at all: the next checkpoint reads the chain from the start.
+            _frontier = new MerkleFrontier();
+            _frontierHead = AuditChain.GenesisHash;
+            throw;
+        }
+
+        _frontierHead = previous;
+        return frontier.Root();
     }
 
     public void Dispose() => _gate.Dispose();

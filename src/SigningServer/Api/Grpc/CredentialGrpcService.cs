@@ -21,6 +21,7 @@ internal sealed class CredentialGrpcService(
     PasskeyPairing pairing,
     IAuditLog auditLog,
     AuditCheckpoints checkpoints,
+    AuditProofs proofs,
     IUsageReport usage) : V1.CredentialService.CredentialServiceBase
 {
     [AllowRoles(CallerRole.Operator)]
@@ -204,20 +205,38 @@ internal sealed class CredentialGrpcService(
             size,
             context.CancellationToken);
         var response = new V1.ListAuditEntriesResponse();
-        response.Entries.AddRange(entries.Select(e => new V1.AuditEntry
-        {
-            Sequence = e.Sequence,
-            Time = Timestamp.FromDateTimeOffset(e.Event.Time),
-            Actor = e.Event.Actor,
-            CredentialId = e.Event.CredentialId ?? "",
-            Action = e.Event.Action,
-            Outcome = e.Event.Outcome,
-            DetailsJson = e.Event.Details ?? "",
-            PreviousHash = Google.Protobuf.ByteString.CopyFrom(e.PreviousHash),
-            Hash = Google.Protobuf.ByteString.CopyFrom(e.Hash),
-        }));
+        response.Entries.AddRange(entries.Select(ToProto));
         return response;
     }
+
+    [AllowRoles(CallerRole.Operator)]
+    public override async Task<V1.AuditInclusionProof> ProveAuditEntry(V1.ProveAuditEntryRequest request, ServerCallContext context)
+    {
+        var caller = context.Caller();
+        var (entry, path, root) = await proofs.ProveAsync(caller, request.Sequence, request.TreeSize, context.CancellationToken);
+        var proof = new V1.AuditInclusionProof
+        {
+            Entry = ToProto(entry),
+            Tenant = entry.Event.Tenant,
+            TreeSize = request.TreeSize,
+            Root = Google.Protobuf.ByteString.CopyFrom(root),
+        };
+        proof.Path.AddRange(path.Select(Google.Protobuf.ByteString.CopyFrom));
+        return proof;
+    }
+
+    private static V1.AuditEntry ToProto(AuditEntry e) => new()
+    {
+        Sequence = e.Sequence,
+        Time = Timestamp.FromDateTimeOffset(e.Event.Time),
+        Actor = e.Event.Actor,
+        CredentialId = e.Event.CredentialId ?? "",
+        Action = e.Event.Action,
+        Outcome = e.Event.Outcome,
+        DetailsJson = e.Event.Details ?? "",
+        PreviousHash = Google.Protobuf.ByteString.CopyFrom(e.PreviousHash),
+        Hash = Google.Protobuf.ByteString.CopyFrom(e.Hash),
+    };
 
     [AllowRoles(CallerRole.Operator, CallerRole.Partner)]
     public override async Task<V1.GetUsageResponse> GetUsage(V1.GetUsageRequest request, ServerCallContext context)
