@@ -22,6 +22,9 @@ public sealed class RedisServer : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The redis-server process (chaos tests hang it with SIGSTOP).</summary>
+    public int ProcessId => _process.Id;
+
     public string Directory { get; }
 
     public string Password { get; }

@@ -13,7 +13,7 @@ namespace DTrust.SigningServer.Api;
 /// Answers a call that authorization turned away before any front end ran, in the call's own transport: a gRPC
 /// status for gRPC, the JSON error body for REST. Which refusal it is comes from what failed: no or an unknown
 /// caller → unauthenticated; the per-caller rate → resource exhausted; a role, or an endpoint naming none →
-/// permission denied.
+/// permission denied; the caller directory down → unavailable.
 /// </summary>
 internal sealed class EdgeRefusals : IAuthorizationMiddlewareResultHandler
 {
@@ -47,6 +47,11 @@ internal sealed class EdgeRefusals : IAuthorizationMiddlewareResultHandler
 
     private static (ErrorKind Kind, string Message) Refusal(HttpContext context, PolicyAuthorizationResult result)
     {
+        if (context.Features.Get<CallerLookupUnavailable>() is not null)
+        {
+            return (ErrorKind.Unavailable, "the caller directory is unavailable; retry");
+        }
+
         var caller = context.CallerOrNull();
         if (result.Challenged || caller is null)
         {

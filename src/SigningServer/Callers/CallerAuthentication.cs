@@ -36,7 +36,19 @@ public sealed class CallerAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
 
-        var caller = await callers.AuthenticateAsync(authorization, certificate, Context.RequestAborted);
+        CallerRecord? caller;
+        try
+        {
+            caller = await callers.AuthenticateAsync(authorization, certificate, Context.RequestAborted);
+        }
+        catch (DTrustException e) when (e.IsTransient)
+        {
+            // The store is down: not an unknown caller (which would be UNAUTHENTICATED and not retried) but an
+            // outage the refusal names as such (UNAVAILABLE), so that clients retry and nothing answers 500.
+            Context.Features.Set(new CallerLookupUnavailable(e.Message));
+            return AuthenticateResult.Fail(e.Message);
+        }
+
         if (caller is null)
         {
             return AuthenticateResult.Fail("unknown or revoked caller");
@@ -48,6 +60,9 @@ public sealed class CallerAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }
 }
+
+/// <summary>The caller could not be looked up (the store is unavailable): the request is refused as UNAVAILABLE.</summary>
+public sealed record CallerLookupUnavailable(string Reason);
 
 /// <summary>The authenticated caller of a request, placed by <see cref="CallerAuthenticationHandler"/>.</summary>
 public sealed record CallerFeature(CallerRecord Caller);
