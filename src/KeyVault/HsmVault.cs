@@ -147,14 +147,25 @@ public sealed class HsmVault : IDisposable
 
     private static Dictionary<string, ulong> ResolveSlots(IPkcs11 p11, IList<KeyDomainOptions> domains)
     {
-        List<(ulong Slot, TokenInfo Token)> tokens;
-        try
+        List<(ulong Slot, TokenInfo Token)> tokens = [];
+        for (var attempt = 1; ; attempt++)
         {
-            tokens = [.. p11.GetSlotList(tokenPresent: true).Select(s => (s, p11.GetTokenInfo(s)))];
-        }
-        catch (Pkcs11Exception e)
-        {
-            throw new KeyVaultException(KeyVaultErrorKind.HsmUnavailable, $"cannot list tokens: {e.Message}", e);
+            try
+            {
+                tokens = [.. p11.GetSlotList(tokenPresent: true).Select(s => (s, p11.GetTokenInfo(s)))];
+                break;
+            }
+            catch (Pkcs11Exception e) when (attempt < 8 && e.ReturnValue == CK.CKR_GENERAL_ERROR)
+            {
+                // SoftHSM answers CKR_GENERAL_ERROR for a token whose files another process is writing this instant
+                // (pkcs11-tool, an HSM admin adding a key); a moment later it reads again. Seen when the tests import
+                // keys into one token while another vault opens: about 3 s of patience, then it is an outage.
+                Thread.Sleep(100 * attempt);
+            }
+            catch (Pkcs11Exception e)
+            {
+                throw new KeyVaultException(KeyVaultErrorKind.HsmUnavailable, $"cannot list tokens: {e.Message}", e);
+            }
         }
 
         var slots = new Dictionary<string, ulong>(StringComparer.Ordinal);

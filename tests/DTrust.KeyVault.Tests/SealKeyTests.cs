@@ -7,14 +7,15 @@ namespace DTrust.KeyVault.Tests;
 /// Seal keys: token objects in a seal domain, signed with by reference. The reference and a PIN-wrapped key can
 /// never stand in for each other, a reference names exactly one key, and a destroyed key signs nothing.
 /// </summary>
-public sealed class SealKeyTests : IDisposable
+public sealed class SealKeyTests
 {
-    private readonly HsmVault _vault = TestVault.Open(
-        null, null, TestVault.DomainOptions("seal-qualified", "seal-qualified"), TestVault.DomainOptions("seal-advanced", "seal-advanced"));
+    // One vault on the seal tokens for the class (opened once, like the shared one, and kept for the process).
+    private static readonly Lazy<HsmVault> SealVault = new(() => TestVault.Open(
+        null, null, TestVault.DomainOptions("seal-qualified", "seal-qualified"), TestVault.DomainOptions("seal-advanced", "seal-advanced")));
 
-    private KeyDomain Seals => _vault.Domain("seal-qualified");
+    private static HsmVault Vault => SealVault.Value;
 
-    public void Dispose() => _vault.Dispose();
+    private static KeyDomain Seals => Vault.Domain("seal-qualified");
 
     [Theory]
     [InlineData(KeyAlgorithm.EcP256, SignatureScheme.EcdsaSha256Der)]
@@ -57,7 +58,7 @@ public sealed class SealKeyTests : IDisposable
 
         // A qualified seal's reference in the advanced seal domain.
         var other = await Assert.ThrowsAsync<KeyVaultException>(() =>
-            _vault.Domain("seal-advanced").SignWithSealKeyAsync(seal, digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None));
+            Vault.Domain("seal-advanced").SignWithSealKeyAsync(seal, digest, SignatureScheme.EcdsaSha256Der, CancellationToken.None));
         Assert.Equal(KeyVaultErrorKind.WrongDomain, other.Kind);
     }
 
