@@ -270,7 +270,7 @@ internal static class AdminCommands
             using var client = cli.Connect(parse);
             var proof = await client.Credentials.ProveAuditEntryAsync(
                 new ProveAuditEntryRequest { Sequence = parse.GetValue(proveSequence), TreeSize = note.Size }, cancellationToken: ct);
-            if (AuditProofCheck.Problem(proof, note.Size, merkle) is { } problem)
+            if (AuditProofCheck.Problem(proof, parse.GetValue(proveSequence), note.Size, merkle) is { } problem)
             {
                 Console.WriteLine("NOT PROVEN: " + problem);
                 return 1;

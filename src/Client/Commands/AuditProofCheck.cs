@@ -15,9 +15,15 @@ internal static class AuditProofCheck
     private static readonly byte[] EntryContext = Encoding.ASCII.GetBytes("DTrust audit entry v1");
 
     /// <summary>What is wrong with the proof against the checkpoint's <paramref name="root"/> and size, or null when it holds.</summary>
-    public static string? Problem(AuditInclusionProof proof, long treeSize, byte[] root)
+    public static string? Problem(AuditInclusionProof proof, long sequence, long treeSize, byte[] root)
     {
         var e = proof.Entry;
+        if (e is null || e.Sequence != sequence)
+        {
+            // A valid proof of another entry proves nothing about this one.
+            return $"the server answered with entry {e?.Sequence}, not {sequence}";
+        }
+
         var micros = (e.Time.ToDateTimeOffset().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond;
         var hash = EntryHash(e.Sequence, e.PreviousHash.Span, micros, e.Actor, proof.Tenant, e.CredentialId, e.Action, e.Outcome, e.DetailsJson);
         if (!hash.AsSpan().SequenceEqual(e.Hash.Span))

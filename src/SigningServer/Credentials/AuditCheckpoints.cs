@@ -165,7 +165,11 @@ public sealed class AuditCheckpoints : IDisposable
     {
         if (_frontier.Size > size)
         {
-            throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain has {size} entries, fewer than the {_frontier.Size} already in the tree");
+            // A tree ahead of the chain (a checkpoint that failed after extending it, then a shorter chain): start over.
+            var ahead = _frontier.Size;
+            _frontier = new MerkleFrontier();
+            _frontierHead = AuditChain.GenesisHash;
+            throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain has {size} entries, fewer than the {ahead} already in the tree");
         }
 
         var frontier = _frontier;

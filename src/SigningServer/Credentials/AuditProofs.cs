@@ -35,15 +35,15 @@ public sealed class AuditProofs(IAuditLog log)
             }
         }
 
-        if (leaves.Count < treeSize)
-        {
-            throw new DTrustException(ErrorKind.FailedPrecondition, $"the audit chain has {leaves.Count} entries, fewer than {treeSize}");
-        }
-
-        // Another tenant's entry is not found, like a missing one.
+        // Another tenant's entry is not found, like a missing one (and before anything about the whole log is said).
         if (wanted is null || wanted.Event.Tenant != caller.Tenant)
         {
             throw new DTrustException(ErrorKind.NotFound, "audit entry not found");
+        }
+
+        if (leaves.Count < treeSize)
+        {
+            throw new DTrustException(ErrorKind.FailedPrecondition, "the audit chain is shorter than tree_size");
         }
 
         return (wanted, AuditHashes.InclusionPath(sequence - 1, leaves), AuditHashes.Root(leaves));

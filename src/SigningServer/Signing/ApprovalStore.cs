@@ -180,7 +180,8 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
         string partnerId, string credentialId, string id, string listDigest, string sad, DateTimeOffset now)
     {
         var key = (RedisKey)Key(credentialId, id);
-        var reply = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
+        // A spent grant (or a spent SAD attempt) must be on the replicas before anything is signed with it.
+        var reply = await replication.WriteAsync(async db => (RedisResult[])(await db.ScriptEvaluateAsync(Consume, new
         {
             key,
             grantKey = (RedisKey)GrantKey(credentialId, id),
@@ -188,14 +189,8 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
             partner = partnerId,
             digest = listDigest,
             sadDigest = SadDigest(id, sad),
-        }))!;
+        }))!, r => r.Length > 0 && (string?)r[0] is "consumed" or "wrong_sad" or "exhausted", "the spent authorization");
         var status = reply.Length > 0 ? (string?)reply[0] : null;
-
-        // A spent grant (or a spent SAD attempt) must be on the replicas before anything is signed with it.
-        if (status is "consumed" or "wrong_sad" or "exhausted")
-        {
-            await replication.RequireReplicatedAsync(key, "the spent authorization");
-        }
 
         switch (status)
         {
@@ -234,12 +229,16 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
     /// whoever tried must not get the SAD another way.
     /// </summary>
     public async Task VoidAsync(string credentialId, string id) =>
-        await redis.GetDatabase().ScriptEvaluateAsync(Void, new
-        {
-            key = (RedisKey)Key(credentialId, id),
-            grantKey = (RedisKey)GrantKey(credentialId, id),
-            channel = ChannelName(id),
-        });
+        // A voided grant brought back by a fail-over would hand its SAD out after all.
+        await replication.WriteAsync(
+            db => db.ScriptEvaluateAsync(Void, new
+            {
+                key = (RedisKey)Key(credentialId, id),
+                grantKey = (RedisKey)GrantKey(credentialId, id),
+                channel = ChannelName(id),
+            }),
+            _ => true,
+            "the voided authorization");
 
     /// <summary>A short-lived, single-use code for the return URL that the partner exchanges for the status.</summary>
     public async Task<string> IssueReturnCodeAsync(PendingApproval approval)
@@ -276,7 +275,8 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
             return false;
         }
 
-        var result = (string?)await redis.GetDatabase().ScriptEvaluateAsync(Decide, new
+        // The holder's decision (a grant, or a rejection) must survive a fail-over like a spent challenge.
+        var result = await replication.WriteAsync(async db => (string?)await db.ScriptEvaluateAsync(Decide, new
         {
             key = (RedisKey)Key(approval.CredentialId, approval.Id),
             grantKey = (RedisKey)GrantKey(approval.CredentialId, approval.Id),
@@ -288,7 +288,7 @@ public sealed class ApprovalStore(IConnectionMultiplexer redis, OneTimeCodes cod
             sad,
             sadDigest,
             factor,
-        });
+        }), r => r == "ok", "the holder's decision");
         return result == "ok";
     }
 

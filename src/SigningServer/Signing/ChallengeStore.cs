@@ -98,7 +98,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         {
             var window = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 60;
             var key = (RedisKey)ChallengeKey(challenge.CredentialId, challenge.Id);
-            var created = (long)await redis.GetDatabase().ScriptEvaluateAsync(Create, new
+            var created = await replication.WriteAsync(async db => (long)await db.ScriptEvaluateAsync(Create, new
             {
                 rateKey = (RedisKey)$"dtrust:{{{challenge.CredentialId}}}:rl:{window.ToString(CultureInfo.InvariantCulture)}",
                 windowMs = 61_000,
@@ -114,20 +114,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
                 expires = challenge.ExpiresAt.ToUnixTimeMilliseconds(),
                 seal = codes.Seal(challenge),
                 lifetimeMs = Math.Max(1, (long)(challenge.ExpiresAt - DateTimeOffset.UtcNow).TotalMilliseconds),
-            });
-            if (created == 1)
-            {
-                try
-                {
-                    await replication.RequireReplicatedAsync(key, "the new challenge");
-                }
-                catch (DTrustException)
-                {
-                    // Not promised to the partner, so not left to be used either.
-                    await redis.GetDatabase().KeyDeleteAsync(key);
-                    throw;
-                }
-            }
+            }), c => c == 1, "the new challenge", db => db.KeyDeleteAsync(key)); // not promised to the partner: not left to be used
 
             return created == 1;
         }
@@ -152,14 +139,18 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         RedisResult[] reply;
         try
         {
-            reply = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(Consume, new
-            {
-                key,
-                partner = partnerId,
-                credential = credentialId,
-                digest = hashListDigest,
-                proof = proof ?? "",
-            }))!;
+            // A spent challenge (or a spent attempt) must be on the replicas before anything is signed with it.
+            reply = await replication.WriteAsync(
+                async db => (RedisResult[])(await db.ScriptEvaluateAsync(Consume, new
+                {
+                    key,
+                    partner = partnerId,
+                    credential = credentialId,
+                    digest = hashListDigest,
+                    proof = proof ?? "",
+                }))!,
+                r => r.Length > 0 && (string?)r[0] is not (null or "not_found" or "hashes_differ"),
+                "the spent challenge");
         }
         finally
         {
@@ -167,12 +158,6 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         }
 
         var status = reply.Length > 0 ? (string?)reply[0] : null;
-
-        // A spent challenge (or a spent attempt) must be on the replicas before anything is signed with it.
-        if (status is not (null or "not_found" or "hashes_differ"))
-        {
-            await replication.RequireReplicatedAsync(key, "the spent challenge");
-        }
 
         return status switch
         {
