@@ -25,15 +25,7 @@ public sealed partial class KeyDomain
                     throw new KeyVaultException(KeyVaultErrorKind.InvalidInput, $"domain '{Name}' already holds a key labelled '{label}'");
                 }
 
-                var id = RandomNumberGenerator.GetBytes(16);
-                var (mechanism, _) = Algorithms.Generation(alg);
-                var (pub, _) = _p11.GenerateKeyPair(
-                    lease.Handle,
-                    mechanism,
-                    Templates.PublicKey(alg, token: true, label, id),
-                    Templates.PrivateKey(token: true, extractable: false, label, id));
-                Log.SigningKeyCreated(_log, Name, label, alg);
-                var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, lease.Handle, pub, alg);
+                var (_, spki) = GenerateTokenKeyPair(lease.Handle, label, alg);
                 return WrappedCredentialKey.TokenObject(Name, alg, spki, label);
             }
         }, ct);

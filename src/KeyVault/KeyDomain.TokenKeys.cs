@@ -35,15 +35,7 @@ public sealed partial class KeyDomain
                     return existing;
                 }
 
-                var id = RandomNumberGenerator.GetBytes(16);
-                var (mechanism, _) = Algorithms.Generation(alg);
-                var (pub, priv) = _p11.GenerateKeyPair(
-                    lease.Handle,
-                    mechanism,
-                    Templates.PublicKey(alg, token: true, label, id),
-                    Templates.PrivateKey(token: true, extractable: false, label, id));
-                Log.SigningKeyCreated(_log, Name, label, alg);
-                var spki = Algorithms.ReadSubjectPublicKeyInfo(_p11, lease.Handle, pub, alg);
+                var (priv, spki) = GenerateTokenKeyPair(lease.Handle, label, alg);
                 return new HsmSigningKey(this, label, priv, HandleGeneration, alg, spki);
             }
         });
@@ -104,6 +96,23 @@ public sealed partial class KeyDomain
     }
 
     private static string CheckLabel(string label) => CredentialChecks.Label(label);
+
+    /// <summary>
+    /// Generates a signing key pair as token objects under <paramref name="label"/> (private key sensitive and never
+    /// extractable); the caller holds <c>_setupLock</c> and has checked the label is free.
+    /// </summary>
+    private (ulong PrivateKey, byte[] Spki) GenerateTokenKeyPair(ulong session, string label, KeyAlgorithm alg)
+    {
+        var id = RandomNumberGenerator.GetBytes(16);
+        var (mechanism, _) = Algorithms.Generation(alg);
+        var (pub, priv) = _p11.GenerateKeyPair(
+            session,
+            mechanism,
+            Templates.PublicKey(alg, token: true, label, id),
+            Templates.PrivateKey(token: true, extractable: false, label, id));
+        Log.SigningKeyCreated(_log, Name, label, alg);
+        return (priv, Algorithms.ReadSubjectPublicKeyInfo(_p11, session, pub, alg));
+    }
 
     private byte[] SignWithTokenKey(SessionLease lease, HsmSigningKey key, in Mechanism mechanism, byte[] input)
     {
