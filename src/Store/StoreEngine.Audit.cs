@@ -11,7 +11,7 @@ public abstract partial class StoreEngine
 {
     private const int ReadPageSize = 1000;
 
-    private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(
+    private readonly Channel<PendingWrite> _appends = Channel.CreateUnbounded<PendingWrite>(
         new UnboundedChannelOptions { SingleReader = true });
 
     private readonly int _auditBatchSize;
@@ -34,21 +34,35 @@ public abstract partial class StoreEngine
     public async Task<AuditEntry> AppendAsync(AuditEvent entry, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        ct.ThrowIfCancellationRequested();
         var start = Stopwatch.GetTimestamp();
-        var pending = new PendingAppend(entry, ct);
-        ObjectDisposedException.ThrowIf(!_appends.Writer.TryWrite(pending), this);
-
-        // A caller that gives up stops waiting, but its entry may still be in a batch being written: the batch is
-        // never altered once taken, so a cancellation can lose an acknowledgement, never a link of the chain.
         try
         {
-            return await pending.Completion.Task.WaitAsync(ct);
+            return (AuditEntry)(await WriteAsync(new PendingWrite(entry, null, ct)))!;
         }
         finally
         {
             StoreMetrics.AuditAppend.ObserveSince(start);
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="statement"/> in the next group commit, beside the audit entries of its batch, and returns
+    /// once that transaction is durable. For the small writes every signature makes (a PIN attempt taken, given back
+    /// or reset): on their own each would wait for a commit of its own and, on SQLite, for the write lock the
+    /// audit writer holds. Only statements that fail for no other reason than the store's health belong here: one
+    /// that fails fails its whole batch.
+    /// </summary>
+    private protected async Task<object?> WriteInGroupAsync(GroupStatement statement, CancellationToken ct) =>
+        await WriteAsync(new PendingWrite(null, statement, ct));
+
+    private Task<object?> WriteAsync(PendingWrite pending)
+    {
+        pending.Cancellation.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(!_appends.Writer.TryWrite(pending), this);
+
+        // A caller that gives up stops waiting, but its write may still be in a batch being written: the batch is
+        // never altered once taken, so a cancellation can lose an acknowledgement, never a link of the chain.
+        return pending.Completion.Task.WaitAsync(pending.Cancellation);
     }
 
     public Task<(long Sequence, byte[] Hash)> GetHeadAsync(CancellationToken ct) => RunAsync(async c =>
@@ -147,7 +161,7 @@ public abstract partial class StoreEngine
     /// </summary>
     private async Task WriteAuditLoopAsync()
     {
-        var batch = new List<PendingAppend>(_auditBatchSize);
+        var batch = new List<PendingWrite>(_auditBatchSize);
         while (await _appends.Reader.WaitToReadAsync())
         {
             batch.Clear();
@@ -172,12 +186,12 @@ public abstract partial class StoreEngine
             var start = Stopwatch.GetTimestamp();
             try
             {
-                var entries = await WriteBatchAsync(batch);
+                var results = await WriteBatchAsync(batch);
                 StoreMetrics.AuditCommit.ObserveSince(start);
                 Interlocked.Increment(ref _auditCommits);
                 for (var i = 0; i < batch.Count; i++)
                 {
-                    batch[i].Completion.TrySetResult(entries[i]);
+                    batch[i].Completion.TrySetResult(results[i]);
                 }
             }
 #pragma warning disable CA1031 // Whatever failed, the loop must survive and every caller of the batch must hear of it.
@@ -192,13 +206,13 @@ public abstract partial class StoreEngine
                 {
                     pending.Completion.TrySetException(unavailable
                         ? Unavailable(e)
-                        : new DTrustException(ErrorKind.Internal, "the audit entry could not be written", e));
+                        : new DTrustException(ErrorKind.Internal, pending.Event is null ? "the store could not write" : "the audit entry could not be written", e));
                 }
             }
         }
     }
 
-    private async Task<AuditEntry[]> WriteBatchAsync(List<PendingAppend> batch)
+    private async Task<object?[]> WriteBatchAsync(List<PendingWrite> batch)
     {
         await using var c = await OpenAsync(CancellationToken.None);
         await using var tx = await BeginWriteAsync(c, CancellationToken.None);
@@ -221,12 +235,19 @@ public abstract partial class StoreEngine
             "INSERT INTO audit_log (seq, time_us, actor, tenant, credential_id, action_code, outcome, details, previous_hash, hash) " +
             "VALUES (@seq, @time, @actor, @tenant, @credential, @action, @outcome, @details, @previous, @hash)";
         var statements = new List<(string Sql, (string, object?)[] Parameters)>(batch.Count + 2);
-        var entries = new AuditEntry[batch.Count];
+        var results = new object?[batch.Count];
         var usage = new Dictionary<(string Tenant, string Month, CredentialLevel Level), long>();
         for (var i = 0; i < batch.Count; i++)
         {
+            if (batch[i].Statement is { } statement)
+            {
+                // In arrival order, before the entries: a write and the entry queued after it commit together or not at all.
+                results[i] = await RunGroupStatementAsync(c, tx, statement);
+                continue;
+            }
+
             // Stored (and hashed) at microsecond precision, so the returned entry verifies like the stored one.
-            var e = batch[i].Event with { Time = Time(Micros(batch[i].Event.Time)) };
+            var e = batch[i].Event! with { Time = Time(Micros(batch[i].Event!.Time)) };
             sequence++;
             var hash = AuditChain.ComputeHash(sequence, previous, e);
             statements.Add((insert,
@@ -234,7 +255,7 @@ public abstract partial class StoreEngine
                 ("seq", sequence), ("time", Micros(e.Time)), ("actor", e.Actor), ("tenant", e.Tenant), ("credential", e.CredentialId),
                 ("action", e.Action), ("outcome", e.Outcome), ("details", e.Details), ("previous", previous), ("hash", hash),
             ]));
-            entries[i] = new AuditEntry(sequence, e, previous, hash);
+            results[i] = new AuditEntry(sequence, e, previous, hash);
             previous = hash;
             if (e.UsageLevel is { } level)
             {
@@ -251,10 +272,26 @@ public abstract partial class StoreEngine
                 [("tenant", tenant), ("month", month), ("level", level.ToString()), ("count", count)]));
         }
 
-        statements.Add(("UPDATE audit_head SET last_seq = @seq, last_hash = @hash WHERE id = 1", [("seq", sequence), ("hash", previous)]));
-        await ExecuteAllAsync(c, tx, statements);
+        if (statements.Count > 0)
+        {
+            statements.Add(("UPDATE audit_head SET last_seq = @seq, last_hash = @hash WHERE id = 1", [("seq", sequence), ("hash", previous)]));
+            await ExecuteAllAsync(c, tx, statements);
+        }
+
         await tx.CommitAsync();
-        return entries;
+        return results;
+    }
+
+    private static async Task<object?> RunGroupStatementAsync(DbConnection c, DbTransaction tx, GroupStatement statement)
+    {
+        await using var cmd = Command(c, tx, statement.Sql, statement.Parameters);
+        if (statement.Read is null)
+        {
+            return await cmd.ExecuteNonQueryAsync();
+        }
+
+        await using var r = await cmd.ExecuteReaderAsync();
+        return await r.ReadAsync() ? statement.Read(r) : null;
     }
 
     private static async Task ExecuteAllAsync(DbConnection c, DbTransaction tx, List<(string Sql, (string, object?)[] Parameters)> statements)
@@ -383,12 +420,18 @@ public abstract partial class StoreEngine
 
     private protected abstract ValueTask DisposeConnectionsAsync();
 
-    private sealed class PendingAppend(AuditEvent e, CancellationToken cancellation)
+    /// <summary>A statement for <see cref="WriteInGroupAsync"/>; <see cref="Read"/> maps its first row (none: null), else the row count.</summary>
+    private protected sealed record GroupStatement(string Sql, (string, object?)[] Parameters, Func<DbDataReader, object?>? Read = null);
+
+    /// <summary>An audit entry or a statement, waiting for its group commit.</summary>
+    private sealed class PendingWrite(AuditEvent? e, GroupStatement? statement, CancellationToken cancellation)
     {
-        public AuditEvent Event { get; } = e;
+        public AuditEvent? Event { get; } = e;
+
+        public GroupStatement? Statement { get; } = statement;
 
         public CancellationToken Cancellation { get; } = cancellation;
 
-        public TaskCompletionSource<AuditEntry> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<object?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -229,56 +229,50 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         }, ct);
     }
 
-    public Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
+    // The PIN counters are written by every signature: they ride the audit group commit (WriteInGroupAsync), durable
+    // when they return like any write here, instead of each taking the write lock and a commit of its own.
+
+    public async Task<(int FailedPins, CredentialStatus Status)?> TakePinAttemptAsync(
         string tenant, string credentialId, CredentialStatus expected, int limit, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        return RunAsync<(int, CredentialStatus)?>(async c =>
-        {
-            // One statement, before the HSM is asked: concurrent calls on any node can never take more than the
-            // limit, and the attempt that takes the last one locks the credential for everybody after it.
-            await using var cmd = Command(c, null,
-                "UPDATE credentials SET failed_pins = failed_pins + 1, " +
-                "status = CASE WHEN failed_pins + 1 >= @limit THEN @locked ELSE status END, " +
-                "updated_at_us = @now, version = version + 1 " +
-                "WHERE tenant = @tenant AND id = @id AND status = @expected AND failed_pins < @limit " +
-                "RETURNING failed_pins, status",
-                ("limit", (long)limit), ("locked", nameof(CredentialStatus.Locked)), ("expected", expected.ToString()),
-                ("now", Micros(now)), ("tenant", tenant), ("id", credentialId));
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            return await r.ReadAsync(ct) ? ((int)r.GetInt64(0), Enum.Parse<CredentialStatus>(r.GetString(1))) : null;
-        }, ct);
+
+        // One statement, before the HSM is asked: concurrent calls on any node can never take more than the
+        // limit, and the attempt that takes the last one locks the credential for everybody after it.
+        var taken = await WriteInGroupAsync(new GroupStatement(
+            "UPDATE credentials SET failed_pins = failed_pins + 1, " +
+            "status = CASE WHEN failed_pins + 1 >= @limit THEN @locked ELSE status END, " +
+            "updated_at_us = @now, version = version + 1 " +
+            "WHERE tenant = @tenant AND id = @id AND status = @expected AND failed_pins < @limit " +
+            "RETURNING failed_pins, status",
+            [("limit", (long)limit), ("locked", nameof(CredentialStatus.Locked)), ("expected", expected.ToString()),
+                ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)],
+            r => ((int)r.GetInt64(0), Enum.Parse<CredentialStatus>(r.GetString(1)))), ct);
+        return taken is null ? null : ((int, CredentialStatus))taken;
     }
 
     public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
-        RunAsync(async c =>
-        {
-            // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
-            // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
-            // operator's unlock). A lock with the count below the limit was set for something else: it stays.
-            await using var cmd = Command(c, null,
-                "UPDATE credentials SET failed_pins = 0, " +
-                $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
-                "updated_at_us = @now, version = version + 1 " +
-                "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
-                [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
-            return await cmd.ExecuteNonQueryAsync(ct);
-        }, ct);
+        // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
+        // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
+        // operator's unlock). A lock with the count below the limit was set for something else: it stays.
+        WriteInGroupAsync(new GroupStatement(
+            "UPDATE credentials SET failed_pins = 0, " +
+            $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
+            "updated_at_us = @now, version = version + 1 " +
+            "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
+            [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]), ct);
 
     public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        return RunAsync(async c =>
-        {
-            // One attempt back, not a reset: the wrong PINs of other calls stay counted.
-            await using var cmd = Command(c, null,
-                "UPDATE credentials SET failed_pins = failed_pins - 1, " +
-                $"status = CASE WHEN status = @locked AND failed_pins = @limit THEN {StatusBeforeLock} ELSE status END, " +
-                "updated_at_us = @now, version = version + 1 " +
-                "WHERE tenant = @tenant AND id = @id AND failed_pins > 0 AND status IN (@valid, @not_activated, @locked)",
-                [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
-            return await cmd.ExecuteNonQueryAsync(ct);
-        }, ct);
+
+        // One attempt back, not a reset: the wrong PINs of other calls stay counted.
+        return WriteInGroupAsync(new GroupStatement(
+            "UPDATE credentials SET failed_pins = failed_pins - 1, " +
+            $"status = CASE WHEN status = @locked AND failed_pins = @limit THEN {StatusBeforeLock} ELSE status END, " +
+            "updated_at_us = @now, version = version + 1 " +
+            "WHERE tenant = @tenant AND id = @id AND failed_pins > 0 AND status IN (@valid, @not_activated, @locked)",
+            [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]), ct);
     }
 
     public Task<IReadOnlyList<CredentialRecord>> ListRevocationsInProgressAsync(CancellationToken ct) =>
