@@ -17,11 +17,12 @@ var rate = new Option<double?>("--rate") { Description = "open loop only: operat
 var sessions = new Option<int>("--sessions") { Description = "HSM sessions per domain (spawned nodes get it; raw baselines use as many threads)", DefaultValueFactory = _ => 4 };
 var rawSeconds = new Option<double>("--raw-seconds") { Description = "seconds per raw PKCS#11 measurement", DefaultValueFactory = _ => 3 };
 var settle = new Option<double>("--settle") { Description = "seconds of unmeasured load per scenario before the first run (the JIT's tiers settle)", DefaultValueFactory = _ => 10 };
+var nodeEnv = new Option<string[]>("--node-env") { Description = "NAME=VALUE in every spawned node's environment only, not the generator's (repeatable; e.g. DOTNET_gcServer=0 to measure a runtime setting)", AllowMultipleArgumentsPerToken = true };
 var output = new Option<string>("--out") { Description = "directory for the markdown table and the chart", DefaultValueFactory = _ => "docs/performance" };
 
 var root = new RootCommand("DTrust load generator: the whole partner flow against running or spawned nodes, read against raw PKCS#11 rates")
 {
-    spawn, servers, state, pid, scenarios, partners, duration, warmup, runs, sweep, rate, sessions, rawSeconds, settle, output,
+    spawn, servers, state, pid, scenarios, partners, duration, warmup, runs, sweep, rate, sessions, rawSeconds, settle, nodeEnv, output,
 };
 root.SetAction(async (parse, ct) =>
 {
@@ -29,7 +30,7 @@ root.SetAction(async (parse, ct) =>
     var sessionCount = parse.GetValue(sessions);
     await using var target = addresses.Length > 0
         ? Target.Attach([.. addresses.Select(a => new Uri(a))], parse.GetValue(state) ?? throw new ArgumentException("--server needs --state"), sessionCount, parse.GetValue(pid))
-        : await Target.SpawnAsync(parse.GetValue(spawn), sessionCount);
+        : await Target.SpawnAsync(parse.GetValue(spawn), sessionCount, parse.GetValue(nodeEnv) ?? []);
     var plan = new LoadPlan(
         [.. parse.GetValue(scenarios)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => Scenario.Create(int.Parse(n, CultureInfo.InvariantCulture)))],
         parse.GetValue(partners),

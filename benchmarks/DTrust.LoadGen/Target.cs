@@ -46,7 +46,7 @@ public sealed class Target : IAsyncDisposable
         new([.. servers.Select(s => new Node(s, servers.Count == 1 ? pid ?? FindServerProcess() : null))], Path.GetFullPath(stateDir), sessions, "as configured");
 
     /// <summary>Starts <paramref name="count"/> nodes; the challenge rate limit is raised so that load is not refused.</summary>
-    public static async Task<Target> SpawnAsync(int count, int sessions)
+    public static async Task<Target> SpawnAsync(int count, int sessions, IReadOnlyList<string> extraEnvironment)
     {
         var env = new Dictionary<string, string>
         {
@@ -57,6 +57,14 @@ public sealed class Target : IAsyncDisposable
             ["DTrust__Grpc__CallsPerSecondPerCaller"] = "100000000",
             ["Logging__LogLevel__Default"] = "Warning",
         };
+        foreach (var setting in extraEnvironment)
+        {
+            var (name, value) = setting.IndexOf('=', StringComparison.Ordinal) is > 0 and var at
+                ? (setting[..at], setting[(at + 1)..])
+                : throw new ArgumentException($"--node-env wants NAME=VALUE, not '{setting}'");
+            env[name] = value;
+        }
+
         var owned = new List<IAsyncDisposable>();
         PostgresServer? postgres = null;
         if (count > 1)

@@ -20,7 +20,16 @@ public sealed class PostgresStore : StoreEngine
         : base(StoreOptions.Postgres, auditBatchSize, log)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
-        _dataSource = NpgsqlDataSource.Create(connectionString);
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        if (settings.MaxAutoPrepare == 0)
+        {
+            // The store's statements are a few dozen constants: prepared once per physical connection (Npgsql keeps
+            // them across the pool's reuse) instead of parsed and planned by the server on every call.
+            settings.MaxAutoPrepare = 64;
+            settings.AutoPrepareMinUsages = 2;
+        }
+
+        _dataSource = NpgsqlDataSource.Create(settings.ConnectionString);
     }
 
     private protected override string ChainHeadLock => " FOR UPDATE";

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
 using DTrust.Store.Internal;
@@ -8,13 +9,23 @@ namespace DTrust.Store;
 /// <summary>
 /// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a commit that returned survives
 /// kill -9 and power loss. Writers take the file's write lock up front (BEGIN IMMEDIATE); readers never wait in WAL.
+/// Connections stay open with their statements prepared (<see cref="KeptConnection"/>): opening one from the
+/// driver's pool, setting its pragmas and preparing the statement again cost more than most queries here.
 /// </summary>
 public sealed class SqliteStore : StoreEngine
 {
     // SQLite's own busy handler waits in small steps; the provider's retry loop (150 ms sleeps) is the fallback.
     private const string ConnectionPragmas = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
 
+    // Enough for the request threads of a busy node; more at once are opened and closed per use.
+    private const int KeptConnections = 16;
+
+    // Per connection; bounds what a connection holds if statement texts ever vary more than the store's constants.
+    private const int KeptStatements = 128;
+
     private readonly string _connectionString;
+    private readonly ConcurrentBag<KeptConnection> _idle = [];
+    private int _closed;
 
     public SqliteStore(string path, int auditBatchSize, ILogger log)
         : base(StoreOptions.Sqlite, auditBatchSize, log)
@@ -25,7 +36,7 @@ public sealed class SqliteStore : StoreEngine
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
+            Pooling = false, // kept here, with their prepared statements
             DefaultTimeout = 30,
         }.ToString();
     }
@@ -38,12 +49,17 @@ public sealed class SqliteStore : StoreEngine
 
     private protected override async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
-        var c = new SqliteConnection(_connectionString);
+        if (_idle.TryTake(out var kept))
+        {
+            return kept;
+        }
+
+        var c = new KeptConnection(_connectionString);
         try
         {
             await c.OpenAsync(ct);
 
-            // Per connection, not stored in the file (a pooled connection keeps them; setting them again is cheap).
+            // Per connection, not stored in the file: set once when it opens.
             await using var cmd = c.CreateCommand();
             cmd.CommandText = ConnectionPragmas;
             await cmd.ExecuteNonQueryAsync(ct);
@@ -54,6 +70,42 @@ public sealed class SqliteStore : StoreEngine
             await c.DisposeAsync();
             throw;
         }
+    }
+
+    private protected override ValueTask ReleaseAsync(DbConnection c, bool failed)
+    {
+        // A connection whose work failed may be left in any state (an open statement, a transaction): not reused.
+        if (!failed && c is KeptConnection kept && Volatile.Read(ref _closed) == 0 && _idle.Count < KeptConnections)
+        {
+            _idle.Add(kept);
+            return ValueTask.CompletedTask;
+        }
+
+        return c.DisposeAsync();
+    }
+
+    private protected override DbCommand NewCommand(DbConnection c, string sql)
+    {
+        if (c is not KeptConnection kept)
+        {
+            return base.NewCommand(c, sql);
+        }
+
+        if (kept.Commands.TryGetValue(sql, out var cmd))
+        {
+            return cmd;
+        }
+
+        if (kept.Commands.Count >= KeptStatements)
+        {
+            return base.NewCommand(c, sql);
+        }
+
+#pragma warning disable CA2100 // Every statement is a constant of the store; values travel only as parameters.
+        cmd = new KeptCommand { Connection = kept, CommandText = sql };
+#pragma warning restore CA2100
+        kept.Commands.Add(sql, cmd);
+        return cmd;
     }
 
     private protected override Task<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken ct) =>
@@ -83,11 +135,32 @@ public sealed class SqliteStore : StoreEngine
         _ => false,
     };
 
-    private protected override ValueTask DisposeConnectionsAsync()
+    private protected override async ValueTask DisposeConnectionsAsync()
     {
-        // Pooled connections keep the file open; release them so the file can be moved or deleted.
-        using var c = new SqliteConnection(_connectionString);
-        SqliteConnection.ClearPool(c);
-        return ValueTask.CompletedTask;
+        // Kept connections keep the file open; close them so the file can be moved or deleted.
+        Volatile.Write(ref _closed, 1);
+        while (_idle.TryTake(out var c))
+        {
+            await c.DisposeAsync();
+        }
+    }
+
+    /// <summary>A connection this store keeps open, with one prepared command per statement text.</summary>
+    private sealed class KeptConnection(string connectionString) : SqliteConnection(connectionString)
+    {
+        public Dictionary<string, KeptCommand> Commands { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// A command that outlives its users' <c>await using</c>, so that its prepared statement is reused; closing
+    /// its connection finalizes the statement.
+    /// </summary>
+    private sealed class KeptCommand : SqliteCommand
+    {
+#pragma warning disable CA2215 // Deliberately not disposed by its users: the connection's close releases it.
+        protected override void Dispose(bool disposing)
+        {
+        }
+#pragma warning restore CA2215
     }
 }

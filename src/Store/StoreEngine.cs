@@ -252,15 +252,20 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
     }
 
     public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
-        // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
-        // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
-        // operator's unlock). A lock with the count below the limit was set for something else: it stays.
-        WriteInGroupAsync(new GroupStatement(
-            "UPDATE credentials SET failed_pins = 0, " +
-            $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
-            "updated_at_us = @now, version = version + 1 " +
-            "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
-            [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]), ct);
+        WriteInGroupAsync(WrongPinsReset(tenant, credentialId, limit, now), ct);
+
+    public void QueueWrongPinsReset(string tenant, string credentialId, int limit, DateTimeOffset now) =>
+        EnqueueInGroup(WrongPinsReset(tenant, credentialId, limit, now));
+
+    // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
+    // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
+    // operator's unlock). A lock with the count below the limit was set for something else: it stays.
+    private static GroupStatement WrongPinsReset(string tenant, string credentialId, int limit, DateTimeOffset now) => new(
+        "UPDATE credentials SET failed_pins = 0, " +
+        $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
+        "updated_at_us = @now, version = version + 1 " +
+        "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
+        [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
 
     public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct)
     {
@@ -501,8 +506,7 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         var start = Stopwatch.GetTimestamp();
         try
         {
-            await using var connection = await OpenAsync(ct);
-            return await work(connection);
+            return await OnConnectionAsync(work, ct);
         }
         catch (Exception e) when (IsUnavailable(e) && !ct.IsCancellationRequested)
         {
@@ -511,6 +515,23 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         finally
         {
             latency?.ObserveSince(start);
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> on an opened connection and gives it back (a failed one is not reused).</summary>
+    private protected async Task<T> OnConnectionAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken ct)
+    {
+        var connection = await OpenAsync(ct);
+        var failed = true;
+        try
+        {
+            var result = await work(connection);
+            failed = false;
+            return result;
+        }
+        finally
+        {
+            await ReleaseAsync(connection, failed);
         }
     }
 
@@ -534,13 +555,32 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
         ("locked", nameof(CredentialStatus.Locked)),
     ];
 
-    private protected static DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
+    /// <summary>
+    /// A command for <paramref name="sql"/> on <paramref name="c"/>, parameters set. The caller disposes it; an
+    /// engine that keeps prepared statements (<see cref="NewCommand"/>) hands out one that survives that.
+    /// </summary>
+    private protected DbCommand Command(DbConnection c, DbTransaction? tx, string sql, params (string Name, object? Value)[] parameters)
     {
-        var cmd = c.CreateCommand();
+        var cmd = NewCommand(c, sql);
         cmd.Transaction = tx;
-#pragma warning disable CA2100 // Every statement is a constant of this class; values travel only as parameters.
-        cmd.CommandText = sql;
-#pragma warning restore CA2100
+        var same = cmd.Parameters.Count == parameters.Length;
+        for (var i = 0; same && i < parameters.Length; i++)
+        {
+            same = cmd.Parameters[i].ParameterName == parameters[i].Name;
+        }
+
+        if (same)
+        {
+            // A kept command of the same statement: only the values change.
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                cmd.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
+            }
+
+            return cmd;
+        }
+
+        cmd.Parameters.Clear();
         foreach (var (name, value) in parameters)
         {
             var p = cmd.CreateParameter();
@@ -551,6 +591,22 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
 
         return cmd;
     }
+
+    /// <summary>A new command for <paramref name="sql"/>, or (SQLite) the connection's kept one with its prepared statement.</summary>
+    private protected virtual DbCommand NewCommand(DbConnection c, string sql)
+    {
+        var cmd = c.CreateCommand();
+#pragma warning disable CA2100 // Every statement is a constant of this class; values travel only as parameters.
+        cmd.CommandText = sql;
+#pragma warning restore CA2100
+        return cmd;
+    }
+
+    /// <summary>
+    /// Gives a connection back after use: disposed by default (the driver pools it); an engine that keeps its own
+    /// connections takes back those that did not fail.
+    /// </summary>
+    private protected virtual ValueTask ReleaseAsync(DbConnection c, bool failed) => c.DisposeAsync();
 
     private protected static long Micros(DateTimeOffset time) => AuditChain.ToUnixMicroseconds(time);
 

@@ -15,7 +15,7 @@ public sealed class LoadGeneratorTests(LoadGeneratorTests.SpawnedNode node, ITes
     {
         public Target Target { get; private set; } = null!;
 
-        public async Task InitializeAsync() => Target = await Target.SpawnAsync(1, sessions: 2);
+        public async Task InitializeAsync() => Target = await Target.SpawnAsync(1, sessions: 2, extraEnvironment: []);
 
         public async Task DisposeAsync() => await Target.DisposeAsync();
     }
