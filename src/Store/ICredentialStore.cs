@@ -46,12 +46,6 @@ public interface ICredentialStore : IRevocationSource
     Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>
-    /// <see cref="ResetWrongPinsAsync"/> without waiting: queued like <see cref="IAuditLog.Enqueue"/>, so written with
-    /// or before the audit entry appended after it. Lost only in a crash, which leaves one right PIN counted as wrong.
-    /// </summary>
-    void QueueWrongPinsReset(string tenant, string credentialId, int limit, DateTimeOffset now);
-
-    /// <summary>
     /// Gives one taken attempt back when the HSM never judged the PIN (a device fault): one less, and a PIN lock
     /// lifted if this attempt was the one that reached <paramref name="limit"/> (a lock for another reason stays).
     /// </summary>
@@ -121,12 +115,6 @@ public interface IAuditLog
 {
     /// <summary>Appends and returns the durable entry (its sequence number and hash).</summary>
     Task<AuditEntry> AppendAsync(AuditEvent entry, CancellationToken ct);
-
-    /// <summary>
-    /// Queues the entry for the next group commit without waiting: written with or before every entry appended
-    /// after it on this node (a failed commit keeps it for the next one), lost only if the process dies first.
-    /// </summary>
-    void Enqueue(AuditEvent entry);
 
     /// <summary>Every entry in sequence order, as stored (verification recomputes the chain from these).</summary>
     IAsyncEnumerable<AuditEntry> ReadAllAsync(CancellationToken ct);

@@ -21,16 +21,22 @@ public sealed class PostgresStore : StoreEngine
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         var settings = new NpgsqlConnectionStringBuilder(connectionString);
-        if (settings.MaxAutoPrepare == 0)
+        if (!Names(connectionString, "maxautoprepare"))
         {
             // The store's statements are a few dozen constants: prepared once per physical connection (Npgsql keeps
-            // them across the pool's reuse) instead of parsed and planned by the server on every call.
+            // them across the pool's reuse) instead of parsed and planned by the server on every call. An explicit
+            // Max Auto Prepare=0 turns it off (a pooler in transaction mode that cannot keep prepared statements).
             settings.MaxAutoPrepare = 64;
             settings.AutoPrepareMinUsages = 2;
         }
 
         _dataSource = NpgsqlDataSource.Create(settings.ConnectionString);
     }
+
+    // Whether the connection string sets the keyword itself (any spelling Npgsql accepts: case and spaces free).
+    private static bool Names(string connectionString, string keyword) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Any(k => string.Equals(k.Replace(" ", "", StringComparison.Ordinal), keyword, StringComparison.OrdinalIgnoreCase));
 
     private protected override string ChainHeadLock => " FOR UPDATE";
 

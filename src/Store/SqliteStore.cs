@@ -75,13 +75,20 @@ public sealed class SqliteStore : StoreEngine
     private protected override ValueTask ReleaseAsync(DbConnection c, bool failed)
     {
         // A connection whose work failed may be left in any state (an open statement, a transaction): not reused.
-        if (!failed && c is KeptConnection kept && Volatile.Read(ref _closed) == 0 && _idle.Count < KeptConnections)
+        if (failed || c is not KeptConnection kept || Volatile.Read(ref _closed) != 0 || _idle.Count >= KeptConnections)
         {
-            _idle.Add(kept);
-            return ValueTask.CompletedTask;
+            return c.DisposeAsync();
         }
 
-        return c.DisposeAsync();
+        _idle.Add(kept);
+
+        // Closed meanwhile: DisposeConnectionsAsync may have emptied the bag before this one went in.
+        if (Volatile.Read(ref _closed) != 0 && _idle.TryTake(out var late))
+        {
+            return late.DisposeAsync();
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     private protected override DbCommand NewCommand(DbConnection c, string sql)
@@ -149,18 +156,57 @@ public sealed class SqliteStore : StoreEngine
     private sealed class KeptConnection(string connectionString) : SqliteConnection(connectionString)
     {
         public Dictionary<string, KeptCommand> Commands { get; } = new(StringComparer.Ordinal);
+
+        public override ValueTask DisposeAsync()
+        {
+            ReleaseCommands();
+            return base.DisposeAsync();
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                ReleaseCommands();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        // Finalizes the prepared statements first: a connection closed with statements left open stays open
+        // natively (sqlite3_close_v2) until they are finalized.
+        private void ReleaseCommands()
+        {
+            foreach (var command in Commands.Values)
+            {
+                command.Release();
+            }
+
+            Commands.Clear();
+        }
     }
 
     /// <summary>
-    /// A command that outlives its users' <c>await using</c>, so that its prepared statement is reused; closing
-    /// its connection finalizes the statement.
+    /// A command that outlives its users' <c>await using</c>, so that its prepared statement is reused; its
+    /// connection releases it when it closes.
     /// </summary>
     private sealed class KeptCommand : SqliteCommand
     {
-#pragma warning disable CA2215 // Deliberately not disposed by its users: the connection's close releases it.
+        private bool _released;
+
+        public void Release()
+        {
+            _released = true;
+            Dispose();
+        }
+
         protected override void Dispose(bool disposing)
         {
+            // Only the connection's release disposes it; its users' disposal keeps it for the next use.
+            if (_released)
+            {
+                base.Dispose(disposing);
+            }
         }
-#pragma warning restore CA2215
     }
 }

@@ -14,10 +14,6 @@ public abstract partial class StoreEngine
     private readonly Channel<PendingWrite> _appends = Channel.CreateUnbounded<PendingWrite>(
         new UnboundedChannelOptions { SingleReader = true });
 
-    // How long a failed batch's queued writes wait before the next try, doubling up to the maximum.
-    private static readonly TimeSpan RetryPauseMin = TimeSpan.FromMilliseconds(50);
-    private static readonly TimeSpan RetryPauseMax = TimeSpan.FromSeconds(2);
-
     private readonly int _auditBatchSize;
     private readonly Task _writer;
     private long _auditCommits;
@@ -58,21 +54,6 @@ public abstract partial class StoreEngine
     /// </summary>
     private protected async Task<object?> WriteInGroupAsync(GroupStatement statement, CancellationToken ct) =>
         await WriteAsync(new PendingWrite(null, statement, ct));
-
-    /// <summary>
-    /// Queues <paramref name="entry"/> for the next group commit without waiting for it. On this node it is written
-    /// with or before everything appended after it (a failed batch keeps it for the next), so an awaited entry
-    /// that is durable vouches for it; only a crash of the process before that commit loses it.
-    /// </summary>
-    public void Enqueue(AuditEvent entry)
-    {
-        ArgumentNullException.ThrowIfNull(entry);
-        _ = WriteAsync(new PendingWrite(entry, null, CancellationToken.None, queued: true));
-    }
-
-    /// <summary>As <see cref="Enqueue"/>, a statement of <see cref="WriteInGroupAsync"/>'s kind.</summary>
-    private protected void EnqueueInGroup(GroupStatement statement) =>
-        _ = WriteAsync(new PendingWrite(null, statement, CancellationToken.None, queued: true));
 
     private Task<object?> WriteAsync(PendingWrite pending)
     {
@@ -181,36 +162,10 @@ public abstract partial class StoreEngine
     private async Task WriteAuditLoopAsync()
     {
         var batch = new List<PendingWrite>(_auditBatchSize);
-
-        // Queued writes (nobody waits for them) of a failed batch: first in the next one, so that whatever is written
-        // after them on this node is never durable without them.
-        var retry = new List<PendingWrite>();
-        var pause = RetryPauseMin;
-        var failuresClosed = 0;
-        while (true)
+        while (await _appends.Reader.WaitToReadAsync())
         {
-            if (retry.Count == 0)
-            {
-                if (!await _appends.Reader.WaitToReadAsync())
-                {
-                    return;
-                }
-            }
-            else
-            {
-                // The store failed: again after a pause, or at once when new writes arrive (they queue behind these).
-                await Task.WhenAny(_appends.Reader.WaitToReadAsync().AsTask(), Task.Delay(pause));
-                if (_appends.Reader.Completion.IsCompleted)
-                {
-                    await Task.Delay(pause);
-                }
-            }
-
             batch.Clear();
-            var fromRetry = Math.Min(retry.Count, _auditBatchSize);
-            batch.AddRange(retry.GetRange(0, fromRetry));
-            retry.RemoveRange(0, fromRetry);
-            while (retry.Count == 0 && batch.Count < _auditBatchSize && _appends.Reader.TryRead(out var pending))
+            while (batch.Count < _auditBatchSize && _appends.Reader.TryRead(out var pending))
             {
                 // Not yet written: a caller that already gave up is dropped rather than written unacknowledged.
                 if (pending.Cancellation.IsCancellationRequested)
@@ -234,7 +189,6 @@ public abstract partial class StoreEngine
                 var results = await WriteBatchAsync(batch);
                 StoreMetrics.AuditCommit.ObserveSince(start);
                 Interlocked.Increment(ref _auditCommits);
-                pause = RetryPauseMin;
                 for (var i = 0; i < batch.Count; i++)
                 {
                     batch[i].Completion.TrySetResult(results[i]);
@@ -248,27 +202,11 @@ public abstract partial class StoreEngine
                 // unknown (lost connection during commit), and the callers must treat it as not audited.
                 StoreLog.AuditBatchFailed(Log, EngineName, batch.Count, e);
                 var unavailable = IsUnavailable(e);
-                var kept = batch.Where(p => p.Queued).ToList();
-                foreach (var pending in batch.Where(p => !p.Queued))
+                foreach (var pending in batch)
                 {
                     pending.Completion.TrySetException(unavailable
                         ? Unavailable(e)
                         : new DTrustException(ErrorKind.Internal, pending.Event is null ? "the store could not write" : "the audit entry could not be written", e));
-                }
-
-                retry.InsertRange(0, kept);
-                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, RetryPauseMax.Ticks));
-                if (kept.Count > 0)
-                {
-                    StoreLog.QueuedWritesKept(Log, EngineName, retry.Count);
-                }
-
-                if (_appends.Reader.Completion.IsCompleted && ++failuresClosed >= 3)
-                {
-                    // Shutting down and the store keeps failing: nothing left to wait for them.
-                    StoreLog.QueuedWritesLost(Log, EngineName, retry.Count);
-                    retry.ForEach(p => p.Completion.TrySetException(Unavailable(e)));
-                    retry.Clear();
                 }
             }
         }
@@ -460,12 +398,9 @@ public abstract partial class StoreEngine
     private protected sealed record GroupStatement(string Sql, (string, object?)[] Parameters, Func<DbDataReader, object?>? Read = null);
 
     /// <summary>An audit entry or a statement, waiting for its group commit.</summary>
-    private sealed class PendingWrite(AuditEvent? e, GroupStatement? statement, CancellationToken cancellation, bool queued = false)
+    private sealed class PendingWrite(AuditEvent? e, GroupStatement? statement, CancellationToken cancellation)
     {
         public AuditEvent? Event { get; } = e;
-
-        /// <summary>Nobody waits for it: a failed batch keeps it for the next one instead of failing it.</summary>
-        public bool Queued { get; } = queued;
 
         public GroupStatement? Statement { get; } = statement;
 

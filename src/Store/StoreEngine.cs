@@ -252,20 +252,15 @@ public abstract partial class StoreEngine : ICredentialStore, IOrganisationStore
     }
 
     public Task ResetWrongPinsAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct) =>
-        WriteInGroupAsync(WrongPinsReset(tenant, credentialId, limit, now), ct);
-
-    public void QueueWrongPinsReset(string tenant, string credentialId, int limit, DateTimeOffset now) =>
-        EnqueueInGroup(WrongPinsReset(tenant, credentialId, limit, now));
-
-    // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
-    // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
-    // operator's unlock). A lock with the count below the limit was set for something else: it stays.
-    private static GroupStatement WrongPinsReset(string tenant, string credentialId, int limit, DateTimeOffset now) => new(
-        "UPDATE credentials SET failed_pins = 0, " +
-        $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
-        "updated_at_us = @now, version = version + 1 " +
-        "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
-        [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]);
+        // The right PIN proves the holder: the count goes to zero, and a lock that attempts in flight beside
+        // this one set (the count at the limit) is lifted (back to NOT_ACTIVATED if it never was activated, as an
+        // operator's unlock). A lock with the count below the limit was set for something else: it stays.
+        WriteInGroupAsync(new GroupStatement(
+            "UPDATE credentials SET failed_pins = 0, " +
+            $"status = CASE WHEN status = @locked AND failed_pins >= @limit THEN {StatusBeforeLock} ELSE status END, " +
+            "updated_at_us = @now, version = version + 1 " +
+            "WHERE tenant = @tenant AND id = @id AND failed_pins <> 0 AND status IN (@valid, @not_activated, @locked)",
+            [.. LockStatuses, ("limit", (long)limit), ("now", Micros(now)), ("tenant", tenant), ("id", credentialId)]), ct);
 
     public Task ReturnPinAttemptAsync(string tenant, string credentialId, int limit, DateTimeOffset now, CancellationToken ct)
     {

@@ -112,28 +112,6 @@ public sealed class ChallengeIntegrityTests(ServerFixture fixture)
     }
 
     [Fact]
-    public async Task A_challenge_whose_recorded_description_is_rewritten_in_redis_is_refused()
-    {
-        using var op = Operator();
-        using var partner = Partner();
-        await using var redis = await AttackerAsync();
-        var db = redis.GetDatabase();
-        var credential = await SigningFlowTests.ActiveCredentialAsync(op, Level.Simple);
-        var hashes = SigningFlowTests.Hashes(1, HashAlgorithmName.SHA256);
-        var request = SigningFlowTests.AuthorizeRequest(credential, hashes);
-        request.Description = "Loan agreement 42";
-        var challenge = await partner.Signing.AuthorizeSignatureAsync(request);
-
-        // The signature's audit entry repeats what the challenge carries: rewriting it would rewrite the evidence.
-        var key = Key(credential, challenge.ChallengeId);
-        Assert.Contains("Loan agreement 42", (string?)await db.HashGetAsync(key, "context"), StringComparison.Ordinal);
-        await db.HashSetAsync(key, "context", "{\"description\":\"Gift of my house\",\"message\":null}");
-        await CredentialLifecycleTests.AssertRefused(StatusCode.PermissionDenied,
-            partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, challenge, "", hashes)));
-        Assert.Equal(0, Tools.AuditCount(fixture.Server, credential.CredentialId, "signature.created"));
-    }
-
-    [Fact]
     public async Task A_challenge_whose_expiry_is_pushed_back_in_redis_is_refused()
     {
         using var op = Operator();

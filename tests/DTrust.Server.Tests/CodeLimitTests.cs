@@ -121,21 +121,13 @@ public sealed partial class CodeLimitTests(AttackServerFixture fixture)
         var challenge = await partner.Signing.AuthorizeSignatureAsync(ok);
         var code = await SigningFlowTests.OtpAsync(fixture.Server, challenge.ChallengeId);
         var text = OutboxText(challenge.ChallengeId);
-        await partner.Signing.SignHashAsync(SigningFlowTests.SignRequest(credential, challenge, code, hashes));
 
-        // The authorization's entry is queued, not waited for; the signatures' entries, waited for, come after it on
-        // this node. Each signature's entry repeats the description, the text sent and the list it was authorized for.
         var details = Tools.LatestAuditDetails(fixture.Server, credential.CredentialId, "signature.authorized");
-        var signed = Tools.LatestAuditDetails(fixture.Server, credential.CredentialId, "signature.created");
         Assert.Equal(ok.Description, details.GetProperty("description").GetString());
         var message = details.GetProperty("message").GetString()!;
         Assert.DoesNotContain(code, message, StringComparison.Ordinal);
         Assert.Equal(text.Replace(code, "******", StringComparison.Ordinal), message);
         Assert.Contains(ok.Description, message, StringComparison.Ordinal);
-        Assert.Equal(ok.Description, signed.GetProperty("authorized").GetProperty("description").GetString());
-        Assert.Equal(message, signed.GetProperty("authorized").GetProperty("message").GetString());
-        Assert.Equal(details.GetProperty("list").GetString(), signed.GetProperty("list").GetString());
-        Assert.Equal(challenge.ChallengeId, signed.GetProperty("challenge").GetString());
     }
 
     [Fact]

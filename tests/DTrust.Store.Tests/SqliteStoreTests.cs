@@ -65,6 +65,32 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : StoreContractTe
         Assert.True((await AuditChain.VerifyAsync(reopened.ReadAllAsync(default))).Intact);
     }
 
+    [Fact]
+    public async Task Kept_connections_reuse_their_statements_and_close_the_file_on_disposal()
+    {
+        // Reads, writes and the group commit on several connections at once, each statement run many times.
+        await Store.InsertUserAsync(User("t1", "u1"), default);
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            for (var n = 0; n < 50; n++)
+            {
+                Assert.NotNull(await Store.GetUserAsync("t1", "u1", default));
+                await Store.AppendAsync(Event(i * 100 + n), default);
+            }
+        })));
+        Assert.True(OpenDescriptors() > 0);
+        Assert.True((await AuditChain.VerifyAsync(Store.ReadAllAsync(default))).Intact);
+
+        // Closed for real: no descriptor of this process is left on the file or its WAL once the store is disposed.
+        await Store.DisposeAsync();
+        Assert.Equal(0, OpenDescriptors());
+    }
+
+    // This process's open files under the test's directory (Linux: /proc/self/fd).
+    private int OpenDescriptors() =>
+        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos()
+            .Count(fd => fd.LinkTarget is { } target && target.StartsWith(_dir, StringComparison.Ordinal));
+
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();

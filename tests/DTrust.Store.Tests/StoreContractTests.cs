@@ -439,24 +439,6 @@ public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifet
     }
 
     [Fact]
-    public async Task Queued_writes_are_durable_with_the_next_awaited_append_and_in_order()
-    {
-        await Store.InsertCredentialAsync(Credential("t1", "u1", "q1", "51") with { ActivatedAt = T0 }, default);
-        await Store.TakePinAttemptAsync("t1", "q1", CredentialStatus.Valid, 3, T0, default);
-
-        // Neither is waited for; the awaited append after them returns only once they are durable too.
-        Store.Enqueue(Event(1) with { CredentialId = "q1", Action = "signature.authorized" });
-        Store.QueueWrongPinsReset("t1", "q1", 3, T0.AddSeconds(1));
-        var awaited = await Store.AppendAsync(Event(2) with { CredentialId = "q1", Action = "signature.created" }, default);
-
-        var entries = await Store.ListEntriesAsync("t1", "q1", null, 0, 10, default);
-        Assert.Equal(["signature.authorized", "signature.created"], entries.Select(e => e.Event.Action));
-        Assert.Equal(awaited.Sequence - 1, entries[0].Sequence);
-        Assert.Equal(0, (await Store.GetCredentialAsync("t1", "q1", default))!.FailedPinCount);
-        Assert.True((await AuditChain.VerifyAsync(Store.ReadAllAsync(default))).Intact);
-    }
-
-    [Fact]
     public async Task Concurrent_appends_share_commits_and_form_one_verifiable_chain()
     {
         var commitsBefore = Store.AuditCommits;

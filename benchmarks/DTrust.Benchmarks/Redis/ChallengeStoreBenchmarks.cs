@@ -39,7 +39,7 @@ public class ChallengeStoreBenchmarks
         // Fail before timing if the script refuses what the flow would accept.
         var id = NewId();
         await CreateAsync(Challenge(id));
-        var (outcome, _, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
+        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
         if (outcome != ConsumeOutcome.ConsumedWithCode)
         {
             throw new InvalidOperationException("setup: the challenge was not consumed but " + outcome);
@@ -80,7 +80,7 @@ public class ChallengeStoreBenchmarks
     {
         var id = NewId();
         await CreateAsync(Challenge(id));
-        var (outcome, _, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
+        var (outcome, _) = await _challenges.ConsumeAsync(id, "partner-1", "cred-1", _digest, _otpMac, DateTimeOffset.UtcNow);
         if (outcome != ConsumeOutcome.ConsumedWithCode)
         {
             throw new InvalidOperationException("not consumed: " + outcome);

@@ -5,7 +5,7 @@ namespace DTrust.SigningServer.Credentials;
 
 /// <summary>
 /// Writes audit events: who (caller id), which tenant and credential, what, with which outcome. Each call returns
-/// once the entry is durable (<see cref="Enqueue"/>: queued behind the next awaited one). Details are non-secret facts only: never a PIN, OTP, API key or key material.
+/// once the entry is durable. Details are non-secret facts only: never a PIN, OTP, API key or key material.
 /// </summary>
 public sealed class AuditTrail(IAuditLog log, TimeProvider time)
 {
@@ -20,27 +20,18 @@ public sealed class AuditTrail(IAuditLog log, TimeProvider time)
         object? details = null,
         (CredentialLevel Level, int Signatures)? usage = null,
         CancellationToken ct = default) =>
-        log.AppendAsync(Event(actor, tenant, credentialId, action, outcome, details, usage), ct);
-
-    /// <summary>
-    /// Records without waiting (<see cref="IAuditLog.Enqueue"/>): for an event whose evidence the awaited entry
-    /// that must follow it repeats, so that a crash losing it loses no fact a signature rests on.
-    /// </summary>
-    public void Enqueue(string actor, string tenant, string? credentialId, string action, object? details) =>
-        log.Enqueue(Event(actor, tenant, credentialId, action, "ok", details, null));
-
-    private AuditEvent Event(
-        string actor, string tenant, string? credentialId, string action, string outcome, object? details,
-        (CredentialLevel Level, int Signatures)? usage) => new()
-        {
-            Time = time.GetUtcNow(),
-            Actor = actor,
-            Tenant = tenant,
-            CredentialId = credentialId,
-            Action = action,
-            Outcome = outcome,
-            Details = details is null ? null : JsonSerializer.Serialize(details),
-            UsageLevel = usage?.Level,
-            UsageCount = usage?.Signatures ?? 0,
-        };
+        log.AppendAsync(
+            new AuditEvent
+            {
+                Time = time.GetUtcNow(),
+                Actor = actor,
+                Tenant = tenant,
+                CredentialId = credentialId,
+                Action = action,
+                Outcome = outcome,
+                Details = details is null ? null : JsonSerializer.Serialize(details),
+                UsageLevel = usage?.Level,
+                UsageCount = usage?.Signatures ?? 0,
+            },
+            ct);
 }

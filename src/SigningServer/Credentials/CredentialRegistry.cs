@@ -314,10 +314,8 @@ public sealed class CredentialRegistry(
             throw;
         }
 
-        // Queued, not awaited: it rides the group commit of the audit entry every caller appends next (and is
-        // durable with it), instead of waiting for a commit of its own. A crash before that commit leaves this right
-        // PIN counted as a wrong one: one attempt fewer for the holder, never one more for a guesser.
-        store.QueueWrongPinsReset(caller.Tenant, credential.Id, SigningPolicy.PinAttempts, time.GetUtcNow());
+        // Not the caller's token: a reset the client's cancellation skipped would leave the right PIN counted.
+        await store.ResetWrongPinsAsync(caller.Tenant, credential.Id, SigningPolicy.PinAttempts, time.GetUtcNow(), CancellationToken.None);
         return result;
     }
 

@@ -12,14 +12,7 @@ namespace DTrust.SigningServer.Signing;
 /// </summary>
 public sealed record Challenge(
     string Id, string PartnerId, string CredentialId, string HashListDigest, int HashCount, string? FactorValue, DateTimeOffset ExpiresAt,
-    string? Factor = null)
-{
-    /// <summary>
-    /// What the authorization recorded for the evidence (JSON: the partner's description, the text sent to the
-    /// holder), handed back when the challenge is spent so that the signature's own audit entry carries it.
-    /// </summary>
-    public string? Context { get; init; }
-}
+    string? Factor = null);
 
 public enum ConsumeOutcome
 {
@@ -62,7 +55,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
     // Refusing a foreign partner or credential before looking at the proof means another partner cannot burn the
     // holder's attempts; a wrong proof costs one attempt and the last one deletes the challenge.
     private static readonly LuaScript Consume = LuaScript.Prepare("""
-        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'proof', 'attempts', 'count', 'expires', 'seal', 'factor', 'context')
+        local c = redis.call('HMGET', @key, 'partner', 'credential', 'digest', 'proof', 'attempts', 'count', 'expires', 'seal', 'factor')
         if not c[1] then return {'not_found'} end
         if c[1] ~= @partner or c[2] ~= @credential then return {'not_found'} end
         if not c[4] then return {'not_found'} end
@@ -77,7 +70,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
           return {'wrong_code:' .. left}
         end
         redis.call('DEL', @key)
-        return {'consumed', c[1], c[2], c[3], c[6] or '', c[4], c[7] or '', c[8] or '', c[9] or '', c[10] or ''}
+        return {'consumed', c[1], c[2], c[3], c[6] or '', c[4], c[7] or '', c[8] or '', c[9] or ''}
         """);
 
     // The credential's new-challenge count in a fixed one-minute window (the first increment sets its expiry) and,
@@ -88,8 +81,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         if n == 1 then redis.call('PEXPIRE', @rateKey, @windowMs) end
         if n > tonumber(@limit) then return 0 end
         redis.call('HSET', @key, 'partner', @partner, 'credential', @credential, 'digest', @digest,
-          'count', @count, 'factor', @factor, 'proof', @proof, 'attempts', @attempts, 'expires', @expires, 'seal', @seal,
-          'context', @context)
+          'count', @count, 'factor', @factor, 'proof', @proof, 'attempts', @attempts, 'expires', @expires, 'seal', @seal)
         redis.call('PEXPIRE', @key, @lifetimeMs)
         return 1
         """);
@@ -121,7 +113,6 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
                 attempts,
                 expires = challenge.ExpiresAt.ToUnixTimeMilliseconds(),
                 seal = codes.Seal(challenge),
-                context = challenge.Context ?? "",
                 lifetimeMs = Math.Max(1, (long)(challenge.ExpiresAt - DateTimeOffset.UtcNow).TotalMilliseconds),
             }), c => c == 1, "the new challenge", db => db.KeyDeleteAsync(key)); // not promised to the partner: not left to be used
 
@@ -139,7 +130,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
     /// presented <paramref name="proof"/> against the stored factor value (and, if given, that the challenge's factor
     /// is <paramref name="factor"/>, the one that made the proof).
     /// </summary>
-    public async Task<(ConsumeOutcome Outcome, int AttemptsLeft, string? Context)> ConsumeAsync(
+    public async Task<(ConsumeOutcome Outcome, int AttemptsLeft)> ConsumeAsync(
         string challengeId, string partnerId, string credentialId, string hashListDigest, string? proof, DateTimeOffset now,
         string? factor = null)
     {
@@ -168,28 +159,21 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
 
         var status = reply.Length > 0 ? (string?)reply[0] : null;
 
-        if (status == "consumed" && reply.Length == 10)
-        {
-            var context = (string?)reply[9] is { Length: > 0 } c ? c : null;
-            var outcome = Verify(challengeId, partnerId, credentialId, hashListDigest, proof, factor, now, reply, context);
-            return (outcome, 0, outcome is ConsumeOutcome.Consumed or ConsumeOutcome.ConsumedWithCode ? context : null);
-        }
-
         return status switch
         {
-            "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0, null),
-            "exhausted" => (ConsumeOutcome.Exhausted, 0, null),
+            "consumed" when reply.Length == 9 => (Verify(challengeId, partnerId, credentialId, hashListDigest, proof, factor, now, reply), 0),
+            "hashes_differ" => (ConsumeOutcome.HashesDiffer, 0),
+            "exhausted" => (ConsumeOutcome.Exhausted, 0),
             { } s when s.StartsWith("wrong_code:", StringComparison.Ordinal) =>
-                (ConsumeOutcome.WrongCode, int.Parse(s["wrong_code:".Length..], CultureInfo.InvariantCulture), null),
-            "not_found" => (ConsumeOutcome.NotFound, 0, null),
-            _ => (ConsumeOutcome.Tampered, 0, null),
+                (ConsumeOutcome.WrongCode, int.Parse(s["wrong_code:".Length..], CultureInfo.InvariantCulture)),
+            "not_found" => (ConsumeOutcome.NotFound, 0),
+            _ => (ConsumeOutcome.Tampered, 0),
         };
     }
 
-    // The reply is {status, partner, credential, digest, count, proof, expires, seal, factor, context} as stored.
+    // The reply is {status, partner, credential, digest, count, proof, expires, seal, factor} as stored.
     private ConsumeOutcome Verify(
-        string id, string partnerId, string credentialId, string digest, string? proof, string? factor, DateTimeOffset now, RedisResult[] reply,
-        string? context)
+        string id, string partnerId, string credentialId, string digest, string? proof, string? factor, DateTimeOffset now, RedisResult[] reply)
     {
         var storedValue = (string?)reply[5] ?? "";
         var storedFactor = (string?)reply[8] ?? "";
@@ -203,8 +187,7 @@ public sealed class ChallengeStore(IConnectionMultiplexer redis, OneTimeCodes co
         var stored = new Challenge(
             id, (string?)reply[1] ?? "", (string?)reply[2] ?? "", (string?)reply[3] ?? "", count,
             storedValue.Length == 0 ? null : storedValue, DateTimeOffset.FromUnixTimeMilliseconds(expiresMs),
-            storedFactor.Length == 0 ? null : storedFactor)
-        { Context = context };
+            storedFactor.Length == 0 ? null : storedFactor);
         if (!OneTimeCodes.SameMac(codes.Seal(stored), (string?)reply[7] ?? "")
             || stored.PartnerId != partnerId || stored.CredentialId != credentialId || stored.HashListDigest != digest)
         {

@@ -42,12 +42,6 @@ public sealed class OneTimeCodes(byte[] secret)
             text.Append('\n').Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field);
         }
 
-        // Last and only when present: a challenge without context keeps the seal it had before the field existed.
-        if (c.Context is { Length: > 0 } context)
-        {
-            text.Append('\n').Append(context.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(context);
-        }
-
         return Convert.ToHexString(HMACSHA256.HashData(_sealKey, Encoding.UTF8.GetBytes(text.ToString())));
     }
 

@@ -343,8 +343,8 @@ public sealed partial class SigningFlow
                         throw new DTrustException(ErrorKind.InvalidArgument, $"the {factor.ResponseName} is required");
                     }
 
-                    evidence = (await ConsumeFactorAsync(
-                        partner, credential, approval.Id, approval.ListDigest, answer, factor, required: true, ApproveAction, ct)).Evidence;
+                    evidence = await ConsumeFactorAsync(
+                        partner, credential, approval.Id, approval.ListDigest, answer, factor, required: true, ApproveAction, ct);
                     used = factor.Name;
                 }
 

@@ -110,8 +110,8 @@ public sealed partial class SigningFlow
                         throw new DTrustException(ErrorKind.InvalidArgument, $"the {factor.ResponseName} is required (send it first with sendOTP)");
                     }
 
-                    evidence = (await ConsumeFactorAsync(
-                        partner, credential, UnboundChallengeId(partner), UnboundDigest, otp, factor, required: true, Action, ct)).Evidence;
+                    evidence = await ConsumeFactorAsync(
+                        partner, credential, UnboundChallengeId(partner), UnboundDigest, otp, factor, required: true, Action, ct);
                 }
 
                 var approval = NewApproval(

@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using DTrust.Cms;
 using DTrust.KeyVault;
 using DTrust.SigningServer.Credentials;
@@ -215,11 +213,7 @@ public sealed partial class SigningFlow(
             }
         }
 
-        var authorized = AuthorizedContext(description, issued?.AuditMessage);
-        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, issued?.Value, expiresAt, factor?.Name)
-        {
-            Context = authorized,
-        };
+        var challenge = new Challenge(id, partner.Id, credential.Id, listDigest, hashes.Count, issued?.Value, expiresAt, factor?.Name);
         if (!await _challenges.CreateAsync(challenge, _options.OtpAttempts, _options.ChallengesPerMinute))
         {
             await Refuse(partner, credential.Id, Action, "too many challenges");
@@ -240,12 +234,9 @@ public sealed partial class SigningFlow(
             }
         }
 
-        // Not awaited: the signature's own entry repeats what this one says (partner, challenge, list digest, and
-        // the description and the text sent to the holder, kept sealed with the challenge), so a crash that loses
-        // it loses no fact a signature rests on. On this node it is written before any entry that follows it.
-        _audit.Enqueue(
+        await _audit.RecordAsync(
             partner.Id, partner.Tenant, credential.Id, "signature.authorized",
-            new
+            details: new
             {
                 challenge = id,
                 hashes = hashes.Count,
@@ -253,24 +244,17 @@ public sealed partial class SigningFlow(
                 otp = factor is not null,
                 description,
                 message = issued?.AuditMessage,
-            });
+            },
+            ct: ct);
         return new Authorization(id, factor is not null, expiresAt);
     }
-
-    /// <summary>The facts a spent challenge's context carries (sealed with it, so written by this server), or null.</summary>
-    private static AuthorizedFacts? Authorized(string? context) =>
-        context is null ? null : JsonSerializer.Deserialize<AuthorizedFacts>(context);
-
-    /// <summary>What the signature's entry repeats of the authorization (JSON), or null when there is nothing.</summary>
-    private static string? AuthorizedContext(string? description, string? message) =>
-        description is null && message is null ? null : JsonSerializer.Serialize(new AuthorizedFacts(description, message));
 
     private async Task<SignatureResult> SignAsync(
         CallerRecord partner, CredentialRecord credential, SignatureRequest request, byte[] pin, CancellationToken ct)
     {
         RequireKeyFamily(credential, request);
         await SignableAsync(partner, credential, "signature.sign", ct);
-        var consumed = await ConsumeChallengeAsync(partner, credential, request, ct);
+        await ConsumeChallengeAsync(partner, credential, request, ct);
         (SignatureResult Result, IReadOnlyList<TsaResult> Stamps) signed;
         try
         {
@@ -293,7 +277,7 @@ public sealed partial class SigningFlow(
         }
 
         var (result, stamps) = signed;
-        await AuditSignaturesAsync(partner, credential, request, stamps, approval: null, Authorized(consumed.Context));
+        await AuditSignaturesAsync(partner, credential, request, stamps, approval: null);
         return result;
     }
 
@@ -406,7 +390,7 @@ public sealed partial class SigningFlow(
         return holder!;
     }
 
-    private Task<ConsumedFactor> ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
+    private Task<object?> ConsumeChallengeAsync(CallerRecord partner, CredentialRecord credential, SignatureRequest request, CancellationToken ct)
     {
         // The factor that reads the response is the one the credential needs now; a response given where none is
         // needed is still read (and counted if wrong) by the default one.
@@ -419,9 +403,9 @@ public sealed partial class SigningFlow(
     /// <summary>
     /// Checks the holder's response to a challenge with <paramref name="factor"/> and consumes the challenge, or
     /// refuses (audited, a wrong response counted towards the day's cap and the lock). Returns the factor's
-    /// evidence of the response (a passkey's assertion), null for a code or no response, and the challenge's context.
+    /// evidence of the response (a passkey's assertion), null for a code or no response.
     /// </summary>
-    private async Task<ConsumedFactor> ConsumeFactorAsync(
+    private async Task<object?> ConsumeFactorAsync(
         CallerRecord partner, CredentialRecord credential, string challengeId, string listDigest, string? answer, ISecondFactor factor,
         bool required, string action, CancellationToken ct)
     {
@@ -434,19 +418,19 @@ public sealed partial class SigningFlow(
             await RequireGuessesLeftAsync(partner, credential, factor, action, ct);
         }
 
-        var (outcome, left, context) = await _challenges.ConsumeAsync(
+        var (outcome, left) = await _challenges.ConsumeAsync(
             challengeId, partner.Id, credential.Id, listDigest, proof?.Proof, _time.GetUtcNow(), factor.Name);
         ServerMetrics.CountChallengeCheck(outcome);
         var response = factor.ResponseName;
         switch (outcome)
         {
             case ConsumeOutcome.ConsumedWithCode:
-                return new ConsumedFactor(proof?.Evidence, context);
+                return proof?.Evidence;
 
             // What the credential needs is decided now, from the store, not by what the challenge says: consent to
             // one factor withdrawn after AuthorizeSignature makes its factor-less challenge worthless.
             case ConsumeOutcome.Consumed when !required:
-                return new ConsumedFactor(null, context);
+                return null;
             case ConsumeOutcome.Consumed:
                 await Refuse(partner, credential.Id, action, $"challenge without a {response}, which the credential needs now");
                 throw new DTrustException(
@@ -563,15 +547,10 @@ public sealed partial class SigningFlow(
         return stamps;
     }
 
-    /// <summary>
-    /// One durable entry per signature (credential, hash, algorithm, TSA serial, the hash list it was authorized
-    /// for and what the authorization recorded), each billed once.
-    /// </summary>
+    /// <summary>One durable entry per signature (credential, hash, algorithm, TSA serial), each billed once.</summary>
     private Task AuditSignaturesAsync(
-        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<TsaResult> stamps, object? approval,
-        AuthorizedFacts? authorized = null)
+        CallerRecord partner, CredentialRecord credential, SignatureRequest request, IReadOnlyList<TsaResult> stamps, object? approval)
     {
-        var list = string.IsNullOrEmpty(request.AuthorizationId) ? SigningPolicy.ListDigest(request.Hashes, request.Hash) : null;
         var appends = new Task[request.Hashes.Count];
         for (var i = 0; i < appends.Length; i++)
         {
@@ -586,8 +565,6 @@ public sealed partial class SigningFlow(
                     format = request.Format.ToString(),
                     tsa_serial = i < stamps.Count ? stamps[i].SerialNumber : null,
                     approval,
-                    list,
-                    authorized,
 
                     // Hashed with the entry, so the billed usage can be recounted from the chain (dtrust audit verify).
                     level = credential.Level.ToString(),
@@ -636,10 +613,3 @@ public sealed partial class SigningFlow(
     private Task<AuditEntry> Refuse(CallerRecord partner, string credentialId, string action, string why, object? details = null) =>
         _audit.RecordAsync(partner.Id, partner.Tenant, credentialId, action, "refused: " + why, details, ct: CancellationToken.None);
 }
-
-/// <summary>A spent challenge: the factor's evidence of the response, and what its authorization recorded.</summary>
-internal sealed record ConsumedFactor(object? Evidence, string? Context);
-
-/// <summary>What the authorization recorded and every signature of it repeats in its audit entry.</summary>
-internal sealed record AuthorizedFacts(
-    [property: JsonPropertyName("description")] string? Description, [property: JsonPropertyName("message")] string? Message);
