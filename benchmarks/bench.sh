@@ -14,7 +14,7 @@ case "$set_name" in
     # KeyVault: raw C_Sign and raw transaction beside vault batch 1 and 100, one session (P-256, RSA-2048).
     filters=('*KeyVaultBenchmarks.RawSign' '*KeyVaultBenchmarks.RawTransaction' '*KeyVaultBenchmarks.VaultBatch1'
              '*KeyVaultBenchmarks.VaultBatch100' '*KeyVaultBenchmarks.SelfCheck100' '*CadesBenchmarks*' '*ChallengeStoreBenchmarks*'
-             '*AuditAppendBenchmarks*' '*SigningRoundTripBenchmarks*') ;;
+             '*AuditAppendBenchmarks*' '*PinAttemptBenchmarks*' '*SigningRoundTripBenchmarks*') ;;
   full) filters=('*') ;;
   *) echo "usage: $0 quick|full [BenchmarkDotNet arguments]" >&2; exit 2 ;;
 esac

@@ -30,6 +30,13 @@ public sealed class PostgresStore : StoreEngine
             settings.AutoPrepareMinUsages = 2;
         }
 
+        if (!Names(connectionString, "noresetonclose"))
+        {
+            // The store never changes session state (no SET, no temporary tables; its advisory lock ends with the
+            // transaction), so a pooled connection needs no reset round trip and server work on every reuse.
+            settings.NoResetOnClose = true;
+        }
+
         _dataSource = NpgsqlDataSource.Create(settings.ConnectionString);
     }
 
