@@ -3,10 +3,11 @@
 
     perf script -i perf.data | python3 benchmarks/flamegraph.py --title "scenario 1" --folded out.folded > out.svg
     python3 benchmarks/flamegraph.py --top 25 < out.folded      # the heaviest frames, inclusive, as text
+    python3 benchmarks/flamegraph.py --origins < out.folded     # share of samples by origin (kernel, SQLite, ...)
 
 Our own small renderer (no FlameGraph checkout on this machine): frames are boxes whose width is the share of
-samples in which the frame is on the stack, callers below their callees; colour tells the code's origin (JIT'd
-.NET, the runtime, OpenSSL/SoftHSM, SQLite, libc, kernel). The .NET frames need the runtime's perf map
+samples in which the frame is on the stack, drawn as an icicle (the thread at the top, callees below their callers); colour tells the code's origin by the
+library perf found it in (kernel [k], OpenSSL and SoftHSM [hsm], SQLite, libc, the .NET runtime [clr], JIT'd .NET). The .NET frames need the runtime's perf map
 (DOTNET_PerfMapEnabled=1; with DOTNET_EnableWriteXorExecute=0 perf can attribute JIT'd code to it).
 """
 import argparse
@@ -35,15 +36,32 @@ def fold(lines):
         parts = line.strip().split(None, 1)
         if len(parts) < 2:
             continue
-        symbol = re.sub(r"\s+\(([^)]*)\)$", lambda m: "" if "[unknown]" not in parts[1] else " " + m.group(1), parts[1])
+        dso = re.search(r"\(([^)]*)\)$", parts[1])
+        dso = dso.group(1).rsplit("/", 1)[-1] if dso else ""
+        symbol = re.sub(r"\s+\([^)]*\)$", "", parts[1])
         symbol = re.sub(r"\+0x[0-9a-f]+$", "", symbol)
-        if symbol == "[unknown]":
-            dso = re.search(r"\(([^)]*)\)$", parts[1])
-            symbol = "[" + (dso.group(1).rsplit("/", 1)[-1] if dso else "unknown") + "]"
-        frames.append(shorten(symbol))
+        if symbol == "[unknown]" and dso and dso != "unknown":
+            symbol = "[" + dso + "]"
+        symbol = shorten(symbol) + tag(dso)
+        frames.append(symbol)
     if header is not None:
         stacks[";".join([header] + list(reversed(frames)))] += 1
     return stacks
+
+
+def tag(dso):
+    """Where a native frame's code lives, as a suffix the colours and --origins read (JIT'd .NET frames get none)."""
+    if "kallsyms" in dso or dso.startswith("[kernel"):
+        return " [k]"
+    if "libcrypto" in dso or "softhsm" in dso or "libssl" in dso:
+        return " [hsm]"
+    if "sqlite" in dso:
+        return " [sqlite]"
+    if dso.startswith("libc.so") or dso.startswith("ld-linux") or "libstdc++" in dso or dso == "[vdso]":
+        return " [libc]"
+    if "libcoreclr" in dso or "libclrjit" in dso or "System." in dso or "libSystem" in dso:
+        return " [clr]"
+    return ""
 
 
 def shorten(symbol):
@@ -55,15 +73,19 @@ def shorten(symbol):
 
 
 def colour(name):
-    if name.startswith("[k]") or "kallsyms" in name or re.match(r"^(__|do_|sys_|entry_|finish_task|schedule)", name):
+    if name.endswith(" [k]"):
         return "#e8a33d"
-    if "::" in name or name.startswith("System.") or name.startswith("DTrust."):
-        return "#5fa55a" if "DTrust" in name else "#7fbf7b"
-    if re.match(r"^(sqlite3|yy_)", name) or "sqlite" in name:
-        return "#6f8fd8"
-    if re.match(r"^(OPENSSL|OSSL|CRYPTO|EVP|BN_|EC_|ossl|ERR_|RSA|ecp_|bn_)", name) or "crypto" in name or "softhsm" in name.lower():
+    if name.endswith(" [hsm]"):
         return "#d65f5f"
-    return "#c9b26b"
+    if name.endswith(" [sqlite]"):
+        return "#6f8fd8"
+    if name.endswith(" [libc]"):
+        return "#c9b26b"
+    if name.endswith(" [clr]"):
+        return "#b89bd1"
+    if "DTrust" in name:
+        return "#5fa55a"
+    return "#7fbf7b"
 
 
 def tree(stacks):
@@ -100,7 +122,7 @@ def svg(stacks, title, width=1200, row=16):
         if w < 0.4:
             continue
         px = 6 + x / total * (width - 12)
-        py = height - (d + 1) * row
+        py = 24 + d * row
         name = node["name"]
         share = 100.0 * node["value"] / total
         label = name if len(name) * 6.6 < w else (name[: max(0, int(w / 6.6) - 2)] + ".." if w > 20 else "")
@@ -122,11 +144,29 @@ def top(stacks, n):
         print(f"{100.0 * count / total:6.2f} %  {frame}")
 
 
+ORIGINS = {"#e8a33d": "kernel", "#5fa55a": "DTrust (JIT'd)", "#7fbf7b": ".NET libraries (JIT'd), unresolved",
+           "#6f8fd8": "SQLite", "#d65f5f": "OpenSSL + SoftHSM", "#c9b26b": "libc (malloc, locks, memcpy)",
+           "#b89bd1": ".NET runtime native (GC, JIT, stubs)"}
+
+
+def origins(stacks):
+    """Share of samples by the origin of the innermost frame (where the CPU was), as a markdown table."""
+    shares = defaultdict(int)
+    total = sum(stacks.values())
+    for stack, count in stacks.items():
+        shares[ORIGINS[colour(stack.split(";")[-1])]] += count
+    print("| where the CPU was (innermost frame) | share of samples |")
+    print("| --- | --- |")
+    for name, count in sorted(shares.items(), key=lambda kv: -kv[1]):
+        print(f"| {name} | {100.0 * count / total:.1f} % |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--title", default="flame graph")
     parser.add_argument("--folded", help="also write the folded stacks here")
     parser.add_argument("--top", type=int, help="print the N heaviest frames instead of an SVG")
+    parser.add_argument("--origins", action="store_true", help="print the share of samples by origin instead of an SVG")
     args = parser.parse_args()
     data = sys.stdin.read().splitlines()
     if data and ";" in data[0] and re.search(r" \d+$", data[0]):
@@ -137,7 +177,9 @@ def main():
         with open(args.folded, "w") as f:
             for stack, count in sorted(stacks.items()):
                 f.write(f"{stack} {count}\n")
-    if args.top:
+    if args.origins:
+        origins(stacks)
+    elif args.top:
         top(stacks, args.top)
     else:
         sys.stdout.write(svg(stacks, args.title))

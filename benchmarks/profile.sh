@@ -3,7 +3,7 @@
 #   bash benchmarks/profile.sh OUT_PREFIX [load generator arguments]
 # Starts the Release build with the runtime's perf map (DOTNET_PerfMapEnabled=1; W^X off so that perf can attribute
 # JIT'd code), records the server process with `perf record -g` for 15 s once the load has settled, and writes
-# OUT_PREFIX.svg (benchmarks/flamegraph.py), OUT_PREFIX.folded and OUT_PREFIX.top.txt (heaviest frames, inclusive).
+# OUT_PREFIX.svg (benchmarks/flamegraph.py) and OUT_PREFIX.txt (the load's line, CPU by origin, the heaviest frames).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: profile.sh OUT_PREFIX [load generator arguments]}"
@@ -24,8 +24,16 @@ done
 sleep 32
 perf record -F 999 -g -p "$pid" -o "$work/perf.data" -- sleep 15 >/dev/null 2>&1
 wait "$loadgen" || true
-grep -E "scenario" "$work/log" | head -1
-perf script -i "$work/perf.data" 2>/dev/null | python3 benchmarks/flamegraph.py --title "$title" --folded "$out.folded" > "$out.svg"
-python3 benchmarks/flamegraph.py --top 40 < "$out.folded" > "$out.top.txt"
+{
+  echo "# $title"
+  grep -E "^run 1: scenario" "$work/log" | head -1
+  echo
+  perf script -i "$work/perf.data" 2>/dev/null | python3 benchmarks/flamegraph.py --title "$title" --folded "$work/folded" > "$out.svg"
+  python3 benchmarks/flamegraph.py --origins < "$work/folded"
+  echo
+  echo "Heaviest frames, inclusive (share of samples with the frame on the stack):"
+  python3 benchmarks/flamegraph.py --top 45 < "$work/folded"
+} > "$out.txt"
 rm -rf "$work"
-echo "written: $out.svg $out.folded $out.top.txt"
+cat "$out.txt" | head -12
+echo "written: $out.svg $out.txt"
