@@ -27,13 +27,17 @@ public sealed class PostgresStore : StoreEngine
             // them across the pool's reuse) instead of parsed and planned by the server on every call. An explicit
             // Max Auto Prepare=0 turns it off (a pooler in transaction mode that cannot keep prepared statements).
             settings.MaxAutoPrepare = 64;
-            settings.AutoPrepareMinUsages = 2;
+            if (!Names(connectionString, "autoprepareminusages"))
+            {
+                settings.AutoPrepareMinUsages = 2;
+            }
         }
 
         if (!Names(connectionString, "noresetonclose"))
         {
             // The store never changes session state (no SET, no temporary tables; its advisory lock ends with the
-            // transaction), so a pooled connection needs no reset round trip and server work on every reuse.
+            // transaction), so a pooled connection needs no reset (RESET ALL, UNLISTEN, advisory unlock, DISCARD,
+            // prepended to its next query) on every reuse; an open transaction is still rolled back on close.
             settings.NoResetOnClose = true;
         }
 

@@ -25,6 +25,9 @@ public sealed class SqliteStore : StoreEngine
 
     private readonly string _connectionString;
     private readonly ConcurrentBag<KeptConnection> _idle = [];
+
+    // The bag's own Count takes all its locks: counted here instead, approximately (a bound, not an invariant).
+    private int _idleCount;
     private int _closed;
 
     public SqliteStore(string path, int auditBatchSize, ILogger log)
@@ -49,7 +52,7 @@ public sealed class SqliteStore : StoreEngine
 
     private protected override async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
-        if (_idle.TryTake(out var kept))
+        if (TryTakeIdle(out var kept))
         {
             return kept;
         }
@@ -75,20 +78,32 @@ public sealed class SqliteStore : StoreEngine
     private protected override ValueTask ReleaseAsync(DbConnection c, bool failed)
     {
         // A connection whose work failed may be left in any state (an open statement, a transaction): not reused.
-        if (failed || c is not KeptConnection kept || Volatile.Read(ref _closed) != 0 || _idle.Count >= KeptConnections)
+        if (failed || c is not KeptConnection kept || Volatile.Read(ref _closed) != 0 || Volatile.Read(ref _idleCount) >= KeptConnections)
         {
             return c.DisposeAsync();
         }
 
+        Interlocked.Increment(ref _idleCount);
         _idle.Add(kept);
 
         // Closed meanwhile: DisposeConnectionsAsync may have emptied the bag before this one went in.
-        if (Volatile.Read(ref _closed) != 0 && _idle.TryTake(out var late))
+        if (Volatile.Read(ref _closed) != 0 && TryTakeIdle(out var late))
         {
             return late.DisposeAsync();
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    private bool TryTakeIdle([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out KeptConnection? kept)
+    {
+        if (!_idle.TryTake(out kept))
+        {
+            return false;
+        }
+
+        Interlocked.Decrement(ref _idleCount);
+        return true;
     }
 
     private protected override DbCommand NewCommand(DbConnection c, string sql)
@@ -146,7 +161,7 @@ public sealed class SqliteStore : StoreEngine
     {
         // Kept connections keep the file open; close them so the file can be moved or deleted.
         Volatile.Write(ref _closed, 1);
-        while (_idle.TryTake(out var c))
+        while (TryTakeIdle(out var c))
         {
             await c.DisposeAsync();
         }

@@ -66,7 +66,7 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : StoreContractTe
     }
 
     [Fact]
-    public async Task Kept_connections_reuse_their_statements_and_close_the_file_on_disposal()
+    public async Task Kept_connections_serve_concurrent_use_and_close_the_file_on_disposal()
     {
         // Reads, writes and the group commit on several connections at once, each statement run many times.
         await Store.InsertUserAsync(User("t1", "u1"), default);

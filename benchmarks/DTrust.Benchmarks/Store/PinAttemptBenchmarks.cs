@@ -73,7 +73,7 @@ public class PinAttemptBenchmarks
         }
     }
 
-    [Benchmark(Description = "credential read (prepared, kept connection)")]
+    [Benchmark(Description = "credential read (prepared: SQLite kept connection, PostgreSQL auto-prepare)")]
     public Task<CredentialRecord?> Read() => _store.GetCredentialAsync("dev", Id(0), CancellationToken.None);
 
     [Benchmark(Baseline = true, Description = "PIN attempt taken + reset, one signature alone")]
